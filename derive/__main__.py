@@ -1,0 +1,98 @@
+"""Command line: python -m derive {list, show, codegen, regen}."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import pipeline, terminal
+from .errors import GenerationError, SpecError
+from .spec import parse_spec, unused_params
+from .writer import stale, write_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    except GenerationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _list(args) -> int:
+    for spec in pipeline.builtin_spec_paths():
+        cell = parse_spec(spec)
+        print(f"{cell.name:<10} {cell.title}")
+    return 0
+
+
+def _show(args) -> int:
+    spec = pipeline.resolve_spec(args.cell)
+    _warn_unused(spec)
+    print(terminal.render(pipeline.derivation_of(spec)), end="")
+    return 0
+
+
+def _codegen(args) -> int:
+    spec = pipeline.resolve_spec(args.spec)
+    _warn_unused(spec)
+    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), Path(args.out))
+    written = write_all([artifact], force=args.force)
+    print(f"{'wrote' if written else 'up to date'}: {artifact.path}")
+    return 0
+
+
+def _regen(args) -> int:
+    artifacts = pipeline.builtin_artifacts()
+    if args.check:
+        old = stale(artifacts)
+        for path in old:
+            print(f"stale: {path}")
+        if old:
+            print("run 'python -m derive regen' to update", file=sys.stderr)
+            return 1
+        print(f"{len(artifacts)} generated files up to date")
+        return 0
+    written = write_all(artifacts, force=args.force)
+    for path in written:
+        print(f"wrote: {path}")
+    print(f"{len(artifacts)} generated files, {len(written)} changed")
+    return 0
+
+
+def _warn_unused(spec: Path) -> None:
+    unused = unused_params(parse_spec(spec))
+    if unused:
+        print(f"{spec}: warning: unused parameters: {', '.join(unused)}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m derive",
+                                     description="Derive gated recurrent cells: equations in, "
+                                                 "gradients, NumPy code and docs out.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    cmd = commands.add_parser("list", help="built-in cells, name and title")
+    cmd.set_defaults(run=_list)
+    cmd = commands.add_parser("show", help="the derived forward and backward equations")
+    cmd.add_argument("cell", metavar="CELL", help="built-in cell name or spec file")
+    cmd.set_defaults(run=_show)
+    cmd = commands.add_parser("codegen", help="generate the NumPy module of a spec")
+    cmd.add_argument("spec", metavar="SPEC", help="spec file (or built-in cell name)")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for <cell>.py")
+    cmd.add_argument("--force", action="store_true", help="overwrite a hand-edited file")
+    cmd.set_defaults(run=_codegen)
+    cmd = commands.add_parser("regen", help="regenerate every built-in generated file")
+    cmd.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 listing stale files if regenerating would")
+    cmd.add_argument("--force", action="store_true", help="overwrite hand-edited files")
+    cmd.set_defaults(run=_regen)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The built-in cell specs, as data."""

@@ -1,0 +1,1 @@
+"""Generated modules of the built-in cells (python -m derive regen). Do not edit."""

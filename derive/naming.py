@@ -1,0 +1,59 @@
+"""Every generated name, in one place, shared by the NumPy and LaTeX printers.
+
+Code names are the spec's names (``c_tilde``, ``W_i``); the derivation adds ``a_<v>`` for a
+pre-activation, ``<A>_<v>`` for a linear map's result and ``d_<v>`` for an adjoint. LaTeX names
+follow the article's notation: ``\\tilde{c}_t``, ``h_{t-1}``, ``W_i``, ``\\delta c_t``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .cell import Cell
+
+PREV_SUFFIX = "_prev"
+ADJOINT_PREFIX = "d_"
+
+
+def adjoint_name(name: str) -> str:
+    return f"{ADJOINT_PREFIX}{name}"
+
+
+def pre_activation_name(name: str) -> str:
+    return f"a_{name}"
+
+
+def linear_map_name(matrix: str, operand: str) -> str:
+    return f"{matrix}_{operand}"
+
+
+def _latex_base(name: str) -> str:
+    """``c_tilde`` -> ``\\tilde{c}``, ``W_i`` -> ``W_{i}``, ``b_hn`` -> ``b_{hn}``."""
+    parts = name.split("_")
+    head, rest = parts[0], parts[1:]
+    accents = {"tilde": r"\tilde", "hat": r"\hat", "bar": r"\bar"}
+    while rest and rest[0] in accents:
+        head = f"{accents[rest.pop(0)]}{{{head}}}"
+    if len(head) > 1 and not head.startswith("\\"):
+        head = rf"\mathit{{{head}}}"
+    return head + (f"_{{{','.join(rest)}}}" if rest else "")
+
+
+def latex_name(name: str, cell: Cell, time: str = "t") -> str:
+    """LaTeX for a code name in one step of ``cell``; per-step values carry the time index."""
+    params = {p.name for p in cell.params}
+    if name.startswith(ADJOINT_PREFIX):
+        return rf"\delta {latex_name(name[len(ADJOINT_PREFIX):], cell, time)}"
+    if name in params:
+        return _latex_base(name)
+    for m in cell.linear_maps:
+        if str(m.symbol) == name:
+            return f"{_latex_base(m.matrix)} {latex_name(m.operand, cell, time)}"
+    step = time
+    if name.endswith(PREV_SUFFIX) and name[: -len(PREV_SUFFIX)] in cell.state_names:
+        name, step = name[: -len(PREV_SUFFIX)], f"{time}-1"
+    base = _latex_base(name)
+    match = re.fullmatch(r"(.*)_\{(.*)\}", base)
+    if match:
+        return f"{match.group(1)}_{{{match.group(2)},{step}}}"
+    return f"{base}_{{{step}}}"

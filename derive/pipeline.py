@@ -1,0 +1,56 @@
+"""The pipeline, stage by stage: spec -> Cell -> Derivation -> (code, docs) -> artifacts.
+
+Pure functions except ``builtin_spec_paths`` (reads a folder); writing is ``writer``'s job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .adjoint import Derivation, derive
+from .codegen import generate_module
+from .errors import SpecError, Location
+from .spec import parse_spec
+from .writer import Artifact, seal
+
+PACKAGE = Path(__file__).resolve().parent
+CELLS = PACKAGE / "cells"
+GENERATED = PACKAGE / "generated"
+
+
+def builtin_spec_paths() -> list[Path]:
+    return sorted(CELLS.glob("*.toml"))
+
+
+def resolve_spec(name_or_path: str) -> Path:
+    """A built-in cell name (``lstm``) or a path to a spec file."""
+    builtin = CELLS / f"{name_or_path}.toml"
+    if "/" not in name_or_path and not name_or_path.endswith(".toml") and builtin.exists():
+        return builtin
+    path = Path(name_or_path)
+    if not path.exists():
+        known = ", ".join(p.stem for p in builtin_spec_paths())
+        raise SpecError(f"no built-in cell or spec file named {name_or_path!r} (built-in: {known})",
+                        Location(name_or_path, 1, 1))
+    return path
+
+
+def derivation_of(spec: Path) -> Derivation:
+    return derive(parse_spec(_display_path(spec)))
+
+
+def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
+    return Artifact(out_dir / f"{derivation.cell.name}.py", seal(generate_module(derivation)))
+
+
+def builtin_artifacts() -> list[Artifact]:
+    """Everything ``regen`` writes for the built-in cells."""
+    return [module_artifact(derivation_of(spec), GENERATED) for spec in builtin_spec_paths()]
+
+
+def _display_path(path: Path) -> str:
+    """Paths inside the project are shown (and hashed into headers) relative to it."""
+    try:
+        return str(path.resolve().relative_to(PACKAGE.parent))
+    except ValueError:
+        return str(path)

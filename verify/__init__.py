@@ -1,0 +1,1 @@
+"""gatecalc verification: checks generated code numerically and reports the results."""

@@ -1,0 +1,205 @@
+"""Gradient checks of a generated module: analytic (its ``backward``) against numeric derivatives
+of its ``forward``, per parameter, input and initial state.
+
+The loss is a random-weighted sum of every output and the final state,
+``L = Σ wy ⊙ y + Σ_s ws_s ⊙ state_T[s]``, with weights drawn from the printed seed; its adjoints
+are exactly ``dy = wy`` and ``d_state_T = ws``.
+
+Thresholds (on the normwise relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖)), float64:
+  complex step 1e-10, Richardson 1e-9, central 1e-7, directional 1e-8 (per direction);
+  Taylor: the remainder must fall at rate ≥ 1.8 as ε halves.
+float32 policy: the generated code runs in float32 and its gradient is compared with a float64
+reference of the same (float32-representable) inputs, by the float64 method requested; the
+threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy
+
+from . import numeric
+
+METHODS = ("central", "richardson", "complex", "directional", "taylor")
+THRESHOLDS = {
+    "float64": {"central": 1e-7, "richardson": 1e-9, "complex": 1e-10, "directional": 1e-8,
+                "taylor": 1.8},
+    "float32": {"central": 1e-4, "richardson": 1e-4, "complex": 1e-4, "directional": 1e-4,
+                "taylor": 1.8},
+}
+DIRECTIONS = 3
+TAYLOR_EPSILONS = [1e-2 / 2**k for k in range(6)]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    T: int
+    B: int
+    M: int
+    D: int
+
+    def dims(self, module: ModuleType) -> dict[str, int]:
+        """Every dimension of the module: input_size = M, hidden_size = D, any other = D − 1."""
+        by_keyword = {"input_size": self.M, "hidden_size": self.D}
+        return {dim: by_keyword.get(kw, max(1, self.D - 1)) for dim, kw in module.SIZES.items()}
+
+    def as_dict(self) -> dict[str, int]:
+        return {"T": self.T, "B": self.B, "M": self.M, "D": self.D}
+
+
+@dataclass
+class Problem:
+    """Everything a check evaluates: named arrays (params, "x", "state0.<s>") and loss weights."""
+
+    module: ModuleType
+    arrays: dict[str, numpy.ndarray]
+    weights_y: numpy.ndarray
+    weights_state: dict[str, numpy.ndarray]
+    seed: int
+    sizes: Sizes
+
+    def split(self, arrays):
+        params = {k: arrays[k] for k in self.module.PARAMS}
+        state0 = {s: arrays[f"state0.{s}"] for s in self.module.STATE}
+        return params, arrays["x"], state0
+
+    def loss(self, arrays) -> complex:
+        params, x, state0 = self.split(arrays)
+        y, state_T, _ = self.module.forward(params, x, state0)
+        total = numpy.sum(self.weights_y * y)
+        for s, w in self.weights_state.items():
+            total = total + numpy.sum(w * state_T[s])
+        return total
+
+    def gradient(self, arrays) -> dict[str, numpy.ndarray]:
+        params, x, state0 = self.split(arrays)
+        _, _, cache = self.module.forward(params, x, state0)
+        grads, dx, d_state0 = self.module.backward(params, cache, self.weights_y, self.weights_state)
+        out = dict(grads)
+        out["x"] = dx
+        out.update({f"state0.{s}": d_state0[s] for s in self.module.STATE})
+        return out
+
+
+def make_problem(module: ModuleType, sizes: Sizes, seed: int = 0, input_scale: float = 1.0,
+                 dtype=numpy.float64) -> Problem:
+    rng = numpy.random.default_rng(seed)
+    dims = sizes.dims(module)
+    extra = {kw: dims[dim] for dim, kw in module.SIZES.items()
+             if kw not in ("input_size", "hidden_size")}
+    params = module.init_params(sizes.M, sizes.D, rng=rng, dtype=numpy.float64, **extra)
+    for name, value in params.items():  # move constant initial values off round numbers
+        params[name] = value + 0.1 * rng.standard_normal(value.shape)
+    state_dims = {s: dims[d] for s, d in module.STATE_DIMS.items()}
+    arrays = dict(params)
+    arrays["x"] = input_scale * rng.standard_normal((sizes.T, sizes.B, sizes.M))
+    arrays.update({f"state0.{s}": 0.5 * rng.standard_normal((sizes.B, n))
+                   for s, n in state_dims.items()})
+    arrays = {k: v.astype(dtype) for k, v in arrays.items()}
+    out_size = state_dims[module.OUTPUT]
+    weights_y = rng.standard_normal((sizes.T, sizes.B, out_size)).astype(dtype)
+    weights_state = {s: rng.standard_normal((sizes.B, n)).astype(dtype)
+                     for s, n in state_dims.items()}
+    return Problem(module, arrays, weights_y, weights_state, seed, sizes)
+
+
+@dataclass
+class WrtCheck:
+    wrt: str
+    normwise_rel_err: float | None
+    hybrid_err: float | None
+    threshold: float
+    passed: bool
+    worst_index: list[int] | None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    cell: str
+    module: str
+    method: str
+    dtype: str
+    seed: int
+    sizes: Sizes
+    checks: list[WrtCheck]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def normwise_error(analytic: numpy.ndarray, reference: numpy.ndarray) -> float:
+    a, r = numpy.asarray(analytic, numpy.complex128), numpy.asarray(reference, numpy.complex128)
+    scale = max(numpy.linalg.norm(a), numpy.linalg.norm(r))
+    return 0.0 if scale == 0 else float(numpy.linalg.norm(a - r) / scale)
+
+
+def hybrid_error(analytic, reference) -> tuple[float, list[int] | None]:
+    """max |g − ĝ| / max(|ĝ|, 1e-3·‖ĝ‖∞) over elements, and the worst element's index."""
+    a, r = numpy.asarray(analytic, numpy.complex128), numpy.asarray(reference, numpy.complex128)
+    if a.size == 0:
+        return 0.0, None
+    floor = 1e-3 * numpy.max(numpy.abs(r))
+    denominator = numpy.maximum(numpy.abs(r), floor)
+    diff = numpy.abs(a - r)
+    ratios = numpy.divide(diff, denominator, out=numpy.where(diff > 0, numpy.inf, 0.0),
+                          where=denominator > 0)
+    worst = numpy.unravel_index(int(numpy.argmax(ratios)), a.shape)
+    return float(ratios[worst]), [int(i) for i in worst]
+
+
+def check(problem: Problem, method: str, dtype: str = "float64") -> CheckResult:
+    """Run one method on every array of the problem (``dtype`` is the generated code's dtype)."""
+    threshold = THRESHOLDS[dtype][method]
+    wide = {k: v.astype(numpy.float64) for k, v in problem.arrays.items()}
+    wide_problem = Problem(problem.module, wide, problem.weights_y.astype(numpy.float64),
+                           {k: v.astype(numpy.float64) for k, v in problem.weights_state.items()},
+                           problem.seed, problem.sizes)
+    analytic = problem.gradient(problem.arrays)  # in the problem's own dtype
+    if method in ("directional", "taylor"):
+        checks = _global_checks(wide_problem, analytic, method, threshold)
+    else:
+        reference_of = {"central": numeric.central, "richardson": numeric.richardson,
+                        "complex": numeric.complex_step}[method]
+        checks = []
+        for name in problem.arrays:
+            reference = reference_of(wide_problem.loss, wide, name)
+            error = normwise_error(analytic[name], reference)
+            hybrid, worst = hybrid_error(analytic[name], reference)
+            checks.append(WrtCheck(name, error, hybrid, threshold,
+                                   bool(numpy.isfinite(error) and error <= threshold), worst))
+    return CheckResult(problem.module.__name__.rsplit(".", 1)[-1], _module_path(problem.module),
+                       method, dtype, problem.seed, problem.sizes, checks)
+
+
+def _global_checks(problem: Problem, analytic, method: str, threshold: float) -> list[WrtCheck]:
+    """Checks along random directions through every array at once (cost independent of size)."""
+    rng = numpy.random.default_rng(problem.seed + 1)
+    wide_grad = {k: numpy.asarray(v, numpy.float64) for k, v in analytic.items()}
+    directions = numeric.random_directions(problem.arrays, DIRECTIONS, rng)
+    checks = []
+    for k, direction in enumerate(directions, start=1):
+        predicted = numeric.inner(wide_grad, direction)
+        if method == "directional":
+            measured = numeric.directional(problem.loss, problem.arrays, direction)
+            scale = max(abs(predicted), abs(measured))
+            error = 0.0 if scale == 0 else abs(predicted - measured) / scale
+            checks.append(WrtCheck(f"direction {k}", error, error, threshold,
+                                   bool(numpy.isfinite(error) and error <= threshold), None,
+                                   {"predicted": predicted, "measured": measured}))
+        else:
+            remainders = numeric.taylor_remainders(problem.loss, problem.arrays, wide_grad,
+                                                   direction, TAYLOR_EPSILONS)
+            rates = numeric.convergence_rates(TAYLOR_EPSILONS, remainders)
+            observed = min(rates) if rates else float("nan")
+            checks.append(WrtCheck(f"direction {k}", None, None, threshold,
+                                   bool(numpy.isfinite(observed) and observed >= threshold), None,
+                                   {"rates": rates, "remainders": remainders}))
+    return checks
+
+
+def _module_path(module: ModuleType) -> str:
+    return str(getattr(module, "__file__", module.__name__))
