@@ -89,6 +89,7 @@ def _constants(derivation: Derivation) -> str:
     return (
         f"PARAMS = {{\n{params},\n}}\n"
         f"SIZES = {dict(cell.sizes)!r}  # dimension -> init_params keyword\n"
+        f"CELL = {cell.name!r}\n"
         f"INPUT = {cell.input[0]!r}\n"
         f"STATE = {cell.state_names!r}\n"
         f"STATE_DIMS = {dict(cell.state)!r}\n"

@@ -5,9 +5,14 @@ The loss is a random-weighted sum of every output and the final state,
 ``L = Σ wy ⊙ y + Σ_s ws_s ⊙ state_T[s]``, with weights drawn from the printed seed; its adjoints
 are exactly ``dy = wy`` and ``d_state_T = ws``.
 
+Methods: "forward" compares the generated forward (y and the final state) with SymPy evaluating
+the spec at 50 digits; "exact" compares the backward with SymPy's derivative of the unrolled
+loss (both in ``reference``, at tiny sizes); the others compare the backward with numeric
+derivatives of the generated forward (``numeric``).
+
 Thresholds (on the normwise relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖)), float64:
-  complex step 1e-10, Richardson 1e-9, central 1e-7, directional 1e-8 (per direction);
-  Taylor: the remainder must fall at rate ≥ 1.8 as ε halves.
+  forward 1e-12, exact 1e-10, complex step 1e-10, Richardson 1e-9, central 1e-7,
+  directional 1e-8 (per direction); Taylor: the remainder must fall at rate ≥ 1.8 as ε halves.
 float32 policy: the generated code runs in float32 and its gradient is compared with a float64
 reference of the same (float32-representable) inputs, by the float64 method requested; the
 threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of them.
@@ -20,15 +25,19 @@ from types import ModuleType
 
 import numpy
 
-from . import numeric
+from derive.cell import Cell
 
-METHODS = ("central", "richardson", "complex", "directional", "taylor")
+from . import numeric, reference
+
+METHODS = ("forward", "exact", "central", "richardson", "complex", "directional", "taylor")
 THRESHOLDS = {
-    "float64": {"central": 1e-7, "richardson": 1e-9, "complex": 1e-10, "directional": 1e-8,
-                "taylor": 1.8},
-    "float32": {"central": 1e-4, "richardson": 1e-4, "complex": 1e-4, "directional": 1e-4,
-                "taylor": 1.8},
+    "float64": {"forward": 1e-12, "exact": 1e-10, "central": 1e-7, "richardson": 1e-9,
+                "complex": 1e-10, "directional": 1e-8, "taylor": 1.8},
+    "float32": {"forward": 1e-5, "exact": 1e-4, "central": 1e-4, "richardson": 1e-4,
+                "complex": 1e-4, "directional": 1e-4, "taylor": 1.8},
 }
+# The SymPy references evaluate unit by unit at 50 digits: they run at these sizes at most.
+REFERENCE_LIMITS = {"T": 2, "B": 2, "M": 3, "D": 2}
 DIRECTIONS = 3
 TAYLOR_EPSILONS = [1e-2 / 2**k for k in range(6)]
 
@@ -151,28 +160,67 @@ def hybrid_error(analytic, reference) -> tuple[float, list[int] | None]:
     return float(ratios[worst]), [int(i) for i in worst]
 
 
-def check(problem: Problem, method: str, dtype: str = "float64") -> CheckResult:
-    """Run one method on every array of the problem (``dtype`` is the generated code's dtype)."""
+def reference_sizes(sizes: Sizes) -> Sizes:
+    return Sizes(*(min(getattr(sizes, k), REFERENCE_LIMITS[k]) for k in ("T", "B", "M", "D")))
+
+
+def check(problem: Problem, method: str, dtype: str = "float64",
+          cell: Cell | None = None) -> CheckResult:
+    """Run one method on every array of the problem (``dtype`` is the generated code's dtype).
+
+    "forward" and "exact" need the ``cell`` the module was generated from, and a problem made
+    at ``reference_sizes``.
+    """
     threshold = THRESHOLDS[dtype][method]
     wide = {k: v.astype(numpy.float64) for k, v in problem.arrays.items()}
     wide_problem = Problem(problem.module, wide, problem.weights_y.astype(numpy.float64),
                            {k: v.astype(numpy.float64) for k, v in problem.weights_state.items()},
                            problem.seed, problem.sizes)
+    if method == "forward":
+        return _result(problem, method, dtype, _forward_checks(problem, wide, cell, threshold))
     analytic = problem.gradient(problem.arrays)  # in the problem's own dtype
     if method in ("directional", "taylor"):
         checks = _global_checks(wide_problem, analytic, method, threshold)
     else:
-        reference_of = {"central": numeric.central, "richardson": numeric.richardson,
-                        "complex": numeric.complex_step}[method]
+        reference_of = {
+            "central": numeric.central, "richardson": numeric.richardson,
+            "complex": numeric.complex_step,
+            "exact": lambda _, arrays, name: reference.exact_gradient(
+                cell, arrays, wide_problem.weights_y, wide_problem.weights_state, name),
+        }[method]
         checks = []
         for name in problem.arrays:
-            reference = reference_of(wide_problem.loss, wide, name)
-            error = normwise_error(analytic[name], reference)
-            hybrid, worst = hybrid_error(analytic[name], reference)
-            checks.append(WrtCheck(name, error, hybrid, threshold,
-                                   bool(numpy.isfinite(error) and error <= threshold), worst))
-    return CheckResult(problem.module.__name__.rsplit(".", 1)[-1], _module_path(problem.module),
-                       method, dtype, problem.seed, problem.sizes, checks)
+            expected = reference_of(wide_problem.loss, wide, name)
+            error = normwise_error(analytic[name], expected)
+            hybrid, worst = hybrid_error(analytic[name], expected)
+            checks.append(_compared(name, error, hybrid, threshold, worst))
+    return _result(problem, method, dtype, checks)
+
+
+def _compared(name, error, hybrid, threshold, worst) -> WrtCheck:
+    return WrtCheck(name, error, hybrid, threshold,
+                    bool(numpy.isfinite(error) and error <= threshold), worst)
+
+
+def _result(problem: Problem, method: str, dtype: str, checks: list[WrtCheck]) -> CheckResult:
+    return CheckResult(getattr(problem.module, "CELL", problem.module.__name__.rsplit(".", 1)[-1]),
+                       _module_path(problem.module), method, dtype, problem.seed, problem.sizes,
+                       checks)
+
+
+def _forward_checks(problem: Problem, wide: dict, cell: Cell, threshold: float) -> list[WrtCheck]:
+    """The generated forward (in the problem's dtype) against SymPy's evaluation of the spec."""
+    params, x, state0 = problem.split(problem.arrays)
+    y, state_T, _ = problem.module.forward(params, x, state0)
+    ref_params, ref_x, ref_state0 = problem.split(wide)
+    ref_y, ref_state_T = reference.reference_forward(cell, ref_params, ref_x, ref_state0)
+    outputs = [("y", y, ref_y)] + [(f"state_T.{s}", state_T[s], ref_state_T[s])
+                                   for s in problem.module.STATE]
+    checks = []
+    for name, got, want in outputs:
+        hybrid, worst = hybrid_error(got, want)
+        checks.append(_compared(name, normwise_error(got, want), hybrid, threshold, worst))
+    return checks
 
 
 def _global_checks(problem: Problem, analytic, method: str, threshold: float) -> list[WrtCheck]:

@@ -5,7 +5,7 @@ cell: cifg
 source: Cho et al. 2014 (the coupling); Greff et al. 2017 (CIFG)
 spec sha256: 55587386beac0f4d758cfc51c6a8b54a28b6cc41b5d6f6c0f4c972081a713dc0
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d62a34390325c460f47e705b7f768911594b47cff0f70418f351745857f9bcd0
+gatecalc-content-sha256: 6cfb0f029224ab100670cead5c767da5124583cb27a7a2e214ccd38e0406db19
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -33,6 +33,7 @@ PARAMS = {
     'b_o': ('D',),
 }
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
+CELL = 'cifg'
 INPUT = 'x'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}

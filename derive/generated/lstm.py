@@ -5,7 +5,7 @@ cell: lstm
 source: Hochreiter & Schmidhuber 1997; Gers et al. 2000 (forget gate); Greff et al. 2017 (NP)
 spec sha256: 158173e7c47350cffb1f9351290a1f412bbcd28addead5aeaf1e19732d30a0fa
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9f0a4819007893d70a39541607b0e1567fa57746e0b68338769fd43b4b04d644
+gatecalc-content-sha256: 65eca1ba4b222f451ae5da12cb36e06e2ae405f4b62d8d1eb27479c0b7732ce0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -36,6 +36,7 @@ PARAMS = {
     'b_o': ('D',),
 }
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
+CELL = 'lstm'
 INPUT = 'x'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}

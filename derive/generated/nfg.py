@@ -5,7 +5,7 @@ cell: nfg
 source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al. 2017 (NFG)
 spec sha256: a02d45b57ab34a53df09bab5b40c2398835a7778c6897ac06da0bd55ce5571d0
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8ff236bc2717a114776d883d4349abf71a9e2bad0a0428dce25f137a1e4be30a
+gatecalc-content-sha256: cc4fd0224f28620e6a7b37fd14ebf33966a9d1333910e36d933336559f084ca6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -32,6 +32,7 @@ PARAMS = {
     'b_o': ('D',),
 }
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
+CELL = 'nfg'
 INPUT = 'x'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}

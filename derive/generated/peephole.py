@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al. 2017 (vanilla)
 spec sha256: 53a563fe4f8bd6649bce3e02935f93ceb13660cfd1d43f6f560831a24b35513b
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2a9ae29081bed3e77f12eafa365710228df3e371a0ccba93b535586927555eeb
+gatecalc-content-sha256: e0058d0b11f1d199e250fa3bdbeff0a5f2eb42a7980e2a6ff4792a2de98263b0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -39,6 +39,7 @@ PARAMS = {
     'V_o': ('D',),
 }
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
+CELL = 'peephole'
 INPUT = 'x'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}

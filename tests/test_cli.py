@@ -1,0 +1,79 @@
+"""The command lines a user runs: regen, its --check, codegen, show, list, and bad input."""
+
+import os
+
+from conftest import ROOT, run
+
+from derive import pipeline
+
+
+def test_regen_check_passes_on_the_committed_files():
+    result = run("-m", "derive", "regen", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_regen_check_reports_a_stale_file_and_changes_nothing(tmp_path, monkeypatch):
+    target = pipeline.GENERATED / "lstm.py"
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original.replace(b"def forward", b"def  forward"))
+        edited = target.read_bytes()
+        result = run("-m", "derive", "regen", "--check")
+        assert result.returncode == 1
+        assert "stale:" in result.stdout and "lstm.py" in result.stdout
+        assert target.read_bytes() == edited  # --check wrote nothing
+    finally:
+        target.write_bytes(original)
+
+
+def test_codegen_is_byte_identical_across_runs_and_hash_seeds(tmp_path):
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        result = run("-m", "derive", "codegen", str(ROOT / "derive/cells/peephole.toml"),
+                     "--out", str(out), env=env)
+        assert result.returncode == 0, result.stderr
+        outputs.append((out / "peephole.py").read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == (pipeline.GENERATED / "peephole.py").read_bytes()
+
+
+def test_list_names_every_builtin_cell():
+    result = run("-m", "derive", "list")
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == sorted(p.stem for p in pipeline.builtin_spec_paths())
+    assert {"lstm", "nfg", "peephole", "cifg"} <= set(names)
+
+
+def test_show_prints_the_derived_adjoints():
+    result = run("-m", "derive", "show", "lstm")
+    assert result.returncode == 0
+    assert "d_a_i = d_i ⊙ i ⊙ (1 - i)" in result.stdout
+    assert "d_a_c_tilde = d_c_tilde ⊙ (1 - c_tilde**2)" in result.stdout
+    assert "d_c_prev = d_c ⊙ f" in result.stdout
+
+
+def test_malformed_spec_gives_one_located_error_and_writes_nothing(tmp_path):
+    spec = tmp_path / "bad.toml"
+    text = (ROOT / "derive/cells/lstm.toml").read_text()
+    lines = text.splitlines()
+    number = next(k for k, line in enumerate(lines) if line.startswith("c_tilde"))
+    lines[number] = "c_tilde = tanh(W_c @ x + U_c @ h_prev + + )"
+    spec.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = run("-m", "derive", "codegen", str(spec), "--out", str(out))
+    assert result.returncode == 2
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{spec}:{number + 1}:")
+    column = int(first.split(":")[2])
+    assert lines[number][column - 1] == ")"
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_verify_check_passes_for_a_builtin_cell_and_prints_errors():
+    result = run("-m", "verify", "check", "cifg", "--method", "central")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  cifg  central" in result.stdout
+    assert "W_i" in result.stdout and "state0.c" in result.stdout

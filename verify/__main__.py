@@ -1,0 +1,94 @@
+"""Command line: python -m verify check ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from derive.errors import SpecError
+
+from . import report
+from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
+from .targets import builtin_names, load_target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ImportError, SyntaxError) as error:
+        print(f"error: cannot load module: {error}", file=sys.stderr)
+        return 2
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _check(args) -> int:
+    names = builtin_names() if args.all else args.targets
+    if not names:
+        raise UsageError("name at least one CELL or SPEC, or --all")
+    if args.module and len(names) != 1:
+        raise UsageError("--module checks one module: name exactly one CELL or SPEC")
+    sizes = _sizes(args.sizes)
+    methods = METHODS if args.method == "all" else (args.method,)
+    targets = [load_target(name, args.module) for name in names]
+    results = []
+    total = len(targets) * len(methods)
+    for target in targets:
+        for method in methods:
+            start = time.perf_counter()
+            print(f"[{len(results) + 1}/{total}] {target.cell.name}: {method} ...", end="",
+                  file=sys.stderr, flush=True)
+            used = reference_sizes(sizes) if method in ("forward", "exact") else sizes
+            problem = make_problem(target.module, used, args.seed, dtype=args.dtype)
+            results.append(check(problem, method, args.dtype, target.cell))
+            outcome = "ok" if results[-1].passed else "FAILED"
+            print(f" {outcome} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    print(report.table(results), end="")
+    if args.json:
+        Path(args.json).write_text(report.dumps(results), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _sizes(text: str) -> Sizes:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--sizes takes T,B,M,D as four positive integers, not {text!r}") from None
+    if len(values) != 4 or min(values) < 1:
+        raise UsageError(f"--sizes takes T,B,M,D as four positive integers, not {text!r}")
+    return Sizes(*values)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m verify",
+                                     description="Check generated cell code numerically.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    cmd = commands.add_parser("check", help="gradient and forward checks")
+    cmd.add_argument("targets", nargs="*", metavar="CELL|SPEC",
+                     help="built-in cell names or spec files")
+    cmd.add_argument("--all", action="store_true", help="every built-in cell")
+    cmd.add_argument("--module", metavar="PATH", help="check this module file against the spec")
+    cmd.add_argument("--method", default="central", choices=METHODS + ("all",))
+    cmd.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
+    cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    cmd.set_defaults(run=_check)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Reporters: check results -> a terminal table, and the JSON report (a contract, see README)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from derive import __version__
+
+from .gradcheck import CheckResult
+
+
+def as_json(results: list[CheckResult]) -> dict:
+    return {
+        "gatecalc_version": __version__,
+        "results": [
+            {
+                "cell": r.cell,
+                "module": r.module,
+                "method": r.method,
+                "dtype": r.dtype,
+                "seed": r.seed,
+                "sizes": r.sizes.as_dict(),
+                "passed": r.passed,
+                "checks": [
+                    {
+                        "wrt": c.wrt,
+                        "normwise_rel_err": _number(c.normwise_rel_err),
+                        "hybrid_err": _number(c.hybrid_err),
+                        "threshold": c.threshold,
+                        "passed": c.passed,
+                        "worst_index": c.worst_index,
+                        **({"detail": _detail(c.extra)} if c.extra else {}),
+                    }
+                    for c in r.checks
+                ],
+            }
+            for r in results
+        ],
+    }
+
+
+def dumps(results: list[CheckResult]) -> str:
+    return json.dumps(as_json(results), indent=2, allow_nan=False) + "\n"
+
+
+def _number(value):
+    """JSON has no NaN or infinity: non-finite errors are written as strings, never hidden."""
+    if value is None or math.isfinite(value):
+        return value
+    return str(value)
+
+
+def _detail(extra: dict) -> dict:
+    def clean(v):
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return _number(float(v)) if isinstance(v, float) else v
+    return {k: clean(v) for k, v in extra.items()}
+
+
+def table(results: list[CheckResult]) -> str:
+    """One block per (cell, method, dtype): a row per checked array, worst first on failure."""
+    lines = []
+    for r in results:
+        status = "PASS" if r.passed else "FAIL"
+        sizes = ",".join(f"{k}={v}" for k, v in r.sizes.as_dict().items())
+        lines.append(f"{status}  {r.cell}  {r.method}  {r.dtype}  seed={r.seed}  {sizes}")
+        lines.append(f"      {'wrt':<14} {'normwise':>10} {'hybrid':>10} {'threshold':>10}  worst")
+        for c in r.checks:
+            mark = "ok" if c.passed else "FAIL"
+            worst = "" if c.worst_index is None else str(tuple(c.worst_index))
+            if c.normwise_rel_err is None:  # Taylor: observed convergence rates
+                rates = ", ".join(f"{x:.2f}" for x in c.extra.get("rates", []))
+                lines.append(f"  {mark:<4}{c.wrt:<14} rates {rates}  (need >= {c.threshold})")
+                continue
+            lines.append(f"  {mark:<4}{c.wrt:<14} {c.normwise_rel_err:>10.2e} "
+                         f"{c.hybrid_err:>10.2e} {c.threshold:>10.0e}  {worst}")
+        lines.append("")
+    failed = [r for r in results if not r.passed]
+    lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return "\n".join(lines) + "\n"
