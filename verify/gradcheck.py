@@ -154,6 +154,8 @@ def hybrid_error(analytic, reference) -> tuple[float, list[int] | None]:
     floor = 1e-3 * numpy.max(numpy.abs(r))
     denominator = numpy.maximum(numpy.abs(r), floor)
     diff = numpy.abs(a - r)
+    if not numpy.all(numpy.isfinite(diff)):
+        return float("nan"), [int(i) for i in numpy.argwhere(~numpy.isfinite(diff))[0]]
     ratios = numpy.divide(diff, denominator, out=numpy.where(diff > 0, numpy.inf, 0.0),
                           where=denominator > 0)
     worst = numpy.unravel_index(int(numpy.argmax(ratios)), a.shape)
@@ -169,8 +171,19 @@ def check(problem: Problem, method: str, dtype: str = "float64",
     """Run one method on every array of the problem (``dtype`` is the generated code's dtype).
 
     "forward" and "exact" need the ``cell`` the module was generated from, and a problem made
-    at ``reference_sizes``.
+    at ``reference_sizes``. Non-finite values fail the check and are named in its report.
     """
+    with numpy.errstate(all="ignore"):  # reported below, not warned about
+        result = _check(problem, method, dtype, cell)
+        finite = bool(numpy.isfinite(problem.loss(problem.arrays)))
+    if not finite:
+        for c in result.checks:
+            c.passed = False
+            c.extra["non_finite"] = "the generated forward gives NaN or infinity here"
+    return result
+
+
+def _check(problem: Problem, method: str, dtype: str, cell: Cell | None) -> CheckResult:
     threshold = THRESHOLDS[dtype][method]
     wide = {k: v.astype(numpy.float64) for k, v in problem.arrays.items()}
     wide_problem = Problem(problem.module, wide, problem.weights_y.astype(numpy.float64),
@@ -194,6 +207,11 @@ def check(problem: Problem, method: str, dtype: str = "float64",
             error = normwise_error(analytic[name], expected)
             hybrid, worst = hybrid_error(analytic[name], expected)
             checks.append(_compared(name, error, hybrid, threshold, worst))
+            if method == "central":  # the same differences at h/2 show the noise floor
+                half = numeric.central(wide_problem.loss, wide, name, scale=0.5)
+                checks[-1].extra["noise_estimate"] = normwise_error(half, expected)
+            if not numpy.all(numpy.isfinite(analytic[name])):
+                checks[-1].extra["non_finite"] = "the generated gradient has NaN or infinity"
     return _result(problem, method, dtype, checks)
 
 
@@ -220,6 +238,8 @@ def _forward_checks(problem: Problem, wide: dict, cell: Cell, threshold: float) 
     for name, got, want in outputs:
         hybrid, worst = hybrid_error(got, want)
         checks.append(_compared(name, normwise_error(got, want), hybrid, threshold, worst))
+        if not numpy.all(numpy.isfinite(got)):
+            checks[-1].extra["non_finite"] = "the generated forward has NaN or infinity"
     return checks
 
 

@@ -66,16 +66,17 @@ def table(results: list[CheckResult]) -> str:
         status = "PASS" if r.passed else "FAIL"
         sizes = ",".join(f"{k}={v}" for k, v in r.sizes.as_dict().items())
         lines.append(f"{status}  {r.cell}  {r.method}  {r.dtype}  seed={r.seed}  {sizes}")
-        lines.append(f"      {'wrt':<14} {'normwise':>10} {'hybrid':>10} {'threshold':>10}  worst")
+        lines.append(f"       {'wrt':<14} {'normwise':>10} {'hybrid':>10} {'threshold':>10}  worst")
         for c in r.checks:
             mark = "ok" if c.passed else "FAIL"
             worst = "" if c.worst_index is None else str(tuple(c.worst_index))
             if c.normwise_rel_err is None:  # Taylor: observed convergence rates
                 rates = ", ".join(f"{x:.2f}" for x in c.extra.get("rates", []))
-                lines.append(f"  {mark:<4}{c.wrt:<14} rates {rates}  (need >= {c.threshold})")
+                lines.append(f"  {mark:<5}{c.wrt:<14} rates {rates}  (need >= {c.threshold})")
                 continue
-            lines.append(f"  {mark:<4}{c.wrt:<14} {c.normwise_rel_err:>10.2e} "
-                         f"{c.hybrid_err:>10.2e} {c.threshold:>10.0e}  {worst}")
+            note = f"  {c.extra['non_finite']}" if "non_finite" in c.extra else ""
+            lines.append(f"  {mark:<5}{c.wrt:<14} {c.normwise_rel_err:>10.2e} "
+                         f"{c.hybrid_err:>10.2e} {c.threshold:>10.0e}  {worst}{note}")
         lines.append("")
     failed = [r for r in results if not r.passed]
     lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed")

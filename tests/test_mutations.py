@@ -1,0 +1,85 @@
+"""A checker is only worth its name if it fails on a wrong gradient.
+
+Each fault is injected into a copy of a generated module (never the committed file); the copy is
+checked with ``python -m verify check --module`` against its spec. Every fault must be caught
+(exit 1) with the report naming the array it corrupts. The suite prints the mutation score.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from conftest import run
+from derive import pipeline
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    cell: str
+    pattern: str  # a regex on the generated source that must match exactly once
+    replacement: str
+    affected: str  # an array whose check must fail
+
+
+FAULTS = [
+    Fault("dropped term", "lstm",
+          r"(d_x = d_a_i @ W_i) \+ d_a_f @ W_f", r"\1", "x"),
+    Fault("flipped sign", "lstm",
+          r"d_a_f = d_f\*f\*\(1 - f\)", "d_a_f = -d_f*f*(1 - f)", "W_f"),
+    Fault("transposed weight", "lstm",
+          r"(d_h_prev = d_a_i @ U_i)\b", r"\1.T", "state0.h"),
+    Fault("gradient of the wrong time step", "lstm",
+          r"dy\[t\]", "dy[t - 1]", "W_o"),
+    Fault("zeroed peephole gradient", "peephole",
+          r"d_V_o = \(c\*d_a_o\)\.sum\(axis=0\)", "d_V_o = 0 * (c*d_a_o).sum(axis=0)", "V_o"),
+    Fault("missing state carry", "peephole",
+          r"d_c = d_state_new\['c'\] \+ ", "d_c = ", "state0.c"),
+    Fault("derivative at the wrong point", "cifg",
+          r"d_a_c_tilde = d_c_tilde\*\(1 - c_tilde\*\*2\)", "d_a_c_tilde = d_c_tilde*(1 - c_tilde)",
+          "W_c"),
+    Fault("coupled gate sign", "cifg",
+          r"- d_f\b", "+ d_f", "b_i"),
+]
+caught: list[str] = []
+
+
+def mutate(fault: Fault, tmp_path):
+    source = (pipeline.GENERATED / f"{fault.cell}.py").read_text()
+    mutated, count = re.subn(fault.pattern, fault.replacement, source)
+    assert count == 1, f"fault '{fault.name}' must apply exactly once, applied {count} times"
+    path = tmp_path / f"{fault.cell}_mutant.py"
+    path.write_text(mutated)
+    return path
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_fault_is_caught_and_named(fault, tmp_path):
+    path = mutate(fault, tmp_path)
+    report = tmp_path / "report.json"
+    result = run("-m", "verify", "check", fault.cell, "--module", str(path),
+                 "--method", "central", "--json", str(report))
+    assert result.returncode == 1, f"'{fault.name}' not caught:\n{result.stdout}"
+    failing = {c["wrt"] for r in json.loads(report.read_text())["results"]
+               for c in r["checks"] if not c["passed"]}
+    assert fault.affected in failing, f"'{fault.name}' failed {failing}, not {fault.affected}"
+    assert re.search(rf"FAIL\s+{re.escape(fault.affected)}\s", result.stdout)
+    caught.append(fault.name)
+
+
+def test_unmutated_module_passes_the_same_check(tmp_path):
+    """The control: the same command on an unchanged copy passes."""
+    path = tmp_path / "lstm_copy.py"
+    path.write_text((pipeline.GENERATED / "lstm.py").read_text())
+    result = run("-m", "verify", "check", "lstm", "--module", str(path), "--method", "central")
+    assert result.returncode == 0, result.stdout
+
+
+def test_mutation_score_is_complete(capsys):
+    """Runs after the fault tests (file order): every listed fault was caught."""
+    with capsys.disabled():
+        print(f"\nmutation score: {len(caught)}/{len(FAULTS)} faults caught "
+              f"({', '.join(caught)})")
+    assert len(caught) == len(FAULTS)

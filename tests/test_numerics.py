@@ -1,0 +1,74 @@
+"""Numerics: extreme pre-activations, float32, long sequences, non-finite values reported."""
+
+import json
+import warnings
+
+import numpy
+import pytest
+
+from conftest import ARTICLE_CELLS, generated, run
+from verify.gradcheck import Sizes, check, make_problem
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("name", ARTICLE_CELLS)
+def test_huge_pre_activations_give_no_overflow_and_no_nan(name, dtype):
+    module = generated(name)
+    rng = numpy.random.default_rng(0)
+    params = module.init_params(3, 4, rng=rng, dtype=dtype)
+    params = {k: (v / numpy.max(numpy.abs(v))).astype(dtype) for k, v in params.items()}
+    x = (1e4 * numpy.sign(rng.standard_normal((5, 2, 3)))).astype(dtype)  # |a| up to ~1e4
+    with warnings.catch_warnings(), numpy.errstate(all="raise"):
+        warnings.simplefilter("error")
+        y, state, cache = module.forward(params, x)
+        grads, dx, d_state = module.backward(params, cache, numpy.ones_like(y))
+    assert max(abs(step["W_i_x"]).max() if "W_i_x" in step else 0 for step in cache["steps"]) >= 0
+    for array in [y, dx, *state.values(), *grads.values(), *d_state.values()]:
+        assert array.dtype == dtype
+        assert numpy.all(numpy.isfinite(array))
+
+
+@pytest.mark.parametrize("name", ARTICLE_CELLS)
+def test_float32_check_passes(name):
+    problem = make_problem(generated(name), Sizes(T=5, B=3, M=3, D=4), seed=4, dtype="float32")
+    assert problem.arrays["W_i"].dtype == numpy.float32
+    result = check(problem, "central", "float32")
+    assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks]
+    assert max(c.normwise_rel_err for c in result.checks) > 1e-9  # really ran in float32
+
+
+def test_long_sequence_directional_check_passes():
+    problem = make_problem(generated("lstm"), Sizes(T=1000, B=2, M=3, D=4), seed=1)
+    result = check(problem, "directional")
+    assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks]
+
+
+def test_complex128_runs_end_to_end():
+    module = generated("peephole")
+    rng = numpy.random.default_rng(2)
+    params = module.init_params(3, 4, rng=rng, dtype=numpy.complex128)
+    x = rng.standard_normal((3, 2, 3)) + 1j * rng.standard_normal((3, 2, 3))
+    y, _, cache = module.forward(params, x)
+    grads, dx, _ = module.backward(params, cache, numpy.ones_like(y))
+    assert y.dtype == dx.dtype == grads["W_i"].dtype == numpy.complex128
+
+
+def test_non_finite_values_are_reported_not_hidden(write_spec, tmp_path):
+    spec = write_spec('''
+name = "logcell"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { h = "D" }
+output = "h"
+equations = """
+h = log(W @ x) + h_prev
+"""
+[params]
+W = ["D", "M"]
+''')
+    report = tmp_path / "r.json"
+    result = run("-m", "verify", "check", str(spec), "--json", str(report))
+    assert result.returncode == 1
+    assert "NaN or infinity" in result.stdout
+    checks = json.loads(report.read_text())["results"][0]["checks"]
+    assert any(c["normwise_rel_err"] == "nan" or not c["passed"] for c in checks)
