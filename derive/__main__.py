@@ -9,7 +9,7 @@ from pathlib import Path
 from . import pipeline, terminal
 from .errors import GenerationError, SpecError
 from .spec import parse_spec, unused_params
-from .writer import stale, write_all
+from .writer import Artifact, stale, write_all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +65,19 @@ def _regen(args) -> int:
     return 0
 
 
+def _new(args) -> int:
+    """Copy a built-in spec as the start of a new cell, renamed."""
+    source = pipeline.resolve_spec(args.from_cell)
+    parse_spec(source)  # the copy starts from a spec that parses
+    target = Path(args.out) / f"{args.name}.toml"
+    text = pipeline.renamed_spec(source.read_text("utf-8"), args.name)
+    if target.exists():
+        raise GenerationError(f"{target} exists; not overwritten")
+    write_all([Artifact(target, text)])
+    print(f"wrote: {target}  (edit its equations, then: python -m derive codegen {target} --out DIR)")
+    return 0
+
+
 def _warn_unused(spec: Path) -> None:
     unused = unused_params(parse_spec(spec))
     if unused:
@@ -86,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for <cell>.py")
     cmd.add_argument("--force", action="store_true", help="overwrite a hand-edited file")
     cmd.set_defaults(run=_codegen)
+    cmd = commands.add_parser("new", help="start a new cell from a copy of a built-in spec")
+    cmd.add_argument("name", metavar="NAME", help="the new cell's name (a valid identifier)")
+    cmd.add_argument("--from", dest="from_cell", default="lstm", metavar="CELL",
+                     help="built-in cell or spec to copy (default: lstm)")
+    cmd.add_argument("--out", default=".", metavar="DIR", help="folder for NAME.toml")
+    cmd.set_defaults(run=_new)
     cmd = commands.add_parser("regen", help="regenerate every built-in generated file")
     cmd.add_argument("--check", action="store_true",
                      help="change nothing; exit 1 listing stale files if regenerating would")

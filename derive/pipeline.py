@@ -5,12 +5,13 @@ Pure functions except ``builtin_spec_paths`` (reads a folder); writing is ``writ
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .adjoint import Derivation, derive
 from .codegen import generate_module
 from .errors import SpecError, Location
-from .spec import parse_spec
+from .spec import IDENTIFIER, parse_spec
 from .writer import Artifact, seal
 
 PACKAGE = Path(__file__).resolve().parent
@@ -46,6 +47,13 @@ def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
 def builtin_artifacts() -> list[Artifact]:
     """Everything ``regen`` writes for the built-in cells."""
     return [module_artifact(derivation_of(spec), GENERATED) for spec in builtin_spec_paths()]
+
+
+def renamed_spec(text: str, name: str) -> str:
+    """A spec's text with its ``name = "..."`` line set to ``name``."""
+    if not IDENTIFIER.match(name):
+        raise SpecError(f"cell name {name!r} must be a valid identifier", Location(name, 1, 1))
+    return re.sub(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"', text, count=1)
 
 
 def _display_path(path: Path) -> str:

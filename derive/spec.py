@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import keyword
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .naming import linear_map_name
 
 MAX_EXPONENT = 8
 MAX_LINE_LENGTH = 1000
+MAX_DEPTH = 40  # nesting of an expression tree; SymPy and the printers recurse on it
 # Names the generated code uses for itself; a cell may not take them.
 RESERVED = frozenset(
     {"numpy", "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new",
@@ -78,7 +80,7 @@ class _Source:
 
     def field(self, key: str, inner: str | None = None) -> Location:
         """Location of ``key = ...`` (or of ``inner`` inside that field's value)."""
-        key_loc = self.find(rf"^\s*{re.escape(key)}\s*=")
+        key_loc = self.find(rf"^\s*(\[\s*{re.escape(key)}\s*\]|{re.escape(key)}\s*=)")
         if inner is None:
             return key_loc
         return self.find(rf"(?<![A-Za-z0-9_]){re.escape(inner)}(?![A-Za-z0-9_])", key_loc.line - 1)
@@ -129,6 +131,18 @@ def _require(data: dict, key: str, kind: type, source: _Source):
     return value
 
 
+def _text_field(data: dict, key: str, default: str, source: _Source) -> str:
+    """A one-line free text (title, source); it is printed into generated files, so it may not
+    hold what would end a docstring or a comment there."""
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise SpecError(f"field '{key}' must be a string", source.field(key))
+    if '"""' in value or "\\" in value or any(ord(ch) < 32 for ch in value):
+        raise SpecError(f"field '{key}' must be one line without backslashes or '\"\"\"'",
+                        source.field(key))
+    return value
+
+
 def _check_name(name: str, what: str, location: Location) -> None:
     if "__" in name:
         raise SpecError(f"{what} '{name}': names with '__' are not allowed", location)
@@ -149,13 +163,14 @@ def _build_cell(data: dict, source: _Source, spec_hash: str) -> Cell:
     name = _require(data, "name", str, source)
     if not IDENTIFIER.match(name):
         raise SpecError(f"cell name '{name}' must be a valid identifier", source.field("name"))
-    title = data.get("title", name)
-    cell_source = data.get("source", "")
+    title = _text_field(data, "title", name, source)
+    cell_source = _text_field(data, "source", "", source)
 
     sizes = _require(data, "sizes", dict, source)
     for dim, kw in sizes.items():
         _check_name(dim, "dimension", source.field("sizes", dim))
-        if not isinstance(kw, str) or not IDENTIFIER.match(kw):
+        if (not isinstance(kw, str) or not IDENTIFIER.match(kw) or keyword.iskeyword(kw)
+                or kw in ("rng", "dtype") or "__" in kw):
             raise SpecError(f"size '{dim}' must name an init_params keyword, e.g. \"hidden_size\"",
                             source.field("sizes", dim))
     keywords = list(sizes.values())
@@ -310,6 +325,9 @@ class _EquationBuilder:
                             self.source.at(self.line, self.column_shift + column + 1)) from None
         except (RecursionError, MemoryError, ValueError):
             self.fail("expression is too deeply nested or too large")
+        deepest = _deepest(module)
+        if deepest is not None:
+            self.fail(f"expression nested deeper than {MAX_DEPTH} levels", deepest)
         if len(module.body) != 1 or not isinstance(module.body[0], ast.Assign):
             self.fail("each line must be one equation: name = expression")
         assign = module.body[0]
@@ -347,6 +365,8 @@ class _EquationBuilder:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(f"{_FORBIDDEN['Str'] if isinstance(value, (str, bytes)) else 'this constant'}"
                       " is not allowed in an equation", node)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail("numbers must be finite", node)
         if isinstance(value, int):
             return sympy.Integer(value), SCALAR
         return sympy.Rational(repr(value)), SCALAR
@@ -452,6 +472,17 @@ _FORBIDDEN = {
     "Set": "a set", "Starred": "unpacking", "NamedExpr": "an assignment expression",
     "Await": "await", "Yield": "yield", "YieldFrom": "yield", "Slice": "a slice",
 }
+
+
+def _deepest(tree: ast.AST) -> ast.AST | None:
+    """The first node nested deeper than MAX_DEPTH, or None (iterative: no recursion limit)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return None
 
 
 def unused_params(cell: Cell) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE_CELLS = ("lstm", "nfg", "peephole", "cifg")
+ALL_CELLS = tuple(sorted(p.stem for p in (ROOT / "derive" / "cells").glob("*.toml")))
 
 
 def generated(name: str):

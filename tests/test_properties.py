@@ -5,13 +5,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ARTICLE_CELLS, generated
+from conftest import ALL_CELLS, ARTICLE_CELLS, generated
 from derive.spec import parse_spec
 from derive import pipeline
 from verify.gradcheck import Sizes, check, make_problem, normwise_error
 from verify.reference import reference_forward
 
-CELLS = st.sampled_from(ARTICLE_CELLS)
+CELLS = st.sampled_from(ALL_CELLS)
 SIZES = st.builds(Sizes, T=st.integers(1, 4), B=st.integers(1, 3), M=st.integers(1, 4),
                   D=st.integers(1, 4))
 SCALES = st.sampled_from([0.01, 0.3, 1.0, 3.0, 10.0])

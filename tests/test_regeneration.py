@@ -1,0 +1,78 @@
+"""Regeneration loses nothing: hand edits are kept unless --force, and an interrupted run leaves
+every file whole (old or new, never half-written) and importable."""
+
+import shutil
+
+import pytest
+
+from derive import pipeline, writer
+from derive.__main__ import main
+from verify.targets import import_file
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A private copy of the built-in specs, with their generated files written once."""
+    cells, generated = tmp_path / "cells", tmp_path / "generated"
+    shutil.copytree(pipeline.CELLS, cells, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(pipeline, "CELLS", cells)
+    monkeypatch.setattr(pipeline, "GENERATED", generated)
+    assert main(["regen"]) == 0
+    return cells, generated
+
+
+def retitle(cells, suffix):
+    for spec in cells.glob("*.toml"):
+        text = spec.read_text()
+        spec.write_text(text.replace('title = "', f'title = "{suffix} ', 1))
+
+
+def test_hand_edited_file_is_named_and_kept(workspace, capsys):
+    cells, generated = workspace
+    edited = generated / "gru.py"
+    text = edited.read_text().replace("return state_new, step_cache", "return state_new, step_cache  # mine")
+    edited.write_text(text)
+    retitle(cells, "New")
+    assert main(["regen"]) == 1
+    assert "edited by hand, not overwritten (use --force)" in capsys.readouterr().err
+    assert edited.read_text() == text
+    assert "New" not in (generated / "lstm.py").read_text()  # refused as a whole: nothing written
+    assert main(["regen", "--force"]) == 0
+    assert "# mine" not in edited.read_text()
+    assert main(["regen", "--check"]) == 0
+
+
+def test_interrupted_regeneration_leaves_every_file_whole(workspace, monkeypatch):
+    cells, generated = workspace
+    before = {p.name: p.read_text() for p in generated.glob("*.py")}
+    retitle(cells, "Renamed")
+    real_replace, calls = writer.os.replace, []
+
+    def fail_after_first(src, dst):
+        calls.append(dst)
+        if len(calls) > 1:
+            raise KeyboardInterrupt("injected failure after the first file")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", fail_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        main(["regen"])
+    after = {p.name: p.read_text() for p in generated.glob("*.py")}
+    assert set(after) == set(before)
+    assert not list(generated.glob(".*.tmp"))  # no temporary file left behind
+    renamed = [name for name in after if "Renamed" in after[name]]
+    assert len(renamed) == 1  # the first file was replaced whole
+    for name, text in after.items():
+        assert text == before[name] or name in renamed
+        assert not writer.edited_by_hand(text)
+        module = import_file(generated / name)
+        assert callable(module.forward) and callable(module.backward)
+    monkeypatch.setattr(writer.os, "replace", real_replace)
+    assert main(["regen"]) == 0  # the next run finishes the job
+    assert all("Renamed" in p.read_text() for p in generated.glob("*.py"))
+
+
+def test_sealed_hash_detects_any_change():
+    text = (pipeline.GENERATED / "lstm.py").read_text()
+    assert not writer.edited_by_hand(text)
+    assert writer.edited_by_hand(text.replace("d_a_i = d_i*i*(1 - i)", "d_a_i = d_i*i"))
