@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from . import __version__
+from . import __version__, sequence
 from .adjoint import Adjoint, Derivation, Statement, Term
 from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
@@ -26,9 +26,10 @@ class NumPyPrinter(PythonCodePrinter):
     Strict: a symbol outside ``known`` or a function outside ``blocks.BLOCKS`` raises.
     """
 
-    def __init__(self, known: frozenset[str]):
+    def __init__(self, known: frozenset[str], substitutions: dict[str, str] | None = None):
         super().__init__({"fully_qualified_modules": True})
         self.known = known
+        self.substitutions = substitutions or {}
 
     def _print(self, expr, **kwargs):
         block = block_of(expr)
@@ -39,7 +40,7 @@ class NumPyPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         if expr.name not in self.known:
             raise ValueError(f"unknown symbol {expr.name!r} in generated code")
-        return expr.name
+        return self.substitutions.get(expr.name, expr.name)
 
     def _print_Function(self, expr):
         raise ValueError(f"no NumPy rule for function {expr.func}")
@@ -48,7 +49,12 @@ class NumPyPrinter(PythonCodePrinter):
 def generate_module(derivation: Derivation) -> str:
     """Source of the generated module; the same derivation always gives the same bytes."""
     cell = derivation.cell
-    printer = NumPyPrinter(_known_names(derivation))
+    known = _known_names(derivation)
+    printer = NumPyPrinter(known)
+
+    def printer_for(substitutions):
+        return NumPyPrinter(known, substitutions)
+
     parts = [
         _module_header(cell),
         "import numpy\n",
@@ -57,8 +63,9 @@ def generate_module(derivation: Derivation) -> str:
         _init_params(cell),
         _step_forward(derivation, printer),
         _step_backward(derivation, printer),
-        _sequence_forward(cell),
-        _sequence_backward(cell),
+        sequence.forward_code(derivation, printer_for),
+        sequence.backward_code(derivation, printer_for),
+        _zero_state(),
     ]
     return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
 
@@ -218,61 +225,13 @@ def _matmul_term(term: Term) -> str:
     return f"{term.adjoint}.T @ {term.operand}"
 
 
-def _sequence_forward(cell: Cell) -> str:
-    return f'''def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, {cell.input[1]}); state0 {{name: (B, size)}} or None for zeros.
-
-    Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
-    """
-    steps, batch = x.shape[0], x.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
-    dtype = numpy.result_type(x, *params.values(), *state0.values())
-    state = state0
-    y = numpy.empty((steps, batch, state0[OUTPUT].shape[-1]), dtype)
-    step_caches = []
-    for t in range(steps):
-        state, step_cache = step_forward(params, x[t], state)
-        y[t] = state[OUTPUT]
-        step_caches.append(step_cache)
-    cache = {{"steps": step_caches, "x_shape": x.shape, "dtype": dtype,
-             "state_shapes": {{name: value.shape for name, value in state0.items()}}}}
-    return y, state, cache
-
-
-def zero_state(params, batch, dtype):
-    """The state of all zeros, {{name: (batch, size)}}, sizes read off the parameters."""
-    sizes = {{}}
+def _zero_state() -> str:
+    return '''def zero_state(params, batch, dtype):
+    """The state of all zeros, {name: (batch, size)}, sizes read off the parameters."""
+    sizes = {}
     for name, dims in PARAMS.items():
         sizes.update(zip(dims, params[name].shape))
-    return {{name: numpy.zeros((batch, sizes[dim]), dtype) for name, dim in STATE_DIMS.items()}}
-'''
-
-
-def _sequence_backward(cell: Cell) -> str:
-    return '''def backward(params, cache, dy, d_state_T=None):
-    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T: {name: (B, size)}
-    adjoints of the final state (missing names mean zero).
-
-    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
-    """
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
-    d_state = {}
-    for name, shape in cache["state_shapes"].items():
-        d_state[name] = numpy.zeros(shape, dtype)
-        if name in d_state_T:
-            d_state[name] = d_state[name] + d_state_T[name]
-    grads = {name: numpy.zeros(value.shape, numpy.result_type(value, dtype))
-             for name, value in params.items()}
-    dx = numpy.empty(cache["x_shape"], dtype)
-    for t in reversed(range(len(cache["steps"]))):
-        if dy is not None:
-            d_state[OUTPUT] = d_state[OUTPUT] + dy[t]
-        step_grads, dx[t], d_state = step_backward(params, cache["steps"][t], d_state)
-        for name, value in step_grads.items():
-            grads[name] += value
-    return grads, dx, d_state
+    return {name: numpy.zeros((batch, sizes[dim]), dtype) for name, dim in STATE_DIMS.items()}
 '''
 
 

@@ -31,7 +31,9 @@ MAX_DEPTH = 40  # nesting of an expression tree; SymPy and the printers recurse 
 RESERVED = frozenset(
     {"numpy", "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new",
      "x_t", "step_cache", "rng", "dtype", "T", "B", "t", "y", "range", "reversed", "dict",
-     "tuple", "len", "zip", "sum", "float"}
+     "tuple", "len", "zip", "sum", "float", "xs", "kept", "flat", "steps", "batch", "dx",
+     "state0", "state_T", "d_state_T", "d_state0", "dy", "zero_state", "sizes", "scale",
+     "value", "name", "shape", "dims"}
 ) | frozenset(FUNCTIONS)
 KNOWN_FIELDS = ("name", "title", "source", "sizes", "input", "state", "output", "params", "init",
                 "equations")
@@ -150,6 +152,9 @@ def _check_name(name: str, what: str, location: Location) -> None:
         raise SpecError(f"{what} '{name}' is not a valid name (letters, digits, '_')", location)
     if name in RESERVED:
         raise SpecError(f"{what} '{name}' is reserved by the generated code", location)
+    if name.startswith(("maps_", "stack_")):
+        raise SpecError(f"{what} '{name}': names starting with 'maps_' or 'stack_' are reserved "
+                        "by the generated code", location)
     if name.startswith("d_"):
         raise SpecError(f"{what} '{name}': names starting with 'd_' are reserved for adjoints",
                         location)

@@ -87,3 +87,15 @@ def test_user_workflow_codegen_check_end_to_end(tmp_path):
         "(1/2)*o*numpy.tanh(c)" in (tmp_path / "code" / "mine.py").read_text()
     result = run("-m", "verify", "check", str(spec), "--method", "complex")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_documented_worked_example_works(tmp_path):
+    """docs/spec-format.md's example spec, extracted from the page, goes through the workflow."""
+    from conftest import ROOT
+    page = (ROOT / "docs" / "spec-format.md").read_text()
+    example = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "mgu.toml"
+    spec.write_text(example)
+    assert run("-m", "derive", "show", str(spec)).returncode == 0
+    result = run("-m", "verify", "check", str(spec), "--method", "all")
+    assert result.returncode == 0, result.stdout

@@ -19,39 +19,47 @@ from derive import pipeline
 class Fault:
     name: str
     cell: str
-    pattern: str  # a regex on the generated source that must match exactly once
+    function: str  # the generated function the fault is injected into
+    pattern: str  # a regex that must match exactly once inside that function
     replacement: str
     affected: str  # an array whose check must fail
+    method: str = "central"
 
 
 FAULTS = [
-    Fault("dropped term", "lstm",
-          r"(d_x = d_a_i @ W_i) \+ d_a_f @ W_f", r"\1", "x"),
-    Fault("flipped sign", "lstm",
+    Fault("dropped term", "peephole", "backward",
+          r"d_c_prev = V_f\*d_a_f \+ ", "d_c_prev = ", "state0.c"),
+    Fault("flipped sign", "lstm", "backward",
           r"d_a_f = d_f\*f\*\(1 - f\)", "d_a_f = -d_f*f*(1 - f)", "W_f"),
-    Fault("transposed weight", "lstm",
-          r"(d_h_prev = d_a_i @ U_i)\b", r"\1.T", "state0.h"),
-    Fault("gradient of the wrong time step", "lstm",
+    Fault("transposed weight gradient", "lstm", "backward",
+          r"'U_i': d_stack_h_prev\[0:D\]", "'U_i': d_stack_h_prev[0:D].T", "U_i"),
+    Fault("gradient of the wrong time step", "lstm", "backward",
           r"dy\[t\]", "dy[t - 1]", "W_o"),
-    Fault("zeroed peephole gradient", "peephole",
-          r"d_V_o = \(c\*d_a_o\)\.sum\(axis=0\)", "d_V_o = 0 * (c*d_a_o).sum(axis=0)", "V_o"),
-    Fault("missing state carry", "peephole",
-          r"d_c = d_state_new\['c'\] \+ ", "d_c = ", "state0.c"),
-    Fault("derivative at the wrong point", "cifg",
-          r"d_a_c_tilde = d_c_tilde\*\(1 - c_tilde\*\*2\)", "d_a_c_tilde = d_c_tilde*(1 - c_tilde)",
-          "W_c"),
-    Fault("coupled gate sign", "cifg",
-          r"- d_f\b", "+ d_f", "b_i"),
+    Fault("zeroed peephole gradient", "peephole", "backward",
+          r"d_V_o \+= \(c\*d_a_o\)", "d_V_o += 0 * (c*d_a_o)", "V_o"),
+    Fault("missing state carry", "peephole", "backward",
+          r"d_c = d_c_next \+ ", "d_c = ", "state0.c"),
+    Fault("derivative at the wrong point", "cifg", "backward",
+          r"d_a_c_tilde = d_c_tilde\*\(1 - c_tilde\*\*2\)",
+          "d_a_c_tilde = d_c_tilde*(1 - c_tilde)", "W_c"),
+    Fault("coupled gate sign", "cifg", "backward", r"- d_f\b", "+ d_f", "b_i"),
+    Fault("transposed weight in a step", "lstm", "step_backward",
+          r"(d_h_prev = d_a_i @ U_i)\b", r"\1.T", "state0.h", "steps"),
+    Fault("dropped term in a step", "lstm", "step_backward",
+          r"(d_x = d_a_i @ W_i) \+ d_a_f @ W_f", r"\1", "x", "steps"),
 ]
 caught: list[str] = []
 
 
 def mutate(fault: Fault, tmp_path):
     source = (pipeline.GENERATED / f"{fault.cell}.py").read_text()
-    mutated, count = re.subn(fault.pattern, fault.replacement, source)
+    start = source.index(f"\ndef {fault.function}(")
+    end = source.find("\ndef ", start + 1)
+    end = len(source) if end < 0 else end
+    body, count = re.subn(fault.pattern, fault.replacement, source[start:end])
     assert count == 1, f"fault '{fault.name}' must apply exactly once, applied {count} times"
     path = tmp_path / f"{fault.cell}_mutant.py"
-    path.write_text(mutated)
+    path.write_text(source[:start] + body + source[end:])
     return path
 
 
@@ -60,7 +68,7 @@ def test_fault_is_caught_and_named(fault, tmp_path):
     path = mutate(fault, tmp_path)
     report = tmp_path / "report.json"
     result = run("-m", "verify", "check", fault.cell, "--module", str(path),
-                 "--method", "central", "--json", str(report))
+                 "--method", fault.method, "--json", str(report))
     assert result.returncode == 1, f"'{fault.name}' not caught:\n{result.stdout}"
     failing = {c["wrt"] for r in json.loads(report.read_text())["results"]
                for c in r["checks"] if not c["passed"]}
@@ -73,8 +81,9 @@ def test_unmutated_module_passes_the_same_check(tmp_path):
     """The control: the same command on an unchanged copy passes."""
     path = tmp_path / "lstm_copy.py"
     path.write_text((pipeline.GENERATED / "lstm.py").read_text())
-    result = run("-m", "verify", "check", "lstm", "--module", str(path), "--method", "central")
-    assert result.returncode == 0, result.stdout
+    for method in ("central", "steps"):
+        result = run("-m", "verify", "check", "lstm", "--module", str(path), "--method", method)
+        assert result.returncode == 0, result.stdout
 
 
 def test_mutation_score_is_complete(capsys):

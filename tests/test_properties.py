@@ -50,11 +50,15 @@ def test_sequence_backward_equals_step_backward_loop(name, sizes, seed):
     params, x, state0 = problem.split(problem.arrays)
     _, _, cache = module.forward(params, x, state0)
     grads, dx, d_state = module.backward(params, cache, problem.weights_y, problem.weights_state)
+    state, step_caches = state0, []
+    for t in range(sizes.T):
+        state, step_cache = module.step_forward(params, x[t], state)
+        step_caches.append(step_cache)
     d = {s: problem.weights_state[s].copy() for s in module.STATE}
     total = {k: 0.0 for k in params}
     for t in reversed(range(sizes.T)):
         d[module.OUTPUT] = d[module.OUTPUT] + problem.weights_y[t]
-        g, dx_t, d = module.step_backward(params, cache["steps"][t], d)
+        g, dx_t, d = module.step_backward(params, step_caches[t], d)
         numpy.testing.assert_allclose(dx[t], dx_t, rtol=1e-12, atol=1e-15)
         total = {k: total[k] + g[k] for k in params}
     for k in params:
@@ -79,22 +83,22 @@ def test_forget_gate_open_and_input_gate_shut_copies_the_cell():
     module, params, x, state0 = saturated("lstm", {"b_f": 60.0, "b_i": -60.0})
     _, state, cache = module.forward(params, x, state0)
     numpy.testing.assert_array_equal(state["c"], state0["c"])
-    for step in cache["steps"]:
-        numpy.testing.assert_array_equal(step["f"], 1.0)
-        numpy.testing.assert_array_equal(step["i"], 0.0)
+    for f, i in zip(cache["kept"]["f"], cache["kept"]["i"]):
+        numpy.testing.assert_array_equal(f, 1.0)
+        numpy.testing.assert_array_equal(i, 0.0)
 
 
 def test_forget_gate_shut_and_input_gate_open_overwrites_with_the_candidate():
     module, params, x, state0 = saturated("lstm", {"b_f": -60.0, "b_i": 60.0})
     _, state, cache = module.forward(params, x, state0)
-    numpy.testing.assert_array_equal(state["c"], cache["steps"][-1]["c_tilde"])
+    numpy.testing.assert_array_equal(state["c"], cache["kept"]["c_tilde"][-1])
 
 
 def test_without_a_forget_gate_the_cell_keeps_growing_under_constant_drive():
     module, params, _, _ = saturated("nfg", {"b_i": 2.0, "b_c": 2.0})
     x = numpy.full((200, 2, 3), 0.5)
     y, state, cache = module.forward(params, x)
-    c = numpy.array([step["c"] for step in cache["steps"]])  # c_1 .. c_T
+    c = numpy.array(cache["kept"]["c"])  # c_1 .. c_T
     assert numpy.all(numpy.diff(c, axis=0) > 0)  # strictly increasing, every unit
     assert numpy.all(state["c"] > 50.0)  # and without bound: ~ T * i * c_tilde
     lstm, lparams, _, _ = saturated("lstm", {"b_i": 2.0, "b_c": 2.0})
@@ -105,5 +109,5 @@ def test_without_a_forget_gate_the_cell_keeps_growing_under_constant_drive():
 def test_coupled_gates_forget_exactly_what_they_let_in():
     module, params, x, state0 = saturated("cifg", {})
     _, _, cache = module.forward(params, x, state0)
-    for step in cache["steps"]:
-        numpy.testing.assert_array_equal(step["f"], 1 - step["i"])
+    for f, i in zip(cache["kept"]["f"], cache["kept"]["i"]):
+        numpy.testing.assert_array_equal(f, 1 - i)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from derive.errors import SpecError
 
-from . import report
+from . import bench, report
 from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
 
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
     cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
     cmd.set_defaults(run=_check)
+    cmd = commands.add_parser("bench", help="speed of generated code, side by side")
+    cmd.add_argument("--json", metavar="FILE", help="write the figures here")
+    cmd.add_argument("--quick", action="store_true", help="the two smaller sizes, fewer repetitions")
+    cmd.set_defaults(run=lambda args: bench.main(args.json, args.quick))
     return parser
 
 

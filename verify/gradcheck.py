@@ -7,12 +7,16 @@ are exactly ``dy = wy`` and ``d_state_T = ws``.
 
 Methods: "forward" compares the generated forward (y and the final state) with SymPy evaluating
 the spec at 50 digits; "exact" compares the backward with SymPy's derivative of the unrolled
-loss (both in ``reference``, at tiny sizes); the others compare the backward with numeric
-derivatives of the generated forward (``numeric``).
+loss (both in ``reference``, at tiny sizes); "steps" compares the step functions, run in a
+loop, with the sequence functions (which the other methods check); the rest compare the backward
+with numeric derivatives of the generated forward (``numeric``).
 
-Thresholds (on the normwise relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖)), float64:
+Thresholds (on the normwise relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖, floor), where for gradients
+floor = 1e-4 × the largest array's gradient norm in the same check; see ``normwise_error``),
+float64:
   forward 1e-12, exact 1e-10, complex step 1e-10, Richardson 1e-9, central 1e-7,
-  directional 1e-8 (per direction); Taylor: the remainder must fall at rate ≥ 1.8 as ε halves.
+  directional 1e-8 (per direction), steps 1e-12; Taylor: the remainder must fall at rate
+  ≥ 1.8 as ε halves.
 float32 policy: the generated code runs in float32 and its gradient is compared with a float64
 reference of the same (float32-representable) inputs, by the float64 method requested; the
 threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of them.
@@ -29,12 +33,13 @@ from derive.cell import Cell
 
 from . import numeric, reference
 
-METHODS = ("forward", "exact", "central", "richardson", "complex", "directional", "taylor")
+METHODS = ("forward", "exact", "central", "richardson", "complex", "directional", "taylor",
+           "steps")
 THRESHOLDS = {
     "float64": {"forward": 1e-12, "exact": 1e-10, "central": 1e-7, "richardson": 1e-9,
-                "complex": 1e-10, "directional": 1e-8, "taylor": 1.8},
+                "complex": 1e-10, "directional": 1e-8, "taylor": 1.8, "steps": 1e-12},
     "float32": {"forward": 1e-5, "exact": 1e-4, "central": 1e-4, "richardson": 1e-4,
-                "complex": 1e-4, "directional": 1e-4, "taylor": 1.8},
+                "complex": 1e-4, "directional": 1e-4, "taylor": 1.8, "steps": 1e-5},
 }
 # The SymPy references evaluate unit by unit at 50 digits: they run at these sizes at most.
 REFERENCE_LIMITS = {"T": 2, "B": 2, "M": 3, "D": 2}
@@ -140,9 +145,15 @@ class CheckResult:
         return all(c.passed for c in self.checks)
 
 
-def normwise_error(analytic: numpy.ndarray, reference: numpy.ndarray) -> float:
+FLOOR = 1e-4  # of the largest array's gradient norm in the same check
+
+
+def normwise_error(analytic: numpy.ndarray, reference: numpy.ndarray, floor: float = 0.0) -> float:
+    """‖g − ĝ‖ / max(‖g‖, ‖ĝ‖, floor). The floor keeps an array whose true gradient is
+    negligible (a saturated gate: 1 − tanh² ≈ 1e-11, known only to absolute accuracy ε) from
+    failing on round-off; a wrong gradient of any array above the floor still fails."""
     a, r = numpy.asarray(analytic, numpy.complex128), numpy.asarray(reference, numpy.complex128)
-    scale = max(numpy.linalg.norm(a), numpy.linalg.norm(r))
+    scale = max(numpy.linalg.norm(a), numpy.linalg.norm(r), floor)
     return 0.0 if scale == 0 else float(numpy.linalg.norm(a - r) / scale)
 
 
@@ -191,6 +202,8 @@ def _check(problem: Problem, method: str, dtype: str, cell: Cell | None) -> Chec
                            problem.seed, problem.sizes)
     if method == "forward":
         return _result(problem, method, dtype, _forward_checks(problem, wide, cell, threshold))
+    if method == "steps":
+        return _result(problem, method, dtype, _step_checks(problem, threshold))
     analytic = problem.gradient(problem.arrays)  # in the problem's own dtype
     if method in ("directional", "taylor"):
         checks = _global_checks(wide_problem, analytic, method, threshold)
@@ -202,14 +215,16 @@ def _check(problem: Problem, method: str, dtype: str, cell: Cell | None) -> Chec
                 cell, arrays, wide_problem.weights_y, wide_problem.weights_state, name),
         }[method]
         checks = []
+        expected_all = {name: reference_of(wide_problem.loss, wide, name) for name in problem.arrays}
+        floor = FLOOR * max(float(numpy.linalg.norm(v)) for v in expected_all.values())
         for name in problem.arrays:
-            expected = reference_of(wide_problem.loss, wide, name)
-            error = normwise_error(analytic[name], expected)
+            expected = expected_all[name]
+            error = normwise_error(analytic[name], expected, floor)
             hybrid, worst = hybrid_error(analytic[name], expected)
             checks.append(_compared(name, error, hybrid, threshold, worst))
             if method == "central":  # the same differences at h/2 show the noise floor
                 half = numeric.central(wide_problem.loss, wide, name, scale=0.5)
-                checks[-1].extra["noise_estimate"] = normwise_error(half, expected)
+                checks[-1].extra["noise_estimate"] = normwise_error(half, expected, floor)
             if not numpy.all(numpy.isfinite(analytic[name])):
                 checks[-1].extra["non_finite"] = "the generated gradient has NaN or infinity"
     return _result(problem, method, dtype, checks)
@@ -224,6 +239,36 @@ def _result(problem: Problem, method: str, dtype: str, checks: list[WrtCheck]) -
     return CheckResult(getattr(problem.module, "CELL", problem.module.__name__.rsplit(".", 1)[-1]),
                        _module_path(problem.module), method, dtype, problem.seed, problem.sizes,
                        checks)
+
+
+def _step_checks(problem: Problem, threshold: float) -> list[WrtCheck]:
+    """step_forward / step_backward in a loop against forward / backward, every output."""
+    module = problem.module
+    params, x, state0 = problem.split(problem.arrays)
+    y, state_T, cache = module.forward(params, x, state0)
+    grads, dx, d_state0 = module.backward(params, cache, problem.weights_y, problem.weights_state)
+    state, caches, ys = state0, [], []
+    for t in range(x.shape[0]):
+        state, step_cache = module.step_forward(params, x[t], state)
+        ys.append(state[module.OUTPUT])
+        caches.append(step_cache)
+    d_state = {s: problem.weights_state[s] for s in module.STATE}
+    step_grads = {k: numpy.zeros_like(v) for k, v in params.items()}
+    step_dx = numpy.zeros_like(dx)
+    for t in reversed(range(x.shape[0])):
+        d_state = dict(d_state)
+        d_state[module.OUTPUT] = d_state[module.OUTPUT] + problem.weights_y[t]
+        g, step_dx[t], d_state = module.step_backward(params, caches[t], d_state)
+        step_grads = {k: step_grads[k] + g[k] for k in step_grads}
+    pairs = [("y", ys, y)] + [(f"state_T.{s}", state[s], state_T[s]) for s in module.STATE]
+    pairs += [(k, step_grads[k], grads[k]) for k in params] + [("x", step_dx, dx)]
+    pairs += [(f"state0.{s}", d_state[s], d_state0[s]) for s in module.STATE]
+    checks = []
+    for name, got, want in pairs:
+        hybrid, worst = hybrid_error(numpy.asarray(got), want)
+        checks.append(_compared(name, normwise_error(numpy.asarray(got), want), hybrid,
+                                threshold, worst))
+    return checks
 
 
 def _forward_checks(problem: Problem, wide: dict, cell: Cell, threshold: float) -> list[WrtCheck]:

@@ -5,7 +5,7 @@ cell: gru
 source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent product, two biases per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 23432ea84196463bb062ff671f39c06b39ed0b39a547861da26389b6a4c1eead
+gatecalc-content-sha256: c6bbc17e73328ffc21c5239904b6c0a088a87fd9403ba99e461375a23fffe306
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -176,20 +176,140 @@ def forward(params, x, state0=None):
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
-    steps, batch = x.shape[0], x.shape[1]
+    xs = x
+    steps, batch = xs.shape[0], xs.shape[1]
     if state0 is None:
         state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
     dtype = numpy.result_type(x, *params.values(), *state0.values())
-    state = state0
-    y = numpy.empty((steps, batch, state0[OUTPUT].shape[-1]), dtype)
-    step_caches = []
+    W_r = params['W_r']
+    U_r = params['U_r']
+    b_ir = params['b_ir']
+    b_hr = params['b_hr']
+    W_z = params['W_z']
+    U_z = params['U_z']
+    b_iz = params['b_iz']
+    b_hz = params['b_hz']
+    W_n = params['W_n']
+    U_n = params['U_n']
+    b_in = params['b_in']
+    b_hn = params['b_hn']
+    D = params['W_r'].shape[0]
+    M = params['W_r'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    stack_x = numpy.concatenate((W_r, W_z, W_n,))
+    stack_h_prev = numpy.concatenate((U_r, U_z, U_n,))
+    # maps of the input do not depend on the state: all steps at once
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    y = numpy.empty((steps, batch, D), dtype)
+    kept = {name: [] for name in ('h_prev', 'r', 'z', 'U_n_h_prev', 'n')}  # for the backward pass
+    h_prev = state0['h']
     for t in range(steps):
-        state, step_cache = step_forward(params, x[t], state)
-        y[t] = state[OUTPUT]
-        step_caches.append(step_cache)
-    cache = {"steps": step_caches, "x_shape": x.shape, "dtype": dtype,
-             "state_shapes": {name: value.shape for name, value in state0.items()}}
-    return y, state, cache
+        x = xs[t]
+        # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+        maps_h_prev = h_prev @ stack_h_prev.T
+        a_r = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_hr + b_ir
+        r = sigmoid(a_r)
+        # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+        a_z = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_hz + b_iz
+        z = sigmoid(a_z)
+        # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+        a_n = maps_x[t, :, 2*D:3*D] + b_in + r*(maps_h_prev[:, 2*D:3*D] + b_hn)
+        n = numpy.tanh(a_n)
+        # h = (1 - z) * n + z * h_prev
+        h = h_prev*z + n*(1 - z)
+        kept['h_prev'].append(h_prev)
+        kept['r'].append(r)
+        kept['z'].append(z)
+        kept['U_n_h_prev'].append(maps_h_prev[:, 2*D:3*D])
+        kept['n'].append(n)
+        y[t] = h
+        h_prev = h
+    state_T = {'h': h_prev}
+    cache = {"kept": kept, "xs": xs, "dtype": dtype}
+    return y, state_T, cache
+
+
+def backward(params, cache, dy, d_state_T=None):
+    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:
+    {name: (B, size)} adjoints of the final state (missing names mean zero).
+
+    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
+    """
+    kept, xs = cache["kept"], cache["xs"]
+    steps, batch = xs.shape[0], xs.shape[1]
+    d_state_T = {} if d_state_T is None else d_state_T
+    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    W_r = params['W_r']
+    U_r = params['U_r']
+    b_ir = params['b_ir']
+    b_hr = params['b_hr']
+    W_z = params['W_z']
+    U_z = params['U_z']
+    b_iz = params['b_iz']
+    b_hz = params['b_hz']
+    W_n = params['W_n']
+    U_n = params['U_n']
+    b_in = params['b_in']
+    b_hn = params['b_hn']
+    D = params['W_r'].shape[0]
+    M = params['W_r'].shape[1]
+    stack_x = numpy.concatenate((W_r, W_z, W_n,))
+    stack_h_prev = numpy.concatenate((U_r, U_z, U_n,))
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.zeros((steps, batch, 3*D), dtype)
+    d_maps_h_prev = numpy.zeros((steps, batch, 3*D), dtype)
+    d_b_hn = numpy.zeros_like(b_hn, dtype=dtype)
+    dx = numpy.zeros(xs.shape, dtype)
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
+    for t in reversed(range(steps)):
+        h_prev = kept['h_prev'][t]
+        r = kept['r'][t]
+        z = kept['z'][t]
+        U_n_h_prev = kept['U_n_h_prev'][t]
+        n = kept['n'][t]
+        d_h = (d_h_next if dy is None else d_h_next + dy[t])
+        # grad of: h = (1 - z) * n + z * h_prev
+        d_n = d_h*(1 - z)
+        # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+        d_a_n = d_n*(1 - n**2)
+        d_maps_x[t, :, 2*D:3*D] = d_a_n
+        d_U_n_h_prev = d_a_n*r
+        d_maps_h_prev[t, :, 2*D:3*D] = d_U_n_h_prev
+        d_z = d_h*(h_prev - n)
+        # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+        d_a_z = d_z*z*(1 - z)
+        d_maps_x[t, :, D:2*D] = d_a_z
+        d_maps_h_prev[t, :, D:2*D] = d_a_z
+        d_r = d_a_n*(U_n_h_prev + b_hn)
+        # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+        d_a_r = d_r*r*(1 - r)
+        d_maps_x[t, :, 0:D] = d_a_r
+        d_maps_h_prev[t, :, 0:D] = d_a_r
+        d_h_prev = d_h*z + d_maps_h_prev[t] @ stack_h_prev
+        d_b_hn += (d_a_n*r).sum(axis=0)
+        d_h_next = d_h_prev
+    # one product over all steps per stacked group
+    flat = steps * batch
+    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
+    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
+    d_stack_h_prev = d_maps_h_prev.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    grads = {
+        'W_r': d_stack_x[0:D],
+        'U_r': d_stack_h_prev[0:D],
+        'b_ir': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
+        'b_hr': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
+        'W_z': d_stack_x[D:2*D],
+        'U_z': d_stack_h_prev[D:2*D],
+        'b_iz': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'b_hz': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'W_n': d_stack_x[2*D:3*D],
+        'U_n': d_stack_h_prev[2*D:3*D],
+        'b_in': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
+        'b_hn': d_b_hn,
+    }
+    d_state0 = {'h': d_h_next}
+    return grads, dx, d_state0
 
 
 def zero_state(params, batch, dtype):
@@ -198,28 +318,3 @@ def zero_state(params, batch, dtype):
     for name, dims in PARAMS.items():
         sizes.update(zip(dims, params[name].shape))
     return {name: numpy.zeros((batch, sizes[dim]), dtype) for name, dim in STATE_DIMS.items()}
-
-
-def backward(params, cache, dy, d_state_T=None):
-    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T: {name: (B, size)}
-    adjoints of the final state (missing names mean zero).
-
-    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
-    """
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
-    d_state = {}
-    for name, shape in cache["state_shapes"].items():
-        d_state[name] = numpy.zeros(shape, dtype)
-        if name in d_state_T:
-            d_state[name] = d_state[name] + d_state_T[name]
-    grads = {name: numpy.zeros(value.shape, numpy.result_type(value, dtype))
-             for name, value in params.items()}
-    dx = numpy.empty(cache["x_shape"], dtype)
-    for t in reversed(range(len(cache["steps"]))):
-        if dy is not None:
-            d_state[OUTPUT] = d_state[OUTPUT] + dy[t]
-        step_grads, dx[t], d_state = step_backward(params, cache["steps"][t], d_state)
-        for name, value in step_grads.items():
-            grads[name] += value
-    return grads, dx, d_state

@@ -5,7 +5,7 @@ cell: nfg
 source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A Search Space Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: be78ef898b7d279138658304c84061ab5df4385b334986d5bac084c7b47af2ac
+gatecalc-content-sha256: dbed674418d11fff6c51feb62b312af9056cc42390aa11f33a44811baf50d507
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -168,20 +168,133 @@ def forward(params, x, state0=None):
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
-    steps, batch = x.shape[0], x.shape[1]
+    xs = x
+    steps, batch = xs.shape[0], xs.shape[1]
     if state0 is None:
         state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
     dtype = numpy.result_type(x, *params.values(), *state0.values())
-    state = state0
-    y = numpy.empty((steps, batch, state0[OUTPUT].shape[-1]), dtype)
-    step_caches = []
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    stack_x = numpy.concatenate((W_i, W_c, W_o,))
+    stack_h_prev = numpy.concatenate((U_i, U_c, U_o,))
+    # maps of the input do not depend on the state: all steps at once
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    y = numpy.empty((steps, batch, D), dtype)
+    kept = {name: [] for name in ('h_prev', 'i', 'c_tilde', 'o', 'c')}  # for the backward pass
+    h_prev = state0['h']
+    c_prev = state0['c']
     for t in range(steps):
-        state, step_cache = step_forward(params, x[t], state)
-        y[t] = state[OUTPUT]
-        step_caches.append(step_cache)
-    cache = {"steps": step_caches, "x_shape": x.shape, "dtype": dtype,
-             "state_shapes": {name: value.shape for name, value in state0.items()}}
-    return y, state, cache
+        x = xs[t]
+        # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+        maps_h_prev = h_prev @ stack_h_prev.T
+        a_i = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_i
+        i = sigmoid(a_i)
+        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+        a_c_tilde = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_c
+        c_tilde = numpy.tanh(a_c_tilde)
+        # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+        a_o = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_o
+        o = sigmoid(a_o)
+        # c = c_prev + i * c_tilde
+        c = c_prev + c_tilde*i
+        # h = o * tanh(c)
+        h = o*numpy.tanh(c)
+        kept['h_prev'].append(h_prev)
+        kept['i'].append(i)
+        kept['c_tilde'].append(c_tilde)
+        kept['o'].append(o)
+        kept['c'].append(c)
+        y[t] = h
+        h_prev = h
+        c_prev = c
+    state_T = {'h': h_prev, 'c': c_prev}
+    cache = {"kept": kept, "xs": xs, "dtype": dtype}
+    return y, state_T, cache
+
+
+def backward(params, cache, dy, d_state_T=None):
+    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:
+    {name: (B, size)} adjoints of the final state (missing names mean zero).
+
+    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
+    """
+    kept, xs = cache["kept"], cache["xs"]
+    steps, batch = xs.shape[0], xs.shape[1]
+    d_state_T = {} if d_state_T is None else d_state_T
+    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    stack_x = numpy.concatenate((W_i, W_c, W_o,))
+    stack_h_prev = numpy.concatenate((U_i, U_c, U_o,))
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.zeros((steps, batch, 3*D), dtype)
+    dx = numpy.zeros(xs.shape, dtype)
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
+    d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
+    for t in reversed(range(steps)):
+        h_prev = kept['h_prev'][t]
+        i = kept['i'][t]
+        c_tilde = kept['c_tilde'][t]
+        o = kept['o'][t]
+        c = kept['c'][t]
+        d_h = (d_h_next if dy is None else d_h_next + dy[t])
+        # grad of: h = o * tanh(c)
+        d_c = d_c_next + d_h*o*(1 - numpy.tanh(c)**2)
+        d_o = d_h*numpy.tanh(c)
+        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+        d_a_o = d_o*o*(1 - o)
+        d_maps_x[t, :, 2*D:3*D] = d_a_o
+        # grad of: c = c_prev + i * c_tilde
+        d_c_tilde = d_c*i
+        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
+        d_maps_x[t, :, D:2*D] = d_a_c_tilde
+        d_i = c_tilde*d_c
+        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+        d_a_i = d_i*i*(1 - i)
+        d_maps_x[t, :, 0:D] = d_a_i
+        d_h_prev = d_maps_x[t] @ stack_h_prev
+        d_c_prev = d_c
+        d_h_next = d_h_prev
+        d_c_next = d_c_prev
+    # one product over all steps per stacked group
+    flat = steps * batch
+    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
+    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
+    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    grads = {
+        'W_i': d_stack_x[0:D],
+        'U_i': d_stack_h_prev[0:D],
+        'b_i': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
+        'W_c': d_stack_x[D:2*D],
+        'U_c': d_stack_h_prev[D:2*D],
+        'b_c': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'W_o': d_stack_x[2*D:3*D],
+        'U_o': d_stack_h_prev[2*D:3*D],
+        'b_o': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
+    }
+    d_state0 = {'h': d_h_next, 'c': d_c_next}
+    return grads, dx, d_state0
 
 
 def zero_state(params, batch, dtype):
@@ -190,28 +303,3 @@ def zero_state(params, batch, dtype):
     for name, dims in PARAMS.items():
         sizes.update(zip(dims, params[name].shape))
     return {name: numpy.zeros((batch, sizes[dim]), dtype) for name, dim in STATE_DIMS.items()}
-
-
-def backward(params, cache, dy, d_state_T=None):
-    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T: {name: (B, size)}
-    adjoints of the final state (missing names mean zero).
-
-    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
-    """
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
-    d_state = {}
-    for name, shape in cache["state_shapes"].items():
-        d_state[name] = numpy.zeros(shape, dtype)
-        if name in d_state_T:
-            d_state[name] = d_state[name] + d_state_T[name]
-    grads = {name: numpy.zeros(value.shape, numpy.result_type(value, dtype))
-             for name, value in params.items()}
-    dx = numpy.empty(cache["x_shape"], dtype)
-    for t in reversed(range(len(cache["steps"]))):
-        if dy is not None:
-            d_state[OUTPUT] = d_state[OUTPUT] + dy[t]
-        step_grads, dx[t], d_state = step_backward(params, cache["steps"][t], d_state)
-        for name, value in step_grads.items():
-            grads[name] += value
-    return grads, dx, d_state

@@ -1,0 +1,216 @@
+"""Benchmark: generated ``lstm`` forward + backward against a plain hand-written NumPy LSTM and,
+when installed, PyTorch's CPU ``nn.LSTM``; all measured side by side in one run.
+
+Every repetition runs each implementation once, in turn, so a slow moment on this shared machine
+hits all of them alike; the figure is the median over repetitions, and results are printed as
+ratios. The matrix-multiply peak is measured in the same run, for the same dtype.
+
+``handwritten_lstm`` below is a timing baseline, the straightforward per-gate code a person would
+write. It is not used to produce or check any gradient (that is the derivation's and
+``gradcheck``'s job); a test only confirms it computes the same numbers as the generated code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import time
+
+import numpy
+
+SIZES = [(50, 1, 32, 32), (50, 16, 64, 64), (100, 32, 128, 128), (100, 64, 256, 256)]
+DTYPES = ("float64", "float32")
+
+
+# -- the hand-written baseline (timing only) ------------------------------------------------------
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + numpy.tanh(0.5 * a))
+
+
+def handwritten_lstm(p, x, dy):
+    """Forward and backward of the standard LSTM written by hand, per gate, h0 = c0 = 0."""
+    T, B, _ = x.shape
+    D = p["b_i"].shape[0]
+    h, c = numpy.zeros((B, D), x.dtype), numpy.zeros((B, D), x.dtype)
+    cache = []
+    for t in range(T):
+        i = _sigmoid(x[t] @ p["W_i"].T + h @ p["U_i"].T + p["b_i"])
+        f = _sigmoid(x[t] @ p["W_f"].T + h @ p["U_f"].T + p["b_f"])
+        g = numpy.tanh(x[t] @ p["W_c"].T + h @ p["U_c"].T + p["b_c"])
+        o = _sigmoid(x[t] @ p["W_o"].T + h @ p["U_o"].T + p["b_o"])
+        c_new = f * c + i * g
+        tc = numpy.tanh(c_new)
+        cache.append((h, c, i, f, g, o, tc))
+        h, c = o * tc, c_new
+    grads = {k: numpy.zeros_like(v) for k, v in p.items()}
+    dx = numpy.zeros_like(x)
+    dh, dc = numpy.zeros((B, D), x.dtype), numpy.zeros((B, D), x.dtype)
+    for t in reversed(range(T)):
+        h_prev, c_prev, i, f, g, o, tc = cache[t]
+        dh = dh + dy[t]
+        do = dh * tc
+        dc = dc + dh * o * (1 - tc * tc)
+        di, df, dg = dc * g, dc * c_prev, dc * i
+        dc = dc * f
+        pre = {"i": di * i * (1 - i), "f": df * f * (1 - f), "c": dg * (1 - g * g),
+               "o": do * o * (1 - o)}
+        dh = numpy.zeros_like(dh)
+        for k, da in pre.items():
+            grads[f"W_{k}"] += da.T @ x[t]
+            grads[f"U_{k}"] += da.T @ h_prev
+            grads[f"b_{k}"] += da.sum(axis=0)
+            dx[t] += da @ p[f"W_{k}"]
+            dh += da @ p[f"U_{k}"]
+    return grads, dx
+
+
+# -- the implementations under test ----------------------------------------------------------------
+
+
+def _generated(module, params, x, dy):
+    _, _, cache = module.forward(params, x)
+    return module.backward(params, cache, dy)
+
+
+def _torch_runner(M, D, dtype):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    lstm = torch.nn.LSTM(M, D).to(torch_dtype)
+
+    def run(x, dy):
+        lstm.zero_grad()
+        xt = torch.from_numpy(x).requires_grad_(True)
+        out, _ = lstm(xt)
+        out.backward(torch.from_numpy(dy))
+        return xt.grad
+
+    return run
+
+
+def _median_times(runners: dict, repetitions: int) -> dict:
+    times = {name: [] for name in runners}
+    for _ in range(repetitions):
+        for name, run in runners.items():  # interleaved: each repetition runs all of them
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _matmul_peak(dtype: str, n: int = 1024, repetitions: int = 5) -> float:
+    """GFLOP/s of an n×n by n×n product, the machine's practical peak for this dtype."""
+    rng = numpy.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+    a @ b
+    best = min(_time(lambda: a @ b) for _ in range(repetitions))
+    return 2 * n**3 / best / 1e9
+
+
+def _time(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def lstm_flops(T, B, M, D) -> float:
+    """Matrix-multiply flops of forward (2·B·4D·(M+D) a step) plus backward (twice that)."""
+    return 3 * T * 2 * B * 4 * D * (M + D)
+
+
+def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0) -> list[dict]:
+    module = importlib.import_module("derive.generated.lstm")
+    rows = []
+    for dtype in dtypes:
+        peak = _matmul_peak(dtype)
+        for T, B, M, D in sizes:
+            rng = numpy.random.default_rng(0)
+            params = module.init_params(M, D, rng=rng, dtype=dtype)
+            x = rng.standard_normal((T, B, M)).astype(dtype)
+            dy = rng.standard_normal((T, B, D)).astype(dtype)
+            runners = {
+                "generated": lambda: _generated(module, params, x, dy),
+                "handwritten": lambda: handwritten_lstm(params, x, dy),
+            }
+            torch_run = _torch_runner(M, D, dtype)
+            if torch_run is not None:
+                runners["pytorch"] = lambda: torch_run(x, dy)
+            one = sum(_time(run) for run in runners.values())  # also warms up
+            repetitions = max(3, min(25, int(budget / max(one, 1e-9))))
+            medians = _median_times(runners, repetitions)
+            gflops = lstm_flops(T, B, M, D) / medians["generated"] / 1e9
+            rows.append({
+                "dtype": dtype, "T": T, "B": B, "M": M, "D": D, "repetitions": repetitions,
+                "seconds": medians,
+                "generated_over_handwritten": medians["generated"] / medians["handwritten"],
+                "generated_over_pytorch": (medians["generated"] / medians["pytorch"]
+                                           if "pytorch" in medians else None),
+                "generated_gflops": gflops, "matmul_peak_gflops": peak,
+                "fraction_of_peak": gflops / peak,
+            })
+    return rows
+
+
+def bench_pipeline() -> list[dict]:
+    """Per built-in cell: seconds to derive and print the module, and cached floats per step."""
+    from derive import pipeline
+    from verify.gradcheck import Sizes, make_problem
+
+    rows = []
+    for spec in pipeline.builtin_spec_paths():
+        start = time.perf_counter()
+        derivation = pipeline.derivation_of(spec)
+        derived = time.perf_counter()
+        pipeline.module_artifact(derivation, pipeline.GENERATED)
+        printed = time.perf_counter()
+        module = importlib.import_module(f"derive.generated.{spec.stem}")
+        problem = make_problem(module, Sizes(T=1, B=1, M=32, D=32), seed=0)
+        params, x, state0 = problem.split(problem.arrays)
+        _, _, cache = module.forward(params, x, state0)
+        floats = sum(v.size for v in cache["steps"][0].values())
+        rows.append({"cell": spec.stem, "derive_seconds": derived - start,
+                     "codegen_seconds": printed - derived,
+                     "cache_floats_per_step_per_sample_M32_D32": floats,
+                     "cached_values": list(module.CACHE)})
+    return rows
+
+
+def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool) -> str:
+    lines = ["generated lstm forward+backward, side by side (median of interleaved repetitions)",
+             "" if torch_present else "PyTorch is not installed: pip install torch (optional) "
+                                      "to add the PyTorch column", ""]
+    head = (f"{'dtype':<8}{'T,B,M,D':<18}{'generated':>11}{'hand':>11}{'gen/hand':>10}"
+            f"{'pytorch':>11}{'gen/torch':>10}{'GFLOP/s':>9}{'peak':>8}{'of peak':>8}")
+    lines.append(head)
+    for r in lstm_rows:
+        s = r["seconds"]
+        torch_cols = (f"{s['pytorch'] * 1e3:>9.2f}ms{r['generated_over_pytorch']:>10.2f}"
+                      if "pytorch" in s else f"{'-':>11}{'-':>10}")
+        lines.append(
+            f"{r['dtype']:<8}{'%d,%d,%d,%d' % (r['T'], r['B'], r['M'], r['D']):<18}"
+            f"{s['generated'] * 1e3:>9.2f}ms{s['handwritten'] * 1e3:>9.2f}ms"
+            f"{r['generated_over_handwritten']:>10.2f}{torch_cols}"
+            f"{r['generated_gflops']:>9.1f}{r['matmul_peak_gflops']:>8.1f}"
+            f"{r['fraction_of_peak']:>8.0%}")
+    lines += ["", f"{'cell':<10}{'derive':>9}{'codegen':>9}  cached floats/step/sample (M=D=32)"]
+    for r in pipeline_rows:
+        lines.append(f"{r['cell']:<10}{r['derive_seconds']:>8.2f}s{r['codegen_seconds']:>8.2f}s"
+                     f"  {r['cache_floats_per_step_per_sample_M32_D32']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(json_path: str | None = None, quick: bool = False) -> int:
+    sizes = SIZES[:2] if quick else SIZES
+    lstm_rows = bench_lstm(sizes, budget=0.5 if quick else 2.0)
+    pipeline_rows = bench_pipeline()
+    torch_present = any("pytorch" in r["seconds"] for r in lstm_rows)
+    print(table(lstm_rows, pipeline_rows, torch_present), end="")
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as stream:
+            json.dump({"lstm": lstm_rows, "pipeline": pipeline_rows}, stream, indent=2)
+    return 0
