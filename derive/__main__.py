@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import pipeline, terminal
+from . import pdf, pipeline, terminal
+from .docs import FORMATS
 from .errors import GenerationError, SpecError
 from .spec import parse_spec, unused_params
 from .writer import Artifact, stale, write_all
@@ -78,6 +79,38 @@ def _new(args) -> int:
     return 0
 
 
+def _docs(args) -> int:
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in (*FORMATS, "pdf")]
+    if unknown:
+        raise GenerationError(f"unknown format(s) {', '.join(unknown)}: choose from md,html,tex,pdf")
+    langs = ("en", "zh") if args.lang == "all" else (args.lang,)
+    specs = ([pipeline.resolve_spec(c) for c in args.cells] if args.cells
+             else pipeline.builtin_spec_paths())
+    derivations = [pipeline.derivation_of(spec) for spec in specs]
+    out = Path(args.out)
+    text_formats = tuple(f for f in FORMATS if f in formats or (f == "tex" and "pdf" in formats))
+    artifacts = pipeline.doc_artifacts(derivations, out, langs, text_formats,
+                                       report=pipeline.read_report())
+    keep = [a for a in artifacts if a.path.suffix[1:] in formats]
+    for path in write_all(keep, force=args.force):
+        print(f"wrote: {path}")
+    if "pdf" in formats:
+        if not pdf.engine_available():
+            print(f"warning: no TeX engine ({pdf.ENGINE}) on this machine, so no PDF was built; "
+                  "the other formats were written. Debian: apt-get install texlive-xetex "
+                  "texlive-lang-chinese texlive-latex-recommended", file=sys.stderr)
+            return 0
+        try:
+            built = pdf.build_pdfs([a for a in artifacts if a.path.suffix == ".tex"])
+        except pdf.PdfError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for path in built:
+            print(f"wrote: {path}")
+    return 0
+
+
 def _warn_unused(spec: Path) -> None:
     unused = unused_params(parse_spec(spec))
     if unused:
@@ -99,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for <cell>.py")
     cmd.add_argument("--force", action="store_true", help="overwrite a hand-edited file")
     cmd.set_defaults(run=_codegen)
+    cmd = commands.add_parser("docs", help="derivation pages: md, html, tex, pdf; en or zh")
+    cmd.add_argument("cells", nargs="*", metavar="CELL|SPEC",
+                     help="built-in cells or spec files (default: every built-in cell)")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<lang>/<cell>.<fmt>")
+    cmd.add_argument("--format", default="md,html,tex", help="any of md,html,tex,pdf")
+    cmd.add_argument("--lang", default="all", choices=("en", "zh", "all"))
+    cmd.add_argument("--force", action="store_true", help="overwrite hand-edited pages")
+    cmd.set_defaults(run=_docs)
     cmd = commands.add_parser("new", help="start a new cell from a copy of a built-in spec")
     cmd.add_argument("name", metavar="NAME", help="the new cell's name (a valid identifier)")
     cmd.add_argument("--from", dest="from_cell", default="lstm", metavar="CELL",

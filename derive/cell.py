@@ -38,6 +38,7 @@ class Equation:
     expr: sympy.Expr  # over unit symbols and linear-map symbols
     text: str  # as the user wrote it (for comments and docs); "" for introduced equations
     line: int  # line in the spec file, 0 for introduced equations
+    display: sympy.Expr | None = None  # the same, unevaluated: terms in the order written
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,9 @@ def _latex_base(name: str) -> str:
 
 
 def latex_name(name: str, cell: Cell, time: str = "t") -> str:
-    """LaTeX for a code name in one step of ``cell``; per-step values carry the time index."""
+    """LaTeX for a code name in one step of ``cell``; per-step values carry the time index:
+    ``c_tilde`` -> ``\tilde{c}_{t}``, ``h_prev`` -> ``h_{t-1}``, ``a_c_tilde`` ->
+    ``a_{\tilde{c},t}``, ``d_c`` -> ``\delta c_{t}``, ``W_i_x`` -> ``W_{i} x_{t}``."""
     params = {p.name for p in cell.params}
     if name.startswith(ADJOINT_PREFIX):
         return rf"\delta {latex_name(name[len(ADJOINT_PREFIX):], cell, time)}"
@@ -52,6 +54,9 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     step = time
     if name.endswith(PREV_SUFFIX) and name[: -len(PREV_SUFFIX)] in cell.state_names:
         name, step = name[: -len(PREV_SUFFIX)], f"{time}-1"
+    targets = {eq.target for eq in cell.equations}
+    if name.startswith("a_") and name[2:].rstrip("_") in targets and name not in targets:
+        return f"a_{{{_latex_base(name[2:].rstrip('_'))},{step}}}"
     base = _latex_base(name)
     match = re.fullmatch(r"(.*)_\{(.*)\}", base)
     if match:

@@ -5,9 +5,11 @@ Pure functions except ``builtin_spec_paths`` (reads a folder); writing is ``writ
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+from . import docs
 from .adjoint import Derivation, derive
 from .codegen import generate_module
 from .errors import SpecError, Location
@@ -17,6 +19,8 @@ from .writer import Artifact, seal
 PACKAGE = Path(__file__).resolve().parent
 CELLS = PACKAGE / "cells"
 GENERATED = PACKAGE / "generated"
+DOCS = PACKAGE.parent / "docs"
+LANGS = ("en", "zh")
 
 
 def builtin_spec_paths() -> list[Path]:
@@ -44,9 +48,35 @@ def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
     return Artifact(out_dir / f"{derivation.cell.name}.py", seal(generate_module(derivation)))
 
 
+def doc_artifacts(derivations: list[Derivation], out_dir: Path, langs=LANGS,
+                  formats=docs.FORMATS, report: dict | None = None,
+                  comparison: bool = True) -> list[Artifact]:
+    """Each cell's page, and the variant comparison when the standard cell is among them, in
+    ``out_dir/<lang>/<name>.<format>``."""
+    artifacts = []
+    for lang in langs:
+        pages = [docs.cell_page(d, lang, report) for d in derivations]
+        if comparison and any(d.cell.name == "lstm" for d in derivations):
+            pages.append(docs.comparison_page(derivations, lang))
+        for page in pages:
+            for fmt in formats:
+                artifacts.append(Artifact(out_dir / lang / f"{page.name}.{fmt}",
+                                          seal(docs.render(page, fmt))))
+    return artifacts
+
+
+def read_report(path: Path = DOCS / "verification.json") -> dict | None:
+    """The latest verification report (written by ``python -m verify check --json``), if any."""
+    if not path.exists():
+        return None
+    return json.loads(path.read_text("utf-8"))
+
+
 def builtin_artifacts() -> list[Artifact]:
-    """Everything ``regen`` writes for the built-in cells."""
-    return [module_artifact(derivation_of(spec), GENERATED) for spec in builtin_spec_paths()]
+    """Everything ``regen`` writes for the built-in cells: modules and document pages."""
+    derivations = [derivation_of(spec) for spec in builtin_spec_paths()]
+    modules = [module_artifact(d, GENERATED) for d in derivations]
+    return modules + doc_artifacts(derivations, DOCS, report=read_report())
 
 
 def renamed_spec(text: str, name: str) -> str:

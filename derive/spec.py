@@ -355,7 +355,9 @@ class _EquationBuilder:
                       f"is {kind.describe()}", assign.value)
         self.env[target] = kind
         written = f"{target} = {text.split('=', 1)[1].strip()}"  # alignment spaces dropped
-        return Equation(target, expr, written, self.line)
+        display = _display(assign.value, {k[0] + "@" + k[1]: m.symbol
+                                           for k, m in self.linear_maps.items()})
+        return Equation(target, expr, written, self.line, display)
 
     # -- expressions -------------------------------------------------------------------------
     def _convert(self, node: ast.AST) -> tuple[sympy.Expr, _Type]:
@@ -477,6 +479,38 @@ _FORBIDDEN = {
     "Set": "a set", "Starred": "unpacking", "NamedExpr": "an assignment expression",
     "Await": "await", "Yield": "yield", "YieldFrom": "yield", "Slice": "a slice",
 }
+
+
+def _display(node: ast.AST, maps: dict[str, sympy.Symbol]) -> sympy.Expr:
+    """The checked expression again, unevaluated, so printers keep the order it was written in
+    (SymPy would sort ``W_i @ x + U_i @ h_prev + b_i`` alphabetically)."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return sympy.Integer(value) if isinstance(value, int) else sympy.Rational(repr(value))
+    if isinstance(node, ast.Name):
+        return sympy.Symbol(node.id)
+    if isinstance(node, ast.UnaryOp):
+        inner = _display(node.operand, maps)
+        return sympy.Mul(-1, inner, evaluate=False) if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Call):
+        return FUNCTIONS[node.func.id](_display(node.args[0], maps), evaluate=False)
+    op = type(node.op).__name__
+    if op == "MatMult":
+        return maps[f"{node.left.id}@{node.right.id}"]
+    left, right = _display(node.left, maps), _display(node.right, maps)
+
+    def flat(kind, a, b):  # a + b + c as one sum, not (a + b) + c
+        return kind(*(a.args if isinstance(a, kind) else (a,)), b, evaluate=False)
+
+    if op == "Add":
+        return flat(sympy.Add, left, right)
+    if op == "Sub":
+        return flat(sympy.Add, left, sympy.Mul(-1, right, evaluate=False))
+    if op == "Mult":
+        return flat(sympy.Mul, left, right)
+    if op == "Div":
+        return sympy.Mul(left, sympy.Pow(right, -1, evaluate=False), evaluate=False)
+    return sympy.Pow(left, right, evaluate=False)  # Pow: the exponent was checked
 
 
 def _deepest(tree: ast.AST) -> ast.AST | None:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from conftest import ALL_CELLS, ARTICLE_CELLS, generated
 from derive.spec import parse_spec
 from derive import pipeline
+from verify import numeric
 from verify.gradcheck import Sizes, check, make_problem, normwise_error
 from verify.reference import reference_forward
 
@@ -21,10 +22,18 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @SETTINGS
 @given(name=CELLS, sizes=SIZES, seed=st.integers(0, 2**31 - 1), scale=SCALES)
 def test_complex_step_agrees_with_backward_everywhere(name, sizes, seed, scale):
+    """Relative accuracy where gates are not all saturated; absolute accuracy everywhere. (With
+    inputs x10 a small cell saturates completely: every gradient is ~1e-10 and 1 - tanh^2 of it
+    is known only to absolute accuracy eps, as hypothesis found for gru and cifg.)"""
     problem = make_problem(generated(name), sizes, seed, input_scale=scale)
-    result = check(problem, "complex")
-    worst = max(result.checks, key=lambda c: c.normwise_rel_err)
-    assert result.passed, f"{worst.wrt}: {worst.normwise_rel_err:.2e}"
+    if scale <= 3:
+        result = check(problem, "complex")
+        worst = max(result.checks, key=lambda c: c.normwise_rel_err)
+        assert result.passed, f"{worst.wrt}: {worst.normwise_rel_err:.2e}"
+    analytic = problem.gradient(problem.arrays)
+    for name_, value in problem.arrays.items():
+        expected = numeric.complex_step(problem.loss, problem.arrays, name_)
+        assert numpy.max(numpy.abs(analytic[name_] - expected)) <= 1e-12, name_
 
 
 @settings(max_examples=10, deadline=None)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from derive.errors import SpecError
+from derive import pdf
+from derive.docs import FORMATS, render
+from derive.errors import GenerationError, SpecError
+from derive.writer import Artifact, seal, stale, write_all
 
 from . import bench, report
 from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
@@ -28,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except GenerationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 class UsageError(Exception):
@@ -62,6 +69,36 @@ def _check(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _report(args) -> int:
+    path = Path(args.json)
+    if not path.exists():
+        raise UsageError(f"no report at {path}: run 'python -m verify check --all --method all "
+                         f"--json {path}' first")
+    data = json.loads(path.read_text("utf-8"))
+    artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
+                          seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
+                 for lang in ("en", "zh") for fmt in FORMATS]
+    if args.check:
+        old = stale(artifacts)
+        for p in old:
+            print(f"stale: {p}")
+        return 1 if old else 0
+    for p in write_all(artifacts):
+        print(f"wrote: {p}")
+    if args.pdf:
+        if not pdf.engine_available():
+            print(f"warning: no TeX engine ({pdf.ENGINE}): no PDF built", file=sys.stderr)
+            return 0
+        try:
+            built = pdf.build_pdfs([a for a in artifacts if a.path.suffix == ".tex"])
+        except pdf.PdfError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for p in built:
+            print(f"wrote: {p}")
+    return 0
+
+
 def _sizes(text: str) -> Sizes:
     try:
         values = [int(v) for v in text.split(",")]
@@ -87,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
     cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
     cmd.set_defaults(run=_check)
+    cmd = commands.add_parser("report", help="the verification page, from a JSON report")
+    cmd.add_argument("--json", default="docs/verification.json", metavar="FILE",
+                     help="the report of 'check --json' (default: docs/verification.json)")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<lang>/verification.*")
+    cmd.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    cmd.add_argument("--pdf", action="store_true", help="also build the PDFs (needs xelatex)")
+    cmd.set_defaults(run=_report)
     cmd = commands.add_parser("bench", help="speed of generated code, side by side")
     cmd.add_argument("--json", metavar="FILE", help="write the figures here")
     cmd.add_argument("--quick", action="store_true", help="the two smaller sizes, fewer repetitions")

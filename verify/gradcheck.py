@@ -25,6 +25,7 @@ threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import numpy
@@ -315,4 +316,10 @@ def _global_checks(problem: Problem, analytic, method: str, threshold: float) ->
 
 
 def _module_path(module: ModuleType) -> str:
-    return str(getattr(module, "__file__", module.__name__))
+    """The module's file, relative to the project when inside it (so reports are portable)."""
+    path = Path(getattr(module, "__file__", module.__name__)).resolve()
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,45 @@
+"""LaTeX source -> PDF with XeLaTeX (Unicode and Chinese via ctex), when a TeX engine is here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .writer import Artifact, write_all
+
+ENGINE = "xelatex"
+
+
+class PdfError(Exception):
+    pass
+
+
+def engine_available() -> bool:
+    return shutil.which(ENGINE) is not None
+
+
+def build_pdfs(tex_artifacts: list[Artifact]) -> list[Path]:
+    """Compile each .tex artifact to a .pdf beside where it goes; raises PdfError with the
+    engine's own error lines when LaTeX fails."""
+    written = []
+    for artifact in tex_artifacts:
+        with tempfile.TemporaryDirectory(prefix="gatecalc-tex-") as folder:
+            source = Path(folder) / "page.tex"
+            source.write_text(artifact.text, encoding="utf-8")
+            for _ in range(2):  # a second pass settles the layout
+                result = subprocess.run(
+                    [ENGINE, "-interaction=nonstopmode", "-halt-on-error", "page.tex"],
+                    cwd=folder, capture_output=True, text=True, errors="replace", timeout=300)
+                if result.returncode != 0:
+                    errors = [line for line in result.stdout.splitlines() if line.startswith("!")]
+                    raise PdfError(f"{artifact.path}: LaTeX failed: {' | '.join(errors[:3]) or result.stdout[-500:]}")
+            pdf = (Path(folder) / "page.pdf").read_bytes()
+            target = artifact.path.with_suffix(".pdf")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            temporary.write_bytes(pdf)
+            temporary.replace(target)
+            written.append(target)
+    return written

@@ -1,0 +1,131 @@
+"""Derivation documents: present for every cell in both languages, math well-formed, every
+displayed step true, nothing shown that SymPy could not confirm."""
+
+import dataclasses
+import random
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+import sympy
+
+from conftest import ALL_CELLS, ROOT, run
+from derive import docs, pipeline
+from derive.adjoint import derive
+from derive.blocks import block_of, to_builtin
+from derive.checks import UncheckedStep, checked_steps
+from derive.mathml import to_mathml
+from derive.spec import parse_spec
+
+DOCS = ROOT / "docs"
+MATHML = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def derivation(name):
+    return derive(parse_spec(pipeline.CELLS / f"{name}.toml"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_every_cell_has_its_pages(name, lang):
+    for fmt in ("md", "html", "tex"):
+        assert (DOCS / lang / f"{name}.{fmt}").is_file()
+    md = (DOCS / lang / f"{name}.md").read_text()
+    assert md.startswith("---\ntitle: ") and "\ntags:\n" in md  # front matter for a docs site
+    assert "$$" in md and "```python\ndef step_backward(" in md
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*/*.html")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_html_math_is_well_formed_mathml_with_no_raw_tex(page):
+    html = page.read_text()
+    maths = re.findall(r"<math\b.*?</math>", html, re.S)
+    assert maths or page.stem == "verification", "a derivation page without math"
+    for math in maths:
+        root = ET.fromstring(math)  # raises on malformed XML
+        assert root.tag == f"{MATHML}math"
+        assert all(el.tag.startswith(MATHML) for el in root.iter())
+    text_outside_code = re.sub(r"<pre>.*?</pre>|<math\b.*?</math>", "", html, flags=re.S)
+    assert "$$" not in html and "$" not in text_outside_code
+    assert "\\" not in text_outside_code  # no LaTeX command escaped into the page
+    assert "<nav>" in html and 'href="#' in html  # a table of contents
+    assert "http" not in re.sub(r'xmlns="http://www.w3.org/1998/Math/MathML"', "", html)
+
+
+def test_mathml_of_the_constructs_we_print():
+    cases = {
+        r"\tilde{c}_{t}": "<msub><mover",
+        r"\frac{\partial L}{\partial W_{i}}": "<mfrac>",
+        r"\begin{bmatrix} a & b \\ c & d \end{bmatrix}": "<mtable><mtr><mtd><mi>a</mi></mtd>",
+        r"\sum_{t=1}^{T} x_{t}": "<munderover><mo>∑</mo>",
+        r"\tanh\left(c_{t}\right)^{2}": '<mo stretchy="true">)</mo>',
+    }
+    for latex, fragment in cases.items():
+        assert fragment in to_mathml(latex), latex
+    with pytest.raises(ValueError, match="no MathML"):
+        to_mathml(r"\unknowncommand{x}")
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_every_displayed_step_holds_numerically_too(name):
+    """Independent of simplify: both sides of each step agree at random points."""
+    d = derivation(name)
+    definitions = {sympy.Symbol(s.target): to_builtin(s.expr) for s in d.forward
+                   if s.expr is not None and block_of(s.expr) is not None}
+    rng = random.Random(0)
+    for step in checked_steps(d):
+        left = step.builtin.xreplace(definitions)
+        right = to_builtin(step.derived).xreplace(definitions)
+        symbols = sorted((left - right).free_symbols, key=str)
+        for _ in range(3):
+            point = {s: sympy.Rational(rng.uniform(-2, 2)) for s in symbols}
+            assert abs(complex((left - right).evalf(40, subs=point))) < 1e-30
+
+
+def test_a_step_sympy_cannot_confirm_is_never_shown():
+    d = derivation("lstm")
+    wrong = [dataclasses.replace(l, expr=l.expr * 2) if l.target == "i" else l
+             for l in d.local_derivatives]
+    tampered = dataclasses.replace(d, local_derivatives=tuple(wrong))
+    with pytest.raises(UncheckedStep, match="di/da_i"):
+        checked_steps(tampered)
+    with pytest.raises(UncheckedStep):
+        docs.cell_page(tampered, "en", None)
+
+
+def test_forward_equations_keep_the_written_order():
+    md = (DOCS / "en" / "lstm.md").read_text()
+    assert r"i_{t} = \sigma\left(W_{i} x_{t} + U_{i} h_{t-1} + b_{i}\right)" in md
+    assert r"W \in \mathbb{R}^{4D \times (M + D)}" in md  # the article's stacked form
+
+
+def test_chinese_pages_use_the_articles_terms():
+    zh = (DOCS / "zh" / "lstm.md").read_text()
+    for term in ("遗忘门", "输入门", "输出门", "候选状态", "记忆单元", "外部状态"):
+        assert term in zh
+    assert "Notation" not in zh
+
+
+def test_variant_comparison_is_computed_from_the_specs():
+    page = (DOCS / "en" / "variants.md").read_text()
+    sections = dict(re.findall(r"## (\w+): [^\n]*\n(.*?)(?=\n## |\Z)", page, re.S))
+    assert "Removes the equation for `f`" in sections["nfg"]
+    assert "Changes the equation for `c`" in sections["nfg"]
+    assert "Changes the equation for `f`" in sections["cifg"]
+    assert "Parameters added: -; removed: W_f, U_f, b_f." in sections["cifg"]
+    assert "Removes the equation for `o`" in sections["nog"]
+    assert "Adds an equation for `m`" in sections["lstmp"]
+    assert "Unchanged: i, f, c_tilde, o, c, h." not in sections["peephole"]
+
+
+def test_docs_command_writes_pages_for_a_users_spec(tmp_path):
+    result = run("-m", "derive", "docs", str(pipeline.CELLS / "gru.toml"), "--out",
+                 str(tmp_path), "--format", "md,html", "--lang", "zh")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "zh").iterdir()) == ["gru.html", "gru.md"]
+
+
+def test_verification_page_is_in_sync_with_the_report():
+    result = run("-m", "verify", "report", "--out", "docs", "--check")
+    assert result.returncode == 0, result.stdout
+    page = (DOCS / "en" / "verification.md").read_text()
+    assert "## lstm" in page and "`complex` float64" in page
