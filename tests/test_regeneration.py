@@ -17,6 +17,7 @@ def workspace(tmp_path, monkeypatch):
     shutil.copytree(pipeline.CELLS, cells, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     monkeypatch.setattr(pipeline, "CELLS", cells)
     monkeypatch.setattr(pipeline, "GENERATED", generated)
+    monkeypatch.setattr(pipeline, "DOCS", tmp_path / "docs")
     assert main(["regen"]) == 0
     return cells, generated
 
@@ -45,6 +46,7 @@ def test_hand_edited_file_is_named_and_kept(workspace, capsys):
 def test_interrupted_regeneration_leaves_every_file_whole(workspace, monkeypatch):
     cells, generated = workspace
     before = {p.name: p.read_text() for p in generated.glob("*.py")}
+    pages = {p: p.read_text() for p in (generated.parent / "docs").rglob("*.*")}
     retitle(cells, "Renamed")
     real_replace, calls = writer.os.replace, []
 
@@ -70,6 +72,7 @@ def test_interrupted_regeneration_leaves_every_file_whole(workspace, monkeypatch
     monkeypatch.setattr(writer.os, "replace", real_replace)
     assert main(["regen"]) == 0  # the next run finishes the job
     assert all("Renamed" in p.read_text() for p in generated.glob("*.py"))
+    assert all("Renamed" in p.read_text() for p in pages if p.suffix == ".md")
 
 
 def test_sealed_hash_detects_any_change():
