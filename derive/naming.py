@@ -40,7 +40,7 @@ def _latex_base(name: str) -> str:
 
 
 def latex_name(name: str, cell: Cell, time: str = "t") -> str:
-    """LaTeX for a code name in one step of ``cell``; per-step values carry the time index:
+    r"""LaTeX for a code name in one step of ``cell``; per-step values carry the time index:
     ``c_tilde`` -> ``\tilde{c}_{t}``, ``h_prev`` -> ``h_{t-1}``, ``a_c_tilde`` ->
     ``a_{\tilde{c},t}``, ``d_c`` -> ``\delta c_{t}``, ``W_i_x`` -> ``W_{i} x_{t}``."""
     params = {p.name for p in cell.params}
