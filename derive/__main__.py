@@ -96,18 +96,7 @@ def _docs(args) -> int:
     for path in write_all(keep, force=args.force):
         print(f"wrote: {path}")
     if "pdf" in formats:
-        if not pdf.engine_available():
-            print(f"warning: no TeX engine ({pdf.ENGINE}) on this machine, so no PDF was built; "
-                  "the other formats were written. Debian: apt-get install texlive-xetex "
-                  "texlive-lang-chinese texlive-latex-recommended", file=sys.stderr)
-            return 0
-        try:
-            built = pdf.build_pdfs([a for a in artifacts if a.path.suffix == ".tex"])
-        except pdf.PdfError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        for path in built:
-            print(f"wrote: {path}")
+        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
     return 0
 
 

@@ -292,17 +292,22 @@ def render_md(page: Page) -> str:
 INLINE = re.compile(r"(`[^`]*`|\$[^$]+\$)")
 
 
+def _spans(text: str):
+    """Prose split into ("code", ...), ("math", ...) and ("text", ...) spans."""
+    for part in INLINE.split(text):
+        if len(part) > 1 and part[0] == part[-1] == "`":
+            yield "code", part[1:-1]
+        elif len(part) > 1 and part[0] == part[-1] == "$":
+            yield "math", part[1:-1]
+        elif part:
+            yield "text", part
+
+
 def _inline_html(text: str) -> str:
     """Prose with `code` spans and $math$ (as inline MathML); everything else escaped."""
-    out = []
-    for part in INLINE.split(text):
-        if part.startswith("`") and part.endswith("`") and len(part) > 1:
-            out.append(f"<code>{escape(part[1:-1])}</code>")
-        elif part.startswith("$") and part.endswith("$") and len(part) > 1:
-            out.append(to_mathml(part[1:-1], display=False))
-        else:
-            out.append(escape(part))
-    return "".join(out)
+    show = {"code": lambda s: f"<code>{escape(s)}</code>",
+            "math": lambda s: to_mathml(s, display=False), "text": escape}
+    return "".join(show[kind](span) for kind, span in _spans(text))
 
 
 def render_html(page: Page) -> str:
@@ -349,15 +354,9 @@ def _tex_text(text: str) -> str:
         for ch in "&%$#_{}":
             s = s.replace(ch, "\\" + ch)
         return s.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-    out = []
-    for part in INLINE.split(text):
-        if part.startswith("`") and part.endswith("`") and len(part) > 1:
-            out.append(rf"\texttt{{{plain(part[1:-1])}}}")
-        elif part.startswith("$") and part.endswith("$") and len(part) > 1:
-            out.append(part)
-        else:
-            out.append(plain(part))
-    return "".join(out)
+    show = {"code": lambda s: rf"\texttt{{{plain(s)}}}", "math": lambda s: f"${s}$",
+            "text": plain}
+    return "".join(show[kind](span) for kind, span in _spans(text))
 
 
 def render_tex(page: Page) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from .writer import Artifact, write_all
+from .writer import Artifact
 
 ENGINE = "xelatex"
 
@@ -43,3 +44,21 @@ def build_pdfs(tex_artifacts: list[Artifact]) -> list[Path]:
             temporary.replace(target)
             written.append(target)
     return written
+
+
+def build_and_report(tex_artifacts: list[Artifact]) -> int:
+    """The command-line face of ``build_pdfs``: prints what was written, or why nothing was;
+    returns the exit code (0 also when no engine is installed: the other formats stand)."""
+    if not engine_available():
+        print(f"warning: no TeX engine ({ENGINE}) on this machine, so no PDF was built; the "
+              "other formats were written. Debian: apt-get install texlive-xetex "
+              "texlive-lang-chinese texlive-latex-recommended", file=sys.stderr)
+        return 0
+    try:
+        built = build_pdfs(tex_artifacts)
+    except PdfError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in built:
+        print(f"wrote: {path}")
+    return 0

@@ -86,16 +86,7 @@ def _report(args) -> int:
     for p in write_all(artifacts):
         print(f"wrote: {p}")
     if args.pdf:
-        if not pdf.engine_available():
-            print(f"warning: no TeX engine ({pdf.ENGINE}): no PDF built", file=sys.stderr)
-            return 0
-        try:
-            built = pdf.build_pdfs([a for a in artifacts if a.path.suffix == ".tex"])
-        except pdf.PdfError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        for p in built:
-            print(f"wrote: {p}")
+        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
     return 0
 
 
