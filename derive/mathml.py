@@ -18,6 +18,7 @@ SYMBOLS = {  # command -> (MathML element, text)
     "colon": ("mo", ":"), "ldots": ("mo", "…"), "approx": ("mo", "≈"), "neq": ("mo", "≠"),
 }
 ACCENTS = {"tilde": "~", "hat": "^", "bar": "¯"}
+DOUBLE_STRUCK = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\\\|\\[,;! ]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
 
 
@@ -133,8 +134,9 @@ class _Parser:
             return f'<mi mathvariant="{variant}">{escape(self.raw_group())}</mi>'
         if name == "text":
             return f"<mtext>{escape(self.raw_group())}</mtext>"
-        if name == "mathbb":
-            return f'<mi mathvariant="double-struck">{escape(self.raw_group())}</mi>'
+        if name == "mathbb":  # MathML Core renders the Unicode letters, not mathvariant
+            letters = self.raw_group()
+            return f"<mi>{''.join(DOUBLE_STRUCK.get(ch, ch) for ch in letters)}</mi>"
         if name == "begin":
             return self.matrix(self.raw_group())
         if name == "quad":

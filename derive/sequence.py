@@ -81,6 +81,67 @@ def _add(offset: str, dim: str) -> str:
     return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items())
 
 
+def _single_use_slots(derivation: Derivation, groups, exprs) -> dict[str, str]:
+    """Slot symbols used as a plain term of exactly one sum and nowhere else (nor kept for the
+    backward): such a slot's value may be folded into something larger. -> {symbol: target}."""
+    slots = {slot.symbol for g in groups for slot in g.slots}
+    kept = set(kept_names(derivation))
+    uses: dict[str, list[str]] = {}
+    for target, expr in exprs.items():
+        for symbol in expr.free_symbols:
+            if symbol.name in slots:
+                uses.setdefault(symbol.name, []).append(target)
+    single = {}
+    for name, targets in uses.items():
+        expr = exprs[targets[0]]
+        if (len(targets) == 1 and name not in kept and isinstance(expr, sympy.Add)
+                and sympy.Symbol(name) in expr.args):
+            single[name] = targets[0]
+    return single
+
+
+def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]:
+    """Vector parameters added to a map of the input are constant in time: add them to the
+    hoisted maps once, before the loop, and drop them from the step. Edits ``exprs``."""
+    vectors = {p.name for p in derivation.cell.params if not p.is_matrix}
+    single = _single_use_slots(derivation, groups, exprs)
+    biases: dict[str, list[str]] = {}
+    for g in groups:
+        if not g.hoisted:
+            continue
+        for slot in g.slots:
+            target = single.get(slot.symbol)
+            if target is None or any(b for s, b in biases.items() if single.get(s) == target):
+                continue
+            terms = exprs[target].args
+            constant = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in vectors]
+            if constant:
+                biases[slot.symbol] = [t.name for t in constant]
+                exprs[target] = sympy.Add(*[t for t in terms if t not in constant])
+    return biases
+
+
+def _fuse_sums(derivation: Derivation, groups, exprs, names) -> dict[str, tuple]:
+    """Where each pre-activation adds row k of the input's maps to row k of another operand's
+    (the groups share one adjoint buffer), add the two stacked products in one call. Edits
+    ``exprs`` (the pair becomes one symbol) and ``names`` (which prints as the sum's slice)."""
+    single = _single_use_slots(derivation, groups, exprs)
+    fused = {}
+    for hoisted in (g for g in groups if g.hoisted):
+        for stepped in (g for g in groups if not g.hoisted and g.buffer == hoisted.buffer):
+            rows = list(zip(hoisted.slots, stepped.slots))
+            if not all(single.get(a.symbol) and single.get(a.symbol) == single.get(b.symbol)
+                       for a, b in rows):
+                continue
+            total = f"maps_{hoisted.operand}_{stepped.operand}"
+            for a, b in rows:
+                target = single[a.symbol]
+                exprs[target] = exprs[target].xreplace({sympy.Symbol(a.symbol): 0})
+                names[b.symbol] = f"{total}[:, {b.start}:{b.stop}]"
+            fused[total] = (hoisted, stepped)
+    return fused
+
+
 def kept_names(derivation: Derivation) -> tuple[str, ...]:
     """Forward values the sequence backward reads, per step: what its loop body uses, plus the
     non-input operands of stacked maps (their matrix gradients come after the loop)."""
@@ -121,6 +182,9 @@ def forward_code(derivation: Derivation, printer_for) -> str:
     groups = plan_groups(derivation)
     group_of = {g.operand: g for g in groups}
     names = {slot.symbol: _slot_code(g, slot, "t") for g in groups for slot in g.slots}
+    exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
+    biases = _hoist_biases(derivation, groups, exprs)
+    sums = _fuse_sums(derivation, groups, exprs, names)
     printer = printer_for(names)
     x = cell.input[0]
     lines = [
@@ -140,19 +204,25 @@ def forward_code(derivation: Derivation, printer_for) -> str:
     ]
     for g in groups:
         matrices = ", ".join(slot.matrix for slot in g.slots)
-        lines.append(f"    {g.stack} = numpy.concatenate(({matrices},))")
+        # transposed once, contiguous: BLAS is much faster on it than on a transposed view
+        lines.append(f"    {g.stack}_T = numpy.ascontiguousarray("
+                     f"numpy.concatenate(({matrices},)).T)")
     for g in groups:
         if g.hoisted:
             lines.append(f"    # maps of the input do not depend on the state: all steps at once")
-            lines.append(f"    {g.maps} = (xs.reshape(steps * batch, -1) @ {g.stack}.T)"
+            lines.append(f"    {g.maps} = (xs.reshape(steps * batch, -1) @ {g.stack}_T)"
                          ".reshape(steps, batch, -1)")
+            for slot in g.slots:
+                for bias in biases.get(slot.symbol, ()):
+                    lines.append(f"    {g.maps}[:, :, {slot.start}:{slot.stop}] += {bias}")
     lines += [
         f"    y = numpy.empty((steps, batch, {cell.dim_of(cell.output)}), dtype)",
         f"    kept = {{name: [] for name in {kept_names(derivation)!r}}}  # for the backward pass",
         *[f"    {prev_name(s)} = state0[{s!r}]" for s in cell.state_names],
         "    for t in range(steps):",
-        f"        {x} = xs[t]",
     ]
+    if any(sympy.Symbol(x) in e.free_symbols for e in exprs.values()) or x in kept_names(derivation):
+        lines.append(f"        {x} = xs[t]")
     current = None
     for statement in derivation.forward:
         if statement.equation != current:
@@ -161,9 +231,12 @@ def forward_code(derivation: Derivation, printer_for) -> str:
         if statement.is_linear_map:
             g = group_of[statement.operand]
             if not g.hoisted and statement.target == g.slots[0].symbol:
-                lines.append(f"        {g.maps} = {g.operand} @ {g.stack}.T")
+                lines.append(f"        {g.maps} = {g.operand} @ {g.stack}_T")
+                for total, (hoisted, stepped) in sums.items():
+                    if stepped is g:
+                        lines.append(f"        {total} = {g.maps} + {hoisted.maps}[t]")
             continue
-        lines.append(f"        {statement.target} = {printer.doprint(statement.expr)}")
+        lines.append(f"        {statement.target} = {printer.doprint(exprs[statement.target])}")
     lines += [
         *[f"        kept[{n!r}].append({names.get(n, n)})" for n in kept_names(derivation)],
         f"        y[t] = {cell.output}",
@@ -302,11 +375,18 @@ def _step_adjoint(adjoint: Adjoint, derivation, groups, group_of, printer, summe
         pieces.append(f"{g.buffer}[t] @ {g.stack}")
     if not pieces:
         pieces.append(f"numpy.zeros_like({adjoint.target})")
-    lines.append(f"{name} = {' + '.join(pieces)}")
-    written = set()
-    for g in groups:
-        for slot in g.slots:
-            if slot.adjoint == name and (g.buffer, slot.start) not in written:
-                written.add((g.buffer, slot.start))
-                lines.append(f"{g.buffer}[t, :, {slot.start}:{slot.stop}] = {name}")
+    slots = [(g.buffer, slot) for g in groups for slot in g.slots if slot.adjoint == name]
+    slots = list({(buffer, slot.start): (buffer, slot) for buffer, slot in slots}.values())
+    single = elementwise[0] if len(pieces) == 1 and len(elementwise) == 1 else None
+    if slots and isinstance(single, sympy.Mul) and len(single.args) > 1:
+        # computed straight into the stacked buffer: no copy
+        buffer, slot = slots.pop(0)
+        *rest, last = single.args
+        lines.append(f"{name} = {buffer}[t, :, {slot.start}:{slot.stop}]")
+        lines.append(f"numpy.multiply({printer.doprint(sympy.Mul(*rest))}, "
+                     f"{printer.doprint(last)}, out={name})")
+    else:
+        lines.append(f"{name} = {' + '.join(pieces)}")
+    for buffer, slot in slots:
+        lines.append(f"{buffer}[t, :, {slot.start}:{slot.stop}] = {name}")
     return lines

@@ -1,9 +1,11 @@
 """Benchmark: generated ``lstm`` forward + backward against a plain hand-written NumPy LSTM and,
 when installed, PyTorch's CPU ``nn.LSTM``; all measured side by side in one run.
 
-Every repetition runs each implementation once, in turn, so a slow moment on this shared machine
-hits all of them alike; the figure is the median over repetitions, and results are printed as
-ratios. The matrix-multiply peak is measured in the same run, for the same dtype.
+Each pair (generated and hand-written; generated and PyTorch) is measured side by side: every
+repetition runs both, in an order rotated each time, so a slow moment on this shared machine hits
+both alike; the figure is the median over repetitions, and results are printed as ratios. The
+pairs run separately because PyTorch leaves its OpenMP threads spinning after each call, which
+would slow whatever NumPy code ran next on this 2-core machine. The matrix-multiply peak is measured in the same run, for the same dtype.
 
 ``handwritten_lstm`` below is a timing baseline, the straightforward per-gate code a person would
 write. It is not used to produce or check any gradient (that is the derivation's and
@@ -94,11 +96,16 @@ def _torch_runner(M, D, dtype):
 
 
 def _median_times(runners: dict, repetitions: int) -> dict:
-    times = {name: [] for name in runners}
-    for _ in range(repetitions):
-        for name, run in runners.items():  # interleaved: each repetition runs all of them
+    """Each repetition runs every implementation once, in an order rotated by one each time:
+    whatever runs right after PyTorch meets its OpenMP threads still spinning on this 2-core
+    machine, so a fixed order would charge that to one implementation."""
+    names = list(runners)
+    times = {name: [] for name in names}
+    for repetition in range(repetitions):
+        k = repetition % len(names)
+        for name in names[k:] + names[:k]:
             start = time.perf_counter()
-            run()
+            runners[name]()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
@@ -133,22 +140,29 @@ def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0) -> list[dict]:
             params = module.init_params(M, D, rng=rng, dtype=dtype)
             x = rng.standard_normal((T, B, M)).astype(dtype)
             dy = rng.standard_normal((T, B, D)).astype(dtype)
-            runners = {
-                "generated": lambda: _generated(module, params, x, dy),
-                "handwritten": lambda: handwritten_lstm(params, x, dy),
-            }
+            def generated(params=params, x=x, dy=dy):
+                return _generated(module, params, x, dy)
+
+            def handwritten(params=params, x=x, dy=dy):
+                return handwritten_lstm(params, x, dy)
+
+            one = _time(generated) + _time(handwritten)  # also warms up
+            repetitions = max(6, min(30, int(budget / max(one, 1e-9))))
+            # each pair side by side, interleaved, in its own run of repetitions
+            medians = _median_times({"generated": generated, "handwritten": handwritten},
+                                    repetitions)
             torch_run = _torch_runner(M, D, dtype)
             if torch_run is not None:
-                runners["pytorch"] = lambda: torch_run(x, dy)
-            one = sum(_time(run) for run in runners.values())  # also warms up
-            repetitions = max(3, min(25, int(budget / max(one, 1e-9))))
-            medians = _median_times(runners, repetitions)
+                pair = _median_times({"generated": generated,
+                                      "pytorch": lambda: torch_run(x, dy)}, repetitions)
+                medians["pytorch"] = pair["pytorch"]
+                medians["generated_beside_pytorch"] = pair["generated"]
             gflops = lstm_flops(T, B, M, D) / medians["generated"] / 1e9
             rows.append({
                 "dtype": dtype, "T": T, "B": B, "M": M, "D": D, "repetitions": repetitions,
                 "seconds": medians,
                 "generated_over_handwritten": medians["generated"] / medians["handwritten"],
-                "generated_over_pytorch": (medians["generated"] / medians["pytorch"]
+                "generated_over_pytorch": (medians["generated_beside_pytorch"] / medians["pytorch"]
                                            if "pytorch" in medians else None),
                 "generated_gflops": gflops, "matmul_peak_gflops": peak,
                 "fraction_of_peak": gflops / peak,
@@ -168,6 +182,8 @@ def bench_pipeline() -> list[dict]:
         derived = time.perf_counter()
         pipeline.module_artifact(derivation, pipeline.GENERATED)
         printed = time.perf_counter()
+        pipeline.doc_artifacts([derivation], pipeline.DOCS, comparison=False)
+        documented = time.perf_counter()
         module = importlib.import_module(f"derive.generated.{spec.stem}")
         problem = make_problem(module, Sizes(T=1, B=1, M=32, D=32), seed=0)
         params, x, state0 = problem.split(problem.arrays)
@@ -175,12 +191,25 @@ def bench_pipeline() -> list[dict]:
         floats = sum(values[0].size for values in cache["kept"].values())
         rows.append({"cell": spec.stem, "derive_seconds": derived - start,
                      "codegen_seconds": printed - derived,
+                     "docs_seconds": documented - printed,
                      "cache_floats_per_step_per_sample_M32_D32": floats,
                      "cached_values": list(cache["kept"])})
     return rows
 
 
-def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool) -> str:
+def bench_regen() -> float:
+    """Seconds for everything ``python -m derive regen`` renders (code and pages, no PDF), in a
+    fresh process so no cache helps; nothing is written."""
+    import subprocess
+    import sys
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from derive import pipeline; pipeline.builtin_artifacts()"],
+                   check=True)
+    return time.perf_counter() - start
+
+
+def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool,
+          regen_seconds: float) -> str:
     lines = ["generated lstm forward+backward, side by side (median of interleaved repetitions)",
              "" if torch_present else "PyTorch is not installed: pip install torch (optional) "
                                       "to add the PyTorch column", ""]
@@ -197,10 +226,13 @@ def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool)
             f"{r['generated_over_handwritten']:>10.2f}{torch_cols}"
             f"{r['generated_gflops']:>9.1f}{r['matmul_peak_gflops']:>8.1f}"
             f"{r['fraction_of_peak']:>8.0%}")
-    lines += ["", f"{'cell':<10}{'derive':>9}{'codegen':>9}  cached floats/step/sample (M=D=32)"]
+    lines += ["", f"{'cell':<10}{'derive':>9}{'codegen':>9}{'docs':>9}"
+                  "  cached floats/step/sample (M=D=32)"]
     for r in pipeline_rows:
         lines.append(f"{r['cell']:<10}{r['derive_seconds']:>8.2f}s{r['codegen_seconds']:>8.2f}s"
-                     f"  {r['cache_floats_per_step_per_sample_M32_D32']}")
+                     f"{r['docs_seconds']:>8.2f}s  {r['cache_floats_per_step_per_sample_M32_D32']}")
+    lines += ["", f"python -m derive regen, every built-in cell (code, md/html/tex pages, "
+                  f"comparison): {regen_seconds:.1f} s in a fresh process"]
     return "\n".join(lines) + "\n"
 
 
@@ -208,9 +240,11 @@ def main(json_path: str | None = None, quick: bool = False) -> int:
     sizes = SIZES[:2] if quick else SIZES
     lstm_rows = bench_lstm(sizes, budget=0.5 if quick else 2.0)
     pipeline_rows = bench_pipeline()
+    regen_seconds = bench_regen()
     torch_present = any("pytorch" in r["seconds"] for r in lstm_rows)
-    print(table(lstm_rows, pipeline_rows, torch_present), end="")
+    print(table(lstm_rows, pipeline_rows, torch_present, regen_seconds), end="")
     if json_path:
         with open(json_path, "w", encoding="utf-8") as stream:
-            json.dump({"lstm": lstm_rows, "pipeline": pipeline_rows}, stream, indent=2)
+            json.dump({"lstm": lstm_rows, "pipeline": pipeline_rows,
+                       "regen_seconds": regen_seconds}, stream, indent=2)
     return 0

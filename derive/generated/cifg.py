@@ -5,7 +5,7 @@ cell: cifg
 source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after Cho et al. 2014), here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4b880118905cfd9028ba0400220af35cb789eac2a1d4384989aa0e04dfb457f8
+gatecalc-content-sha256: 0dca239cdb1db9b3e02261bd00cdd2453cf44c680fc1094905a82014f8f88ef9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -201,27 +201,30 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_c
+    maps_x[:, :, 2*D:3*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D]
         i = sigmoid(a_i)
         # f = 1 - i
         f = 1 - i
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, D:2*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        a_o = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_o
+        a_o = maps_x_h_prev[:, 2*D:3*D]
         o = sigmoid(a_o)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
@@ -284,18 +287,18 @@ def backward(params, cache, dy, d_state_T=None):
         d_c = d_c_next + d_h*o*(1 - numpy.tanh(c)**2)
         d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 2*D:3*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, D:2*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         d_i = c_tilde*d_c - d_f
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = d_c*f
         d_h_next = d_h_prev

@@ -5,7 +5,7 @@ cell: fgr
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE TNNLS 2017 (FGR: every gate sees the previous step's gates through nine matrices R); peepholes as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e158ba2489374770bd2e775b5dd13bdf17742b62c6d8903748c4037133594675
+gatecalc-content-sha256: 7574b2e73e8c559e9d3665a7d830a8bc208047c360500c29b276e5896f41b2b5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -322,13 +322,17 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
-    stack_i_prev = numpy.concatenate((R_ii, R_fi, R_oi,))
-    stack_f_prev = numpy.concatenate((R_if, R_ff, R_of,))
-    stack_o_prev = numpy.concatenate((R_io, R_fo, R_oo,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
+    stack_i_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_ii, R_fi, R_oi,)).T)
+    stack_f_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_if, R_ff, R_of,)).T)
+    stack_o_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_io, R_fo, R_oo,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_f
+    maps_x[:, :, 2*D:3*D] += b_c
+    maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')}  # for the backward pass
     h_prev = state0['h']
@@ -337,24 +341,24 @@ def forward(params, x, state0=None):
     f_prev = state0['f']
     o_prev = state0['o']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        maps_i_prev = i_prev @ stack_i_prev.T
-        maps_f_prev = f_prev @ stack_f_prev.T
-        maps_o_prev = o_prev @ stack_o_prev.T
-        a_i = maps_f_prev[:, 0:D] + maps_i_prev[:, 0:D] + maps_o_prev[:, 0:D] + maps_h_prev[:, 0:D] + V_i*c_prev + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        maps_i_prev = i_prev @ stack_i_prev_T
+        maps_f_prev = f_prev @ stack_f_prev_T
+        maps_o_prev = o_prev @ stack_o_prev_T
+        a_i = maps_f_prev[:, 0:D] + maps_i_prev[:, 0:D] + maps_o_prev[:, 0:D] + maps_x_h_prev[:, 0:D] + V_i*c_prev
         i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
-        a_f = maps_f_prev[:, D:2*D] + maps_i_prev[:, D:2*D] + maps_o_prev[:, D:2*D] + maps_h_prev[:, D:2*D] + V_f*c_prev + maps_x[t, :, D:2*D] + b_f
+        a_f = maps_f_prev[:, D:2*D] + maps_i_prev[:, D:2*D] + maps_o_prev[:, D:2*D] + maps_x_h_prev[:, D:2*D] + V_f*c_prev
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
-        a_o = maps_f_prev[:, 2*D:3*D] + maps_i_prev[:, 2*D:3*D] + maps_o_prev[:, 2*D:3*D] + maps_h_prev[:, 3*D:4*D] + V_o*c + maps_x[t, :, 3*D:4*D] + b_o
+        a_o = maps_f_prev[:, 2*D:3*D] + maps_i_prev[:, 2*D:3*D] + maps_o_prev[:, 2*D:3*D] + maps_x_h_prev[:, 3*D:4*D] + V_o*c
         o = sigmoid(a_o)
         # h = o * tanh(c)
         h = o*numpy.tanh(c)
@@ -448,24 +452,24 @@ def backward(params, cache, dy, d_state_T=None):
         # grad of: h = o * tanh(c)
         d_o = d_o_next + d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 3*D:4*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 3*D:4*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
         d_c = d_c_next + V_o*d_a_o + d_h*o*(1 - numpy.tanh(c)**2)
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = d_f_next + c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, D:2*D] = d_a_f
+        d_a_f = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_maps_i_prev[t, :, D:2*D] = d_a_f
         d_i = d_i_next + c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_maps_i_prev[t, :, 0:D] = d_a_i
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = V_f*d_a_f + V_i*d_a_i + d_c*f

@@ -5,7 +5,7 @@ cell: gru
 source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent product, two biases per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c6bbc17e73328ffc21c5239904b6c0a088a87fd9403ba99e461375a23fffe306
+gatecalc-content-sha256: b404a892164a6d67907570b08c9e91c79f22ed5790ffb104002e3d0e21c4cfad
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -196,24 +196,28 @@ def forward(params, x, state0=None):
     D = params['W_r'].shape[0]
     M = params['W_r'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_r, W_z, W_n,))
-    stack_h_prev = numpy.concatenate((U_r, U_z, U_n,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_r, W_z, W_n,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_r, U_z, U_n,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_hr
+    maps_x[:, :, 0:D] += b_ir
+    maps_x[:, :, D:2*D] += b_hz
+    maps_x[:, :, D:2*D] += b_iz
+    maps_x[:, :, 2*D:3*D] += b_in
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'r', 'z', 'U_n_h_prev', 'n')}  # for the backward pass
     h_prev = state0['h']
     for t in range(steps):
-        x = xs[t]
         # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_r = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_hr + b_ir
+        maps_h_prev = h_prev @ stack_h_prev_T
+        a_r = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D]
         r = sigmoid(a_r)
         # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        a_z = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_hz + b_iz
+        a_z = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D]
         z = sigmoid(a_z)
         # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        a_n = maps_x[t, :, 2*D:3*D] + b_in + r*(maps_h_prev[:, 2*D:3*D] + b_hn)
+        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[:, 2*D:3*D] + b_hn)
         n = numpy.tanh(a_n)
         # h = (1 - z) * n + z * h_prev
         h = h_prev*z + n*(1 - z)
@@ -272,19 +276,19 @@ def backward(params, cache, dy, d_state_T=None):
         # grad of: h = (1 - z) * n + z * h_prev
         d_n = d_h*(1 - z)
         # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        d_a_n = d_n*(1 - n**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_n
-        d_U_n_h_prev = d_a_n*r
-        d_maps_h_prev[t, :, 2*D:3*D] = d_U_n_h_prev
+        d_a_n = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_n, 1 - n**2, out=d_a_n)
+        d_U_n_h_prev = d_maps_h_prev[t, :, 2*D:3*D]
+        numpy.multiply(d_a_n, r, out=d_U_n_h_prev)
         d_z = d_h*(h_prev - n)
         # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        d_a_z = d_z*z*(1 - z)
-        d_maps_x[t, :, D:2*D] = d_a_z
+        d_a_z = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_z*z, 1 - z, out=d_a_z)
         d_maps_h_prev[t, :, D:2*D] = d_a_z
         d_r = d_a_n*(U_n_h_prev + b_hn)
         # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        d_a_r = d_r*r*(1 - r)
-        d_maps_x[t, :, 0:D] = d_a_r
+        d_a_r = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_r*r, 1 - r, out=d_a_r)
         d_maps_h_prev[t, :, 0:D] = d_a_r
         d_h_prev = d_h*z + d_maps_h_prev[t] @ stack_h_prev
         d_b_hn += (d_a_n*r).sum(axis=0)

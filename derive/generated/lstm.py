@@ -5,7 +5,7 @@ cell: lstm
 source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget gate); Greff et al., LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 038e77a0bc30b94153fab892ca91ec6cbd8065f3c5858f98f3c43ae4e8e41616
+gatecalc-content-sha256: c90ad53aa7f2a6c246564b2d259df0d9e64fd43700b6a7b5cee82f5371ada416
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -224,28 +224,32 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_f
+    maps_x[:, :, 2*D:3*D] += b_c
+    maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D]
         i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        a_f = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_f
+        a_f = maps_x_h_prev[:, D:2*D]
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        a_o = maps_h_prev[:, 3*D:4*D] + maps_x[t, :, 3*D:4*D] + b_o
+        a_o = maps_x_h_prev[:, 3*D:4*D]
         o = sigmoid(a_o)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
@@ -311,21 +315,21 @@ def backward(params, cache, dy, d_state_T=None):
         d_c = d_c_next + d_h*o*(1 - numpy.tanh(c)**2)
         d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 3*D:4*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 3*D:4*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, D:2*D] = d_a_f
+        d_a_f = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_i = c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = d_c*f
         d_h_next = d_h_prev

@@ -5,7 +5,7 @@ cell: lstmp
 source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network Architectures for Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 176323480a1b0b9e6c1ee3be3cee283ace969e23a572f772d449f559b3c2db52
+gatecalc-content-sha256: 0f865245aa22197384af474a6e5bb05a2db1f5d95273b249a178d1222c7097a7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -240,36 +240,40 @@ def forward(params, x, state0=None):
     M = params['W_i'].shape[1]
     P = params['U_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
-    stack_m = numpy.concatenate((W_p,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
+    stack_m_T = numpy.ascontiguousarray(numpy.concatenate((W_p,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_f
+    maps_x[:, :, 2*D:3*D] += b_c
+    maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, P), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c', 'm')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D]
         i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        a_f = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_f
+        a_f = maps_x_h_prev[:, D:2*D]
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        a_o = maps_h_prev[:, 3*D:4*D] + maps_x[t, :, 3*D:4*D] + b_o
+        a_o = maps_x_h_prev[:, 3*D:4*D]
         o = sigmoid(a_o)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
         # m = o * tanh(c)
         m = o*numpy.tanh(c)
         # h = W_p @ m
-        maps_m = m @ stack_m.T
+        maps_m = m @ stack_m_T
         h = maps_m[:, 0:P]
         kept['h_prev'].append(h_prev)
         kept['c_prev'].append(c_prev)
@@ -340,21 +344,21 @@ def backward(params, cache, dy, d_state_T=None):
         d_c = d_c_next + d_m*o*(1 - numpy.tanh(c)**2)
         d_o = d_m*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 3*D:4*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 3*D:4*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, D:2*D] = d_a_f
+        d_a_f = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_i = c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = d_c*f
         d_h_next = d_h_prev

@@ -5,7 +5,7 @@ cell: nfg
 source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A Search Space Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dbed674418d11fff6c51feb62b312af9056cc42390aa11f33a44811baf50d507
+gatecalc-content-sha256: a7d18ec2c92385928b79cd8741f4d3a5b2b1d1fe01e3e778b54fb374bed79d61
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -185,25 +185,28 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_c
+    maps_x[:, :, 2*D:3*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'i', 'c_tilde', 'o', 'c')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D]
         i = sigmoid(a_i)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, D:2*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        a_o = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_o
+        a_o = maps_x_h_prev[:, 2*D:3*D]
         o = sigmoid(a_o)
         # c = c_prev + i * c_tilde
         c = c_prev + c_tilde*i
@@ -262,17 +265,17 @@ def backward(params, cache, dy, d_state_T=None):
         d_c = d_c_next + d_h*o*(1 - numpy.tanh(c)**2)
         d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 2*D:3*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         # grad of: c = c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, D:2*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_i = c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = d_c
         d_h_next = d_h_prev

@@ -5,7 +5,7 @@ cell: nig
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5c5de6925935b505bfc0f4b243e990e2530b6c8eabd5c0cbf8b30ff4b3469f72
+gatecalc-content-sha256: 034b18bebf6bd46932b553f8ae6203023319d57e55cc2478f832a5013437b6ea
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -207,27 +207,30 @@ def forward(params, x, state0=None):
     D = params['W_f'].shape[0]
     M = params['W_f'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_f, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_f
+    maps_x[:, :, D:2*D] += b_c
+    maps_x[:, :, 2*D:3*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'f', 'c_tilde', 'c', 'o')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_f = maps_h_prev[:, 0:D] + V_f*c_prev + maps_x[t, :, 0:D] + b_f
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_f = maps_x_h_prev[:, 0:D] + V_f*c_prev
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, D:2*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # c = f * c_prev + c_tilde
         c = c_prev*f + c_tilde
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        a_o = maps_h_prev[:, 2*D:3*D] + V_o*c + maps_x[t, :, 2*D:3*D] + b_o
+        a_o = maps_x_h_prev[:, 2*D:3*D] + V_o*c
         o = sigmoid(a_o)
         # h = o * tanh(c)
         h = o*numpy.tanh(c)
@@ -289,18 +292,18 @@ def backward(params, cache, dy, d_state_T=None):
         # grad of: h = o * tanh(c)
         d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 2*D:3*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         d_c = d_c_next + V_o*d_a_o + d_h*o*(1 - numpy.tanh(c)**2)
         # grad of: c = f * c_prev + c_tilde
         d_c_tilde = d_c
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, D:2*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, 0:D] = d_a_f
+        d_a_f = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = V_f*d_a_f + d_c*f
         d_V_f += (c_prev*d_a_f).sum(axis=0)

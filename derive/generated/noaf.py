@@ -5,7 +5,7 @@ cell: noaf
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c84285939ad9e885c2ab2b0a343226385d7405874e914221819669c29baeb924
+gatecalc-content-sha256: 002b65207703e3b7eccc088808ef01d607f63cda98a1054a7f92734a534bd882
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -243,30 +243,34 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_f
+    maps_x[:, :, 2*D:3*D] += b_c
+    maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + V_i*c_prev + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D] + V_i*c_prev
         i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        a_f = maps_h_prev[:, D:2*D] + V_f*c_prev + maps_x[t, :, D:2*D] + b_f
+        a_f = maps_x_h_prev[:, D:2*D] + V_f*c_prev
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        a_o = maps_h_prev[:, 3*D:4*D] + V_o*c + maps_x[t, :, 3*D:4*D] + b_o
+        a_o = maps_x_h_prev[:, 3*D:4*D] + V_o*c
         o = sigmoid(a_o)
         # h = o * c
         h = c*o
@@ -335,22 +339,22 @@ def backward(params, cache, dy, d_state_T=None):
         # grad of: h = o * c
         d_o = c*d_h
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 3*D:4*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 3*D:4*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         d_c = d_c_next + V_o*d_a_o + d_h*o
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, D:2*D] = d_a_f
+        d_a_f = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_i = c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = V_f*d_a_f + V_i*d_a_i + d_c*f
         d_V_i += (c_prev*d_a_i).sum(axis=0)

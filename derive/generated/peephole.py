@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a85c97bcf4e7e03658b744155833f615409fe69081c75bd5326c85c586929194
+gatecalc-content-sha256: 456ba50e9f8d3dbdc4dbaea50b8769bdc62811ce0789bc458e43b2e7a4f24d8d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -243,30 +243,34 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
-    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x.T).reshape(steps, batch, -1)
+    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x[:, :, 0:D] += b_i
+    maps_x[:, :, D:2*D] += b_f
+    maps_x[:, :, 2*D:3*D] += b_c
+    maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
     kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')}  # for the backward pass
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
-        x = xs[t]
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev.T
-        a_i = maps_h_prev[:, 0:D] + V_i*c_prev + maps_x[t, :, 0:D] + b_i
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x_h_prev = maps_h_prev + maps_x[t]
+        a_i = maps_x_h_prev[:, 0:D] + V_i*c_prev
         i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        a_f = maps_h_prev[:, D:2*D] + V_f*c_prev + maps_x[t, :, D:2*D] + b_f
+        a_f = maps_x_h_prev[:, D:2*D] + V_f*c_prev
         f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_h_prev[:, 2*D:3*D] + maps_x[t, :, 2*D:3*D] + b_c
+        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
         c_tilde = numpy.tanh(a_c_tilde)
         # c = f * c_prev + i * c_tilde
         c = c_prev*f + c_tilde*i
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        a_o = maps_h_prev[:, 3*D:4*D] + V_o*c + maps_x[t, :, 3*D:4*D] + b_o
+        a_o = maps_x_h_prev[:, 3*D:4*D] + V_o*c
         o = sigmoid(a_o)
         # h = o * tanh(c)
         h = o*numpy.tanh(c)
@@ -335,22 +339,22 @@ def backward(params, cache, dy, d_state_T=None):
         # grad of: h = o * tanh(c)
         d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = d_o*o*(1 - o)
-        d_maps_x[t, :, 3*D:4*D] = d_a_o
+        d_a_o = d_maps_x[t, :, 3*D:4*D]
+        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
         d_c = d_c_next + V_o*d_a_o + d_h*o*(1 - numpy.tanh(c)**2)
         # grad of: c = f * c_prev + i * c_tilde
         d_c_tilde = d_c*i
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-        d_maps_x[t, :, 2*D:3*D] = d_a_c_tilde
+        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
+        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
         d_f = c_prev*d_c
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = d_f*f*(1 - f)
-        d_maps_x[t, :, D:2*D] = d_a_f
+        d_a_f = d_maps_x[t, :, D:2*D]
+        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
         d_i = c_tilde*d_c
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        d_a_i = d_i*i*(1 - i)
-        d_maps_x[t, :, 0:D] = d_a_i
+        d_a_i = d_maps_x[t, :, 0:D]
+        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
         d_h_prev = d_maps_x[t] @ stack_h_prev
         d_c_prev = V_f*d_a_f + V_i*d_a_i + d_c*f
         d_V_i += (c_prev*d_a_i).sum(axis=0)
