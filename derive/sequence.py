@@ -217,7 +217,8 @@ def forward_code(derivation: Derivation, printer_for) -> str:
                     lines.append(f"    {g.maps}[:, :, {slot.start}:{slot.stop}] += {bias}")
     lines += [
         f"    y = numpy.empty((steps, batch, {cell.dim_of(cell.output)}), dtype)",
-        f"    kept = {{name: [] for name in {kept_names(derivation)!r}}}  # for the backward pass",
+        "    # forward values the backward pass reads, one list a name, one entry a step",
+        "    kept = {" + ", ".join(f"{n!r}: []" for n in kept_names(derivation)) + "}",
         *[f"    {prev_name(s)} = state0[{s!r}]" for s in cell.state_names],
         "    for t in range(steps):",
     ]

@@ -77,3 +77,12 @@ def test_verify_check_passes_for_a_builtin_cell_and_prints_errors():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  cifg  central" in result.stdout
     assert "W_i" in result.stdout and "state0.c" in result.stdout
+
+
+def test_generated_modules_are_formatted_to_100_columns_and_compile():
+    for path in sorted(pipeline.GENERATED.glob("[!_]*.py")):
+        text = path.read_text()
+        long = [line for line in text.splitlines() if len(line) > 100]
+        assert not long, f"{path.name}: {long[0]}"
+        compile(text, str(path), "exec")
+        assert "\nimport numpy\n" in text and text.count("import ") == 1  # its one import

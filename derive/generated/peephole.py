@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 456ba50e9f8d3dbdc4dbaea50b8769bdc62811ce0789bc458e43b2e7a4f24d8d
+gatecalc-content-sha256: 6b69b9ef574c98e443dd1176c14f7cbfe6bc67e3d5ecd07ee80646e14575124d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -252,7 +252,8 @@ def forward(params, x, state0=None):
     maps_x[:, :, 2*D:3*D] += b_c
     maps_x[:, :, 3*D:4*D] += b_o
     y = numpy.empty((steps, batch, D), dtype)
-    kept = {name: [] for name in ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')}  # for the backward pass
+    # forward values the backward pass reads, one list a name, one entry a step
+    kept = {'h_prev': [], 'c_prev': [], 'i': [], 'f': [], 'c_tilde': [], 'c': [], 'o': []}
     h_prev = state0['h']
     c_prev = state0['c']
     for t in range(steps):
