@@ -7,7 +7,8 @@ The walk is micrograd's, on equations instead of numbers:
    (``i = sigmoid(a_i)``, ``a_i = W_i_x + U_i_h_prev + b_i``), so the adjoints can name it too.
 2. ``derive``: walk that program backwards. For ``v = e``, every symbol ``s`` of ``e`` receives
    ``d_v * de/ds``; ``de/ds`` comes from ``sympy.diff`` (function rules from ``blocks``), with
-   ``f(a_v)`` replaced by the name ``v`` it defines, so derivatives read ``i*(1 - i)``. For a
+   ``f(a_v)`` replaced by the name ``v`` it defines, so a gate's derivative is written in terms
+   of the gate's own value, as a textbook writes it. For a
    linear map ``L = A @ v`` one generic rule applies: ``d_v += d_L @ A`` and ``d_A += d_L^T v``.
 
 A symbol's adjoint is complete when the walk reaches its definition, because every use comes later
