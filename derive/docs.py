@@ -20,7 +20,7 @@ from .checks import checked_steps
 from .codegen import _known_names, generate_module
 from .latex import CellLatexPrinter
 from .mathml import to_mathml
-from .naming import adjoint_name, latex_name
+from .naming import latex_name
 from .prose import PROSE
 from .sequence import plan_groups
 from .writer import PLACEHOLDER

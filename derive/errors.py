@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -38,3 +39,39 @@ class SpecError(Exception):
 
 class GenerationError(Exception):
     """A problem while writing generated files (e.g. a hand-edited file in the way)."""
+
+
+class SpecText:
+    """The spec's text, to turn a field or an equation into a file location."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def at(self, line: int, column: int) -> Location:
+        source_line = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return Location(self.path, line, column, source_line)
+
+    def find(self, pattern: str, start: int = 0) -> Location:
+        """Location of the first line (from line index ``start``) matching a regex."""
+        rx = re.compile(pattern)
+        for index in range(start, len(self.lines)):
+            match = rx.search(self.lines[index])
+            if match:
+                return self.at(index + 1, match.start() + 1)
+        return self.at(1, 1)
+
+    def field(self, key: str, inner: str | None = None) -> Location:
+        """Location of ``key = ...`` (or of ``inner`` inside that field's value)."""
+        key_loc = self.find(rf"^\s*(\[\s*{re.escape(key)}\s*\]|{re.escape(key)}\s*=)")
+        if inner is None:
+            return key_loc
+        return self.find(rf"(?<![A-Za-z0-9_]){re.escape(inner)}(?![A-Za-z0-9_])", key_loc.line - 1)
+
+    def equation_start(self) -> int:
+        """0-based index of the line holding the first character of the equations string."""
+        for index, line in enumerate(self.lines):
+            match = re.match(r'\s*equations\s*=\s*("""|\'\'\')(.*)$', line)
+            if match:
+                return index + (0 if match.group(2).strip() else 1)
+        return 0

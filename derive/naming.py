@@ -7,9 +7,12 @@ follow the article's notation: ``\\tilde{c}_t``, ``h_{t-1}``, ``W_i``, ``\\delta
 
 from __future__ import annotations
 
+import keyword
 import re
 
+from .blocks import FUNCTIONS
 from .cell import Cell
+from .errors import Location, SpecError
 
 PREV_SUFFIX = "_prev"
 ADJOINT_PREFIX = "d_"
@@ -62,3 +65,29 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     if match:
         return f"{match.group(1)}_{{{match.group(2)},{step}}}"
     return f"{base}_{{{step}}}"
+
+
+# Names the generated code uses for itself; a cell may not take them.
+RESERVED = frozenset(
+    {"numpy", "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new",
+     "x_t", "step_cache", "rng", "dtype", "T", "B", "t", "y", "range", "reversed", "dict",
+     "tuple", "len", "zip", "sum", "float", "xs", "kept", "flat", "steps", "batch", "dx",
+     "state0", "state_T", "d_state_T", "d_state0", "dy", "zero_state", "sizes", "scale",
+     "value", "name", "shape", "dims"}
+) | frozenset(FUNCTIONS)
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def check_name(name: str, what: str, location: Location) -> None:
+    if "__" in name:
+        raise SpecError(f"{what} '{name}': names with '__' are not allowed", location)
+    if not IDENTIFIER.match(name) or keyword.iskeyword(name):
+        raise SpecError(f"{what} '{name}' is not a valid name (letters, digits, '_')", location)
+    if name in RESERVED:
+        raise SpecError(f"{what} '{name}' is reserved by the generated code", location)
+    if name.startswith(("maps_", "stack_")):
+        raise SpecError(f"{what} '{name}': names starting with 'maps_' or 'stack_' are reserved "
+                        "by the generated code", location)
+    if name.startswith("d_"):
+        raise SpecError(f"{what} '{name}': names starting with 'd_' are reserved for adjoints",
+                        location)

@@ -13,7 +13,8 @@ from . import docs
 from .adjoint import Derivation, derive
 from .codegen import generate_module
 from .errors import SpecError, Location
-from .spec import IDENTIFIER, parse_spec
+from .naming import IDENTIFIER
+from .spec import parse_spec
 from .writer import Artifact, seal
 
 PACKAGE = Path(__file__).resolve().parent

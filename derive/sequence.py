@@ -209,7 +209,7 @@ def forward_code(derivation: Derivation, printer_for) -> str:
                      f"numpy.concatenate(({matrices},)).T)")
     for g in groups:
         if g.hoisted:
-            lines.append(f"    # maps of the input do not depend on the state: all steps at once")
+            lines.append("    # maps of the input do not depend on the state: all steps at once")
             lines.append(f"    {g.maps} = (xs.reshape(steps * batch, -1) @ {g.stack}_T)"
                          ".reshape(steps, batch, -1)")
             for slot in g.slots:

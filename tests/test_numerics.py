@@ -6,7 +6,7 @@ import warnings
 import numpy
 import pytest
 
-from conftest import ALL_CELLS, ARTICLE_CELLS, generated, run
+from conftest import ALL_CELLS, generated, run
 from verify.gradcheck import Sizes, check, make_problem
 
 

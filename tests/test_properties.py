@@ -1,11 +1,10 @@
 """Properties across cells, sizes, seeds and input scales (hypothesis), and the article's claims."""
 
 import numpy
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ALL_CELLS, ARTICLE_CELLS, generated
+from conftest import ALL_CELLS, generated
 from derive.spec import parse_spec
 from derive import pipeline
 from verify import numeric
