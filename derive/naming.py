@@ -85,9 +85,9 @@ def check_name(name: str, what: str, location: Location) -> None:
         raise SpecError(f"{what} '{name}' is not a valid name (letters, digits, '_')", location)
     if name in RESERVED:
         raise SpecError(f"{what} '{name}' is reserved by the generated code", location)
-    if name.startswith(("maps_", "stack_")):
-        raise SpecError(f"{what} '{name}': names starting with 'maps_' or 'stack_' are reserved "
-                        "by the generated code", location)
+    if name.startswith(("maps_", "stack_", "seq_")):
+        raise SpecError(f"{what} '{name}': names starting with 'maps_', 'stack_' or 'seq_' are "
+                        "reserved by the generated code", location)
     if name.startswith("d_"):
         raise SpecError(f"{what} '{name}': names starting with 'd_' are reserved for adjoints",
                         location)

@@ -210,8 +210,8 @@ def forward_code(derivation: Derivation, printer_for) -> str:
     for g in groups:
         if g.hoisted:
             lines.append("    # maps of the input do not depend on the state: all steps at once")
-            lines.append(f"    {g.maps} = (xs.reshape(steps * batch, -1) @ {g.stack}_T)"
-                         ".reshape(steps, batch, -1)")
+            lines.append(f"    {g.maps} = xs.reshape(steps * batch, xs.shape[2]) @ {g.stack}_T")
+            lines.append(f"    {g.maps} = {g.maps}.reshape(steps, batch, {g.maps}.shape[1])")
             for slot in g.slots:
                 for bias in biases.get(slot.symbol, ()):
                     lines.append(f"    {g.maps}[:, :, {slot.start}:{slot.stop}] += {bias}")
@@ -303,16 +303,18 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     lines.append("    # one product over all steps per stacked group")
     lines.append("    flat = steps * batch")
     grads = {}
+    for buffer in dict.fromkeys(g.buffer for g in groups):
+        lines.append(f"    seq_{buffer} = {buffer}.reshape(flat, {buffer}.shape[2])")
     for g in groups:
-        operand = "xs" if g.hoisted else f"numpy.stack(kept[{g.operand!r}])"
-        lines.append(f"    d_{g.stack} = {g.buffer}.reshape(flat, -1).T @ "
-                     f"{operand}.reshape(flat, -1)")
+        width = cell.dim_of(g.operand)
+        source = "xs" if g.hoisted else f"numpy.array(kept[{g.operand!r}], dtype)"
+        lines.append(f"    seq_{g.operand} = {source}.reshape(flat, {width})")
+        lines.append(f"    d_{g.stack} = seq_{g.buffer}.T @ seq_{g.operand}")
         for slot in g.slots:
             term = f"d_{g.stack}[{slot.start}:{slot.stop}]"
             grads[slot.matrix] = f"{grads[slot.matrix]} + {term}" if slot.matrix in grads else term
         if g.hoisted:
-            lines.append(f"    dx += ({g.buffer}.reshape(flat, -1) @ {g.stack})"
-                         ".reshape(xs.shape)")
+            lines.append(f"    dx += (seq_{g.buffer} @ {g.stack}).reshape(xs.shape)")
     for name, (buffer, start, stop) in summed_after.items():
         grads[name] = f"{buffer}[:, :, {start}:{stop}].sum(axis=(0, 1))"
     for a in per_step_params:

@@ -84,3 +84,20 @@ W = ["D", "M"]
     assert "NaN or infinity" in result.stdout
     checks = json.loads(report.read_text())["results"][0]["checks"]
     assert any(c["normwise_rel_err"] == "nan" or not c["passed"] for c in checks)
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_an_empty_sequence_passes_the_state_and_its_adjoint_through(name):
+    module = generated(name)
+    problem = make_problem(module, Sizes(T=1, B=2, M=3, D=4), seed=0)
+    params, x, state0 = problem.split(problem.arrays)
+    empty = x[:0]
+    y, state_T, cache = module.forward(params, empty, state0)
+    assert y.shape[0] == 0
+    for s in module.STATE:
+        numpy.testing.assert_array_equal(state_T[s], state0[s])
+    grads, dx, d_state0 = module.backward(params, cache, y, problem.weights_state)
+    assert dx.shape == empty.shape
+    assert all(not numpy.any(g) for g in grads.values())
+    for s in module.STATE:
+        numpy.testing.assert_array_equal(d_state0[s], problem.weights_state[s])

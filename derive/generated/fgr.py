@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e00476cfb12474656c6d61ce5011b7a7cea05a001082f6bd4b1089611b560eee
+gatecalc-content-sha256: da1ae5f404966cc8e24dbadb05554bfabc18f6ac30a48a49a4632004e94f7766
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -339,7 +339,8 @@ def forward(params, x, state0=None):
     stack_f_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_if, R_ff, R_of,)).T)
     stack_o_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_io, R_fo, R_oo,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_i
     maps_x[:, :, D:2*D] += b_f
     maps_x[:, :, 2*D:3*D] += b_c
@@ -508,15 +509,19 @@ def backward(params, cache, dy, d_state_T=None):
         d_o_next = d_o_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
-    d_stack_i_prev = d_maps_i_prev.reshape(flat,
-                                           -1).T @ numpy.stack(kept['i_prev']).reshape(flat, -1)
-    d_stack_f_prev = d_maps_i_prev.reshape(flat,
-                                           -1).T @ numpy.stack(kept['f_prev']).reshape(flat, -1)
-    d_stack_o_prev = d_maps_i_prev.reshape(flat,
-                                           -1).T @ numpy.stack(kept['o_prev']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_d_maps_i_prev = d_maps_i_prev.reshape(flat, d_maps_i_prev.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
+    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
+    seq_i_prev = numpy.array(kept['i_prev'], dtype).reshape(flat, D)
+    d_stack_i_prev = seq_d_maps_i_prev.T @ seq_i_prev
+    seq_f_prev = numpy.array(kept['f_prev'], dtype).reshape(flat, D)
+    d_stack_f_prev = seq_d_maps_i_prev.T @ seq_f_prev
+    seq_o_prev = numpy.array(kept['o_prev'], dtype).reshape(flat, D)
+    d_stack_o_prev = seq_d_maps_i_prev.T @ seq_o_prev
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 71a276962947172e0dd583317ff36531999b94fde14f818f5096d10bd0ab8468
+gatecalc-content-sha256: 7543216b80a8f252af68366ed477463b3d0c4b541140b38df456fd64319144f8
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -200,7 +200,8 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_r, W_z, W_n,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_r, U_z, U_n,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_hr
     maps_x[:, :, 0:D] += b_ir
     maps_x[:, :, D:2*D] += b_hz
@@ -297,10 +298,13 @@ def backward(params, cache, dy, d_state_T=None):
         d_h_next = d_h_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_h_prev.reshape(flat,
-                                           -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_d_maps_h_prev = d_maps_h_prev.reshape(flat, d_maps_h_prev.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
+    d_stack_h_prev = seq_d_maps_h_prev.T @ seq_h_prev
     grads = {
         'W_r': d_stack_x[0:D],
         'U_r': d_stack_h_prev[0:D],

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ae5fffc34a1dd2dc0ebfcd1d73d590a513bceeab6e9604a49e3fd60407ee3948
+gatecalc-content-sha256: fcec9fbdf8f03894a9c7c164d1787345710a47c2b7b4bf0e002e697acb8f40a7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -228,7 +228,8 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_i
     maps_x[:, :, D:2*D] += b_f
     maps_x[:, :, 2*D:3*D] += b_c
@@ -338,9 +339,12 @@ def backward(params, cache, dy, d_state_T=None):
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
+    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],

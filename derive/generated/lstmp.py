@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 665d3e3c32c74578996914c09669e50c4875d6cc5245782aa92c1572ef001f5d
+gatecalc-content-sha256: ab5038c19168d461eb94186f70067ec7fb37878e53725b58cb3b481a3d32a965
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -246,7 +246,8 @@ def forward(params, x, state0=None):
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     stack_m_T = numpy.ascontiguousarray(numpy.concatenate((W_p,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_i
     maps_x[:, :, D:2*D] += b_f
     maps_x[:, :, 2*D:3*D] += b_c
@@ -368,10 +369,15 @@ def backward(params, cache, dy, d_state_T=None):
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
-    d_stack_m = d_maps_m.reshape(flat, -1).T @ numpy.stack(kept['m']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_d_maps_m = d_maps_m.reshape(flat, d_maps_m.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, P)
+    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
+    seq_m = numpy.array(kept['m'], dtype).reshape(flat, D)
+    d_stack_m = seq_d_maps_m.T @ seq_m
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8d762181ec25043ab8bd20d40f9be9c52a800e872d39353de4562c5e7ad61cca
+gatecalc-content-sha256: 78438fc56325ed05b4554bcbdf2116eea23330d86c466b7bb9dfe959569b12b6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -211,7 +211,8 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_i
     maps_x[:, :, D:2*D] += b_f
     maps_x[:, :, 2*D:3*D] += b_c
@@ -314,9 +315,12 @@ def backward(params, cache, dy, d_state_T=None):
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
+    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],

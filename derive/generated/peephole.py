@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6b69b9ef574c98e443dd1176c14f7cbfe6bc67e3d5ecd07ee80646e14575124d
+gatecalc-content-sha256: b912e1811f476e34474fa7f8356b9c49f5eff618ac70930d6dfdef5a1751d82d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -246,7 +246,8 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, -1) @ stack_x_T).reshape(steps, batch, -1)
+    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
     maps_x[:, :, 0:D] += b_i
     maps_x[:, :, D:2*D] += b_f
     maps_x[:, :, 2*D:3*D] += b_c
@@ -365,9 +366,12 @@ def backward(params, cache, dy, d_state_T=None):
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    d_stack_x = d_maps_x.reshape(flat, -1).T @ xs.reshape(flat, -1)
-    dx += (d_maps_x.reshape(flat, -1) @ stack_x).reshape(xs.shape)
-    d_stack_h_prev = d_maps_x.reshape(flat, -1).T @ numpy.stack(kept['h_prev']).reshape(flat, -1)
+    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    seq_x = xs.reshape(flat, M)
+    d_stack_x = seq_d_maps_x.T @ seq_x
+    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
+    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
+    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],
