@@ -236,9 +236,9 @@ def comparison_page(derivations: list[Derivation], lang: str, base: str = "lstm"
                                           rf"{printer.doprint(eqs[target].display)}"))
             elif sympy.simplify(eqs[target].expr - ref_eqs[target].expr) != 0:
                 blocks.append(Block("p", t["changed"].format(name=target)))
-                blocks.append(Block("eq", rf"{base}: \quad {latex_name(target, reference)} = "
+                blocks.append(Block("eq", rf"\text{{{base}:}} \quad {latex_name(target, reference)} = "
                                           rf"{ref_printer.doprint(ref_eqs[target].display)}"))
-                blocks.append(Block("eq", rf"{cell.name}: \quad {latex_name(target, cell)} = "
+                blocks.append(Block("eq", rf"\text{{{cell.name}:}} \quad {latex_name(target, cell)} = "
                                           rf"{printer.doprint(eqs[target].display)}"))
             else:
                 rows.append(target)
