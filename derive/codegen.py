@@ -58,10 +58,9 @@ def generate_module(derivation: Derivation) -> str:
     def printer_for(substitutions):
         return NumPyPrinter(known, substitutions)
 
+    head = "\n".join([_module_header(cell), "import numpy\n", _constants(derivation)])
     parts = [
-        _module_header(cell),
-        "import numpy\n",
-        _constants(derivation),
+        head,
         *[BLOCKS[name].numpy_helper for name in _blocks_used(derivation) if BLOCKS[name].numpy_helper],
         _init_params(cell),
         _step_forward(derivation, printer),

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 79516a354f192e9624f8ddafc51aa3c26e1110ed6fd9d96aac51e824d0fad4d0
+gatecalc-content-sha256: 37c21f39951b2a0af74bac5cc07a9e5cc17f6191bcc8fdc3ce34fd5be0b695cc
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -18,9 +18,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

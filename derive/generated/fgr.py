@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: da1ae5f404966cc8e24dbadb05554bfabc18f6ac30a48a49a4632004e94f7766
+gatecalc-content-sha256: 7fc228c063879b931f58e2306237505c6abc2904a3d6f65d95c1efb9a854f370
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -22,9 +22,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

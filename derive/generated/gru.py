@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7543216b80a8f252af68366ed477463b3d0c4b541140b38df456fd64319144f8
+gatecalc-content-sha256: e2199d4484d7c31133ff543c653012a4bd079da8be037d5fc463af8ac250cdb6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -16,9 +16,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = (1 - z) * n + z * h_prev
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_r': ('D', 'M'),

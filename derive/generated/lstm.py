@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fcec9fbdf8f03894a9c7c164d1787345710a47c2b7b4bf0e002e697acb8f40a7
+gatecalc-content-sha256: dbb396f4a641f2c39c047984ea506abeeaa338a8af4f842641c181318eb71562
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -18,9 +18,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

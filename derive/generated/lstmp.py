@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ab5038c19168d461eb94186f70067ec7fb37878e53725b58cb3b481a3d32a965
+gatecalc-content-sha256: c08f9a4e21175d44b55aca2528814426a8a81ba7efa0fefbdab5e5edc0d2df11
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -19,9 +19,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = W_p @ m
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4536f061425cfa13b2a1ac5dfc08348eee70a3091ed3755a9e77f27ae7c01cf8
+gatecalc-content-sha256: fccb84a6489dc91206d416377a8d4311aee1016698b3bb27c4a58d355e734bc0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -17,9 +17,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

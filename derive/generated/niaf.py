@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dc26bcc8f392418a2c4a7ccdae639a7dce4e572f2ee7585028a185132de3a0c4
+gatecalc-content-sha256: f88623da3e8b7ddebc11c4f0ec1a63577bb2474a8ded63d06134ea6ac5fd15d3
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -18,9 +18,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

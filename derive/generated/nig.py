@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ec6cc4bbb94da9eb7838c9d92b3bcfd5a81f9d794ddaaa8cd7a9c9508810648f
+gatecalc-content-sha256: 43d421b6cee5b6eb6f9d14d22615070681c25457a7009044049ac5965046efa9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -17,9 +17,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_f': ('D', 'M'),

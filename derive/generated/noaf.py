@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4648ed815cbbe3f3959d6fbd4eec56097a5fee3a39a5bd3811b1cdb5e329e7c5
+gatecalc-content-sha256: 39ae162c1dd763680e3b4015326e8ff534974f033123ee039f606faddc5a2baa
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -18,9 +18,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * c
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 78438fc56325ed05b4554bcbdf2116eea23330d86c466b7bb9dfe959569b12b6
+gatecalc-content-sha256: 87d9d9e38fb293fda9932b9b0854d2e74a7f91ca717e7e7f00e80ee002264507
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -17,9 +17,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b912e1811f476e34474fa7f8356b9c49f5eff618ac70930d6dfdef5a1751d82d
+gatecalc-content-sha256: 0ed1287986653aa408087aff1c7153fa279be1a85c6b3a59138494ca58ddb6eb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -17,9 +17,7 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
     h = o * tanh(c)
 """
 
-
 import numpy
-
 
 PARAMS = {
     'W_i': ('D', 'M'),
