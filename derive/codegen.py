@@ -52,7 +52,7 @@ class NumPyPrinter(PythonCodePrinter):
 def generate_module(derivation: Derivation) -> str:
     """Source of the generated module; the same derivation always gives the same bytes."""
     cell = derivation.cell
-    known = _known_names(derivation)
+    known = known_names(derivation)
     printer = NumPyPrinter(known)
 
     def printer_for(substitutions):
@@ -270,7 +270,7 @@ def _params_in_backward(derivation: Derivation) -> set[str]:
     return names
 
 
-def _known_names(derivation: Derivation) -> frozenset[str]:
+def known_names(derivation: Derivation) -> frozenset[str]:
     cell = derivation.cell
     names = {name for name, _ in cell.dims} | {p.name for p in cell.params}
     names |= {s.target for s in derivation.forward}

@@ -17,7 +17,7 @@ from .adjoint import Adjoint, Derivation
 from .cell import Cell, prev_name
 from .blocks import to_builtin
 from .checks import checked_steps
-from .codegen import _known_names, generate_module
+from .codegen import generate_module, known_names
 from .latex import CellLatexPrinter
 from .mathml import to_mathml
 from .naming import latex_name
@@ -50,7 +50,7 @@ class Page:
 def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
     cell = derivation.cell
     t = PROSE[lang]
-    printer = CellLatexPrinter(cell, _known_names(derivation))
+    printer = CellLatexPrinter(cell, known_names(derivation))
     tex = printer.doprint
     blocks = [Block("h1", f"{cell.name}: {cell.title}"), Block("p", f"{t['source']}: {cell.source}"),
               Block("p", t["notation"])]
@@ -65,7 +65,7 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
 
     blocks += [Block("h2", t["local"]), Block("p", t["local_intro"])]
     for step in checked_steps(derivation):
-        lhs = rf"\frac{{\partial {latex_name(step.target, cell)}}}{{\partial {_wrt(step.wrt, cell)}}}"
+        lhs = rf"\frac{{\partial {latex_name(step.target, cell)}}}{{\partial {latex_name(step.wrt, cell)}}}"
         derived = tex(step.derived)
         same = step.builtin == to_builtin(step.derived)  # only the printing would differ
         rhs = derived if same else f"{tex(step.builtin)} = {derived}"
@@ -76,7 +76,7 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
         if adjoint.role not in ("param_vector", "param_matrix"):
             blocks.append(Block("eq", _adjoint_latex(adjoint, cell, tex)))
     if derivation.aliases:
-        equal = ", ".join(f"{_latex_adjoint(a, cell)} = {_latex_adjoint(b, cell)}"
+        equal = ", ".join(f"{latex_name(a, cell)} = {latex_name(b, cell)}"
                           for a, b in derivation.aliases)
         blocks.append(Block("p", t["aliases"]))
         blocks.append(Block("eq", equal))
@@ -102,14 +102,6 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
     blocks += [Block("h2", t["verification"]), *_verification_blocks(cell.name, report, lang)]
     return Page(cell.name, f"{cell.name}: {cell.title}", lang,
                 ("gatecalc", "LSTM", cell.name, t["tag"]), tuple(blocks))
-
-
-def _wrt(name: str, cell: Cell) -> str:
-    return latex_name(name, cell)
-
-
-def _latex_adjoint(name: str, cell: Cell) -> str:
-    return latex_name(name, cell)
 
 
 def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
@@ -220,8 +212,8 @@ def comparison_page(derivations: list[Derivation], lang: str, base: str = "lstm"
         cell = d.cell
         if cell.name == base:
             continue
-        printer = CellLatexPrinter(cell, _known_names(d))
-        ref_printer = CellLatexPrinter(reference, _known_names(by_name[base]))
+        printer = CellLatexPrinter(cell, known_names(d))
+        ref_printer = CellLatexPrinter(reference, known_names(by_name[base]))
         blocks.append(Block("h2", f"{cell.name}: {cell.title}"))
         eqs = {eq.target: eq for eq in cell.equations}
         rows = []

@@ -11,7 +11,7 @@ from .naming import adjoint_name
 
 
 class TextPrinter(StrPrinter):
-    """SymPy's str printer with ``*`` shown as ⊙ (elementwise product)."""
+    """SymPy's str printer, in the spec's own notation (``*`` is the elementwise product)."""
 
     def _print(self, expr, **kwargs):
         block = block_of(expr)
@@ -19,15 +19,12 @@ class TextPrinter(StrPrinter):
             return f"{block.name}({self._print(expr.args[0])})"
         return super()._print(expr, **kwargs)
 
-    def _print_Mul(self, expr):
-        return super()._print_Mul(expr).replace("*", " ⊙ ").replace(" ⊙  ⊙ ", "**")
-
 
 def render(derivation: Derivation) -> str:
     cell = derivation.cell
     printer = TextPrinter()
     lines = [f"{cell.name}: {cell.title}", f"source: {cell.source}", "",
-             "forward, one step (per unit; @ is a matrix product, ⊙ elementwise):"]
+             "forward, one step (per unit; @ is a matrix product, * elementwise):"]
     for statement in derivation.forward:
         rhs = (f"{statement.matrix} @ {statement.operand}" if statement.is_linear_map
                else printer.doprint(statement.expr))

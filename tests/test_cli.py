@@ -49,9 +49,9 @@ def test_list_names_every_builtin_cell():
 def test_show_prints_the_derived_adjoints():
     result = run("-m", "derive", "show", "lstm")
     assert result.returncode == 0
-    assert "d_a_i = d_i ⊙ i ⊙ (1 - i)" in result.stdout
-    assert "d_a_c_tilde = d_c_tilde ⊙ (1 - c_tilde**2)" in result.stdout
-    assert "d_c_prev = d_c ⊙ f" in result.stdout
+    assert "d_a_i = d_i*i*(1 - i)" in result.stdout
+    assert "d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)" in result.stdout
+    assert "d_c_prev = d_c*f" in result.stdout
 
 
 def test_malformed_spec_gives_one_located_error_and_writes_nothing(tmp_path):
