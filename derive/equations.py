@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from dataclasses import dataclass
 
 import sympy
@@ -106,7 +107,9 @@ class EquationBuilder:
         if len(text) > MAX_LINE_LENGTH:
             self.fail(f"equation longer than {MAX_LINE_LENGTH} characters")
         try:
-            module = ast.parse(text, mode="exec")
+            with warnings.catch_warnings():  # the error below is the message; no stray warnings
+                warnings.simplefilter("ignore")
+                module = ast.parse(text, mode="exec")
         except SyntaxError as exc:
             column = (exc.offset or 1) - 1
             message = exc.msg if exc.msg else "invalid syntax"

@@ -64,3 +64,30 @@ def test_text_that_would_escape_the_generated_docstring_is_refused(tmp_path):
     assert result.returncode == 2
     assert f"{spec}:2:1: error: field 'title' must be one line" in result.stderr
     assert not marker.exists()
+
+
+# -- any text at all gets a located error or a cell, never a traceback ----------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from derive.errors import SpecError  # noqa: E402
+from derive.spec import parse_spec_text  # noqa: E402
+
+TOKENS = ["x", "h_prev", "W", "tanh", "sigmoid", "exp", "log", "(", ")", "+", "-", "*", "/",
+          "@", "**", "2", "0.5", "1e999", "9", ",", ".", "[", "]", "'", '"', "=", "==", "lambda",
+          ":", "__class__", "if", "else", "not", "~", "%", " ", "\\", "#", "{", "}", "h", "k"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rhs=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=25).map("".join))
+def test_any_equation_text_gives_a_cell_or_a_located_error(rhs):
+    text = SPEC.format(title="t", equation=rhs.replace('"""', "").replace("\\", ""))
+    try:
+        cell = parse_spec_text(text, "fuzz.toml")
+    except SpecError as error:
+        assert error.location.path == "fuzz.toml"
+        assert error.location.line >= 1 and error.location.column >= 1
+        assert str(error).startswith(f"fuzz.toml:{error.location.line}:")
+    else:
+        assert cell.equations[-1].target == "h"
