@@ -82,8 +82,10 @@ def _new(args) -> int:
 def _docs(args) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = [f for f in formats if f not in (*FORMATS, "pdf")]
-    if unknown:
-        raise GenerationError(f"unknown format(s) {', '.join(unknown)}: choose from md,html,tex,pdf")
+    if unknown:  # bad input: exit 2, like a bad spec
+        print(f"error: unknown format(s) {', '.join(unknown)}: choose from md,html,tex,pdf",
+              file=sys.stderr)
+        return 2
     langs = ("en", "zh") if args.lang == "all" else (args.lang,)
     specs = ([pipeline.resolve_spec(c) for c in args.cells] if args.cells
              else pipeline.builtin_spec_paths())
