@@ -63,9 +63,6 @@ class Cell:
     def param(self, name: str) -> Param:
         return {p.name: p for p in self.params}[name]
 
-    def linear_map(self, symbol: sympy.Symbol) -> LinearMap | None:
-        return {m.symbol: m for m in self.linear_maps}.get(symbol)
-
     @property
     def state_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.state)

@@ -94,12 +94,6 @@ def directional(f: Scalar, arrays: Arrays, direction: Arrays) -> float:
     return float((4.0 * difference(h) - difference(2 * h)) / 3.0)
 
 
-def directional_complex(f: Scalar, arrays: Arrays, direction: Arrays) -> float:
-    """d/dε f(θ + εv) at 0 by one complex step along v."""
-    complex_arrays = {k: numpy.asarray(v, numpy.complex128) for k, v in arrays.items()}
-    return float(numpy.imag(f(along(complex_arrays, direction, 1j * COMPLEX_STEP))) / COMPLEX_STEP)
-
-
 def taylor_remainders(f: Scalar, arrays: Arrays, grads: Arrays, direction: Arrays,
                       epsilons: list[float]) -> list[float]:
     """|f(θ+εv) − f(θ) − ε⟨g, v⟩| for each ε."""
