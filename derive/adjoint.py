@@ -45,7 +45,9 @@ class Statement:
 class Term:
     """One contribution to an adjoint.
 
-    kind "elementwise": ``expr`` per unit (summed over the batch when the target is a parameter);
+    kind "elementwise": ``expr`` per unit (summed over the batch when the target is a parameter),
+        which is ``adjoint * partial``: the adjoint of the statement's target times the local
+        partial derivative, a function of forward values only;
     kind "back_matmul": ``adjoint @ matrix`` (a linear map's contribution to its operand);
     kind "outer": ``adjoint^T @ operand`` (a linear map's contribution to its matrix).
     """
@@ -55,6 +57,7 @@ class Term:
     adjoint: sympy.Symbol | None = None
     matrix: str = ""
     operand: str = ""
+    partial: sympy.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,8 @@ def derive(cell: Cell) -> Derivation:
             if partial == 0:
                 continue
             local_derivatives.append(LocalDerivative(v, str(s), partial))
-            contribute(str(s), Term("elementwise", expr=d_v * partial), statement.equation)
+            contribute(str(s), Term("elementwise", expr=d_v * partial, adjoint=d_v,
+                                                 partial=partial), statement.equation)
 
     input_name = cell.input[0]
     leaves = [(input_name, "input")]

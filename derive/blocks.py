@@ -27,7 +27,18 @@ class Block:
     numpy: str  # code template; {a} is the printed argument
     latex: str  # LaTeX name of the operator
     description: str
+    numpy_out: str = ""  # the same, writing into the array {out} (may be {a} itself)
+    # (inner, scale, shift) when f(a) = shift + scale * tanh(inner * a): gates of such functions
+    # share one tanh call in the sequence code (a test checks each identity symbolically)
+    tanh_form: tuple[float, float, float] | None = None
     numpy_helper: str = ""  # a function the generated module defines, if `numpy` calls one
+
+    @property
+    def derivative_needs_argument(self) -> bool:
+        """True when dy/da cannot be written from the output y alone (log: 1/a); otherwise the
+        argument need not be kept and the output may overwrite it."""
+        a, y = sympy.symbols("a y")
+        return self.derivative(a, y).has(a)
 
 
 BLOCKS = MappingProxyType(
@@ -39,12 +50,19 @@ BLOCKS = MappingProxyType(
                 derivative=lambda a, y: y * (1 - y),
                 definition=lambda a: 1 / (1 + sympy.exp(-a)),
                 numpy="sigmoid({a})",
+                numpy_out="sigmoid({a}, out={out})",
+                tanh_form=(0.5, 0.5, 0.5),
                 latex=r"\sigma",
                 description="logistic function 1/(1+exp(-a))",
                 numpy_helper=(
-                    "def sigmoid(a):\n"
-                    '    """Logistic function 1/(1+exp(-a)) in its tanh form: no overflow, complex-safe."""\n'
-                    "    return 0.5 * (1.0 + numpy.tanh(0.5 * a))\n"
+                    "def sigmoid(a, out=None):\n"
+                    '    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):\n'
+                    "    no overflow, complex-safe. With out (which may be a itself), written there.\"\"\"\n"
+                    "    out = numpy.multiply(a, 0.5, out=out)\n"
+                    "    numpy.tanh(out, out=out)\n"
+                    "    out += 1.0\n"
+                    "    out *= 0.5\n"
+                    "    return out\n"
                 ),
             ),
             Block(
@@ -52,6 +70,8 @@ BLOCKS = MappingProxyType(
                 derivative=lambda a, y: 1 - y**2,
                 definition=sympy.tanh,
                 numpy="numpy.tanh({a})",
+                numpy_out="numpy.tanh({a}, out={out})",
+                tanh_form=(1.0, 1.0, 0.0),
                 latex=r"\tanh",
                 description="hyperbolic tangent",
             ),
@@ -60,6 +80,7 @@ BLOCKS = MappingProxyType(
                 derivative=lambda a, y: y,
                 definition=sympy.exp,
                 numpy="numpy.exp({a})",
+                numpy_out="numpy.exp({a}, out={out})",
                 latex=r"\exp",
                 description="exponential",
             ),
@@ -68,6 +89,7 @@ BLOCKS = MappingProxyType(
                 derivative=lambda a, y: 1 / a,
                 definition=sympy.log,
                 numpy="numpy.log({a})",
+                numpy_out="numpy.log({a}, out={out})",
                 latex=r"\log",
                 description="natural logarithm",
             ),

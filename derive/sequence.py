@@ -1,15 +1,29 @@
 """The sequence printer: forward and backward through time, organised for speed.
 
 The per-step arithmetic is the derivation's, printed by the same NumPy printer as the step
-functions; what changes is where the linear maps happen. All of it follows from the equation
-graph, never from knowing which cell this is:
+functions; what changes is where values live and when work happens. All of it follows from the
+equation graph, never from knowing which cell this is. At small sizes the cost is the number of
+NumPy calls a step, at large ones the matrix products and the passes over memory; both are cut.
 
+Forward:
 - maps that share a right operand are stacked into one matrix, so each operand costs one product
-  a step (the article's W ∈ R^{4D×(M+D)}, split by operand);
-- maps of the input do not depend on the state: they run once, for all steps, before the loop;
+  a step (the article's W ∈ R^{4D×(M+D)}, split by operand); rows are ordered so that gates with
+  the same activation sit next to each other;
+- maps of the input do not depend on the state: they run once, for all steps, before the loop,
+  with the constant biases added there; each step adds its recurrent product in place;
+- a gate whose pre-activation is exactly its rows of that buffer is computed in place, and
+  adjacent gates with the same activation in one call (its derivative needs only its output);
+- every value the backward reads is written, as it is computed, into a (T, B, size) array
+  (a state into (T+1, B, size), entry 0 the initial state): nothing is copied or appended.
+
+Backward:
+- within a step every adjoint is linear in the adjoints computed before it, with coefficients
+  (partial derivatives) that depend on forward values only. Those coefficients are computed for
+  all steps at once, before the loop, so the loop does one multiply per (adjoint, source) pair;
+- an adjoint used once is not computed on its own: its coefficients multiply into its user's;
 - the adjoints of a group's maps are written into one (T, B, K) buffer; after the loop one product
-  over all steps gives the stacked matrix gradient, and for the input, its adjoint;
-- a vector parameter whose gradient is a stacked adjoint is summed once after the loop.
+  over all steps gives the stacked matrix gradient and the input's adjoint, and a vector
+  parameter's gradient is a sum over that buffer.
 """
 
 from __future__ import annotations
@@ -18,9 +32,12 @@ from dataclasses import dataclass
 
 import sympy
 
-from .adjoint import Adjoint, Derivation
+from .adjoint import Derivation
+from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
-from .naming import adjoint_name
+from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name
+
+# -- stacked linear maps --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class Group:
 
 
 def plan_groups(derivation: Derivation) -> tuple[Group, ...]:
+    """One group per operand, its rows in the order the maps were written."""
     cell = derivation.cell
     aliases = dict(derivation.aliases)
     rows = {p.name: p.shape[0] for p in cell.params}
@@ -81,21 +99,105 @@ def _add(offset: str, dim: str) -> str:
     return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items())
 
 
+# -- the plan: where every value lives ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``target = block(pre)``, computed in place over rows start:stop of a (T, B, K) buffer."""
+
+    target: str
+    pre: str  # the pre-activation's name (never materialised)
+    block: str
+    maps: str
+    start: str
+    stop: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """``source * coefficient``: one contribution to an adjoint within the step."""
+
+    source: str  # a computed adjoint
+    coefficient: sympy.Expr  # a function of forward values only
+
+
+@dataclass(frozen=True)
+class StepAdjoint:
+    """An adjoint the loop computes: ``[seed] + sum(source * coefficient) + [buffer @ stack]``."""
+
+    name: str
+    target: str
+    role: str  # "local" or "state_prev"
+    seeded: bool
+    parts: tuple[Part, ...]
+    matmul: Group | None  # the group whose operand is the target: its buffer @ its stack
+    equations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[Group, ...]
+    exprs: dict  # forward target -> expression as the loop computes it (maps folded in)
+    biases: dict  # hoisted slot symbol -> vector parameters added before the loop
+    fused: dict  # stepped operand -> hoisted group whose buffer its product is added into
+    stored_maps: frozenset[str]  # stepped operands whose maps buffer is (T, B, K)
+    gates: dict  # target -> Gate
+    runs: tuple[tuple[Gate, ...], ...]  # adjacent gates of one block: one call
+    slot_code: dict  # slot symbol -> (buffer, start, stop, per step: "t" or "")
+    steps: tuple[StepAdjoint, ...]  # the backward loop's adjoints, in order
+    sums: dict  # parameter or input -> parts summed over steps (and batch)
+    kept: tuple[str, ...]  # forward values kept over time for the backward
+
+
+def make_plan(derivation: Derivation) -> Plan:
+    cell = derivation.cell
+    groups = plan_groups(derivation)
+    exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
+    biases = _hoist_biases(derivation, groups, exprs)
+    fused = _fuse_sums(derivation, groups, exprs)
+    slot_code = {}
+    for g in groups:
+        for slot in g.slots:
+            slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, g.hoisted)
+    for stepped, hoisted in fused.items():
+        stepped_group = next(g for g in groups if g.operand == stepped)
+        for a, b in zip(hoisted.slots, stepped_group.slots):
+            slot_code[b.symbol] = (hoisted.maps, b.start, b.stop, True)
+    steps, sums = _plan_backward(derivation, groups)
+    kept = _kept(derivation, groups, steps, sums)
+    candidates = _gates(derivation, exprs, slot_code, kept, any_buffer=True)
+    feeding = {exprs.get(gate.pre, sympy.Symbol(gate.pre)).name for gate in candidates.values()}
+    stored = {g.operand for g in groups if not g.hoisted and g.operand not in fused
+              and any(slot.symbol in kept or slot.symbol in feeding for slot in g.slots)}
+    for g in groups:
+        if g.operand in stored:
+            for slot in g.slots:
+                slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
+    gates = _gates(derivation, exprs, slot_code, kept)
+    return Plan(groups, exprs, biases, fused, frozenset(stored), gates, _runs(gates, groups),
+                slot_code, steps, sums, kept)
+
+
+def _uses(exprs: dict) -> dict[str, list[str]]:
+    uses: dict[str, list[str]] = {}
+    for target, expr in exprs.items():
+        for symbol in expr.free_symbols:
+            uses.setdefault(symbol.name, []).append(target)
+    return uses
+
+
 def _single_use_slots(derivation: Derivation, groups, exprs) -> dict[str, str]:
     """Slot symbols used as a plain term of exactly one sum and nowhere else (nor kept for the
     backward): such a slot's value may be folded into something larger. -> {symbol: target}."""
     slots = {slot.symbol for g in groups for slot in g.slots}
-    kept = set(kept_names(derivation))
-    uses: dict[str, list[str]] = {}
-    for target, expr in exprs.items():
-        for symbol in expr.free_symbols:
-            if symbol.name in slots:
-                uses.setdefault(symbol.name, []).append(target)
+    needed = set(derivation.cache)
     single = {}
-    for name, targets in uses.items():
+    for name, targets in _uses(exprs).items():
+        if name not in slots or len(targets) != 1 or name in needed:
+            continue
         expr = exprs[targets[0]]
-        if (len(targets) == 1 and name not in kept and isinstance(expr, sympy.Add)
-                and sympy.Symbol(name) in expr.args):
+        if isinstance(expr, sympy.Add) and sympy.Symbol(name) in expr.args:
             single[name] = targets[0]
     return single
 
@@ -121,10 +223,10 @@ def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]
     return biases
 
 
-def _fuse_sums(derivation: Derivation, groups, exprs, names) -> dict[str, tuple]:
+def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, Group]:
     """Where each pre-activation adds row k of the input's maps to row k of another operand's
-    (the groups share one adjoint buffer), add the two stacked products in one call. Edits
-    ``exprs`` (the pair becomes one symbol) and ``names`` (which prints as the sum's slice)."""
+    (the groups share one adjoint buffer), the step adds its product into the input's buffer,
+    in place, and the pair becomes one symbol. Edits ``exprs``. -> {stepped operand: hoisted}."""
     single = _single_use_slots(derivation, groups, exprs)
     fused = {}
     for hoisted in (g for g in groups if g.hoisted):
@@ -133,30 +235,153 @@ def _fuse_sums(derivation: Derivation, groups, exprs, names) -> dict[str, tuple]
             if not all(single.get(a.symbol) and single.get(a.symbol) == single.get(b.symbol)
                        for a, b in rows):
                 continue
-            total = f"maps_{hoisted.operand}_{stepped.operand}"
-            for a, b in rows:
+            for a, _ in rows:
                 target = single[a.symbol]
                 exprs[target] = exprs[target].xreplace({sympy.Symbol(a.symbol): 0})
-                names[b.symbol] = f"{total}[:, {b.start}:{b.stop}]"
-            fused[total] = (hoisted, stepped)
+            fused[stepped.operand] = hoisted
     return fused
 
 
-def kept_names(derivation: Derivation) -> tuple[str, ...]:
-    """Forward values the sequence backward reads, per step: what its loop body uses, plus the
-    non-input operands of stacked maps (their matrix gradients come after the loop)."""
-    groups = plan_groups(derivation)
-    summed_after = _vectors_summed_after(derivation, groups)
-    needed = {g.operand for g in groups if not g.hoisted}
-    for a in derivation.backward:
-        if a.role == "param_matrix" or a.target in summed_after:
+def _gates(derivation: Derivation, exprs, slot_code, kept, any_buffer=False) -> dict[str, Gate]:
+    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is exactly one slot of a buffer
+    kept per step (or of any buffer, with ``any_buffer``), used nowhere else, f's derivative
+    needs only its output, and v is not a state (a state has its own array)."""
+    uses = _uses(exprs)
+    states = set(derivation.cell.state_names)
+    gates = {}
+    for target, expr in exprs.items():
+        block = block_of(expr)
+        if (block is None or block.derivative_needs_argument or not block.numpy_out
+                or target in states):
             continue
-        if not a.terms and a.role == "state_prev":
-            needed.add(a.target)
+        pre = expr.args[0]
+        if not isinstance(pre, sympy.Symbol):
+            continue
+        slot = exprs.get(pre.name, pre)  # the pre-activation, or the map itself: sigmoid(A @ v)
+        if (not isinstance(slot, sympy.Symbol) or slot.name not in slot_code
+                or uses.get(pre.name) != [target] or pre.name in kept or slot.name in kept
+                or (slot != pre and uses.get(slot.name) != [pre.name])):
+            continue
+        maps, start, stop, per_step = slot_code[slot.name]
+        if per_step or any_buffer:
+            gates[target] = Gate(target, pre.name, block.name, maps, start, stop)
+    return gates
+
+
+def _runs(gates: dict, groups) -> tuple[tuple[Gate, ...], ...]:
+    """Gates on adjacent rows of one buffer that one call can compute: all of functions with a
+    tanh form (one tanh, then each row's scale and shift), or all of one function."""
+    order = {}
+    for g in groups:
+        for k, slot in enumerate(g.slots):
+            order.setdefault((g.maps, slot.start), k)
+    runs: list[list[Gate]] = []
+    for gate in sorted(gates.values(), key=lambda x: (x.maps, order.get((x.maps, x.start), 0))):
+        last = runs[-1][-1] if runs else None
+        if last and (last.maps, last.stop) == (gate.maps, gate.start) and (
+                last.block == gate.block
+                or BLOCKS[last.block].tanh_form and BLOCKS[gate.block].tanh_form):
+            runs[-1].append(gate)
+        else:
+            runs.append([gate])
+    return tuple(tuple(run) for run in runs)
+
+
+def _tanh_run(run) -> bool:
+    return all(BLOCKS[gate.block].tanh_form for gate in run)
+
+
+def _row_scales(plan: Plan) -> dict[tuple[str, str], float]:
+    """(buffer, first row) -> the factor its gate's rows are scaled by before the loop: the
+    inner factor of its function's tanh form (sigmoid(a) = 0.5 + 0.5*tanh(a/2): 0.5)."""
+    scales = {}
+    for run in plan.runs:
+        if _tanh_run(run):
+            for gate in run:
+                inner = BLOCKS[gate.block].tanh_form[0]
+                if inner != 1:
+                    scales[(gate.maps, gate.start)] = inner
+    return scales
+
+
+def _buffer_of(plan: Plan, g: Group) -> str:
+    """The (T, B, K) or per-step buffer a group's product lands in."""
+    return plan.fused[g.operand].maps if g.operand in plan.fused else g.maps
+
+
+def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, ...], dict]:
+    """Which adjoints the loop computes, each as parts over adjoints computed before it."""
+    group_of = {g.operand: g for g in groups}
+    buffered = {slot.adjoint for g in groups for slot in g.slots}
+    uses: dict[str, int] = {}
+    for a in derivation.backward:
         for term in a.terms:
             if term.kind == "elementwise":
-                needed |= {str(s) for s in term.expr.free_symbols}
-    return tuple(n for n in derivation.cache if n in needed)
+                uses[term.adjoint.name] = uses.get(term.adjoint.name, 0) + 1
+    inlined: dict[str, dict] = {}
+
+    def parts_of(adjoint) -> dict:
+        parts: dict[str, sympy.Expr] = {}
+        for term in adjoint.terms:
+            if term.kind != "elementwise":
+                continue
+            source = term.adjoint.name
+            for s, q in inlined.get(source, {source: sympy.Integer(1)}).items():
+                parts[s] = parts.get(s, 0) + q * term.partial
+        return {s: q for s, q in parts.items() if q != 0}
+
+    steps, sums = [], {}
+    for a in derivation.backward:
+        name = adjoint_name(a.target)
+        if a.role in ("input", "param_vector"):
+            parts = parts_of(a)
+            if parts:
+                sums[a.target] = tuple(Part(s, q) for s, q in parts.items())
+            continue
+        if a.role not in ("local", "state_prev"):
+            continue
+        parts = parts_of(a)
+        matmul = group_of.get(a.target) if any(t.kind == "back_matmul" for t in a.terms) else None
+        computed = (a.seeded or matmul is not None or name in buffered or a.role == "state_prev"
+                    or (uses.get(name, 0) > 1 and len(parts) > 1))
+        if computed:
+            steps.append(StepAdjoint(name, a.target, a.role, a.seeded,
+                                     tuple(Part(s, q) for s, q in parts.items()), matmul,
+                                     a.equations))
+        else:
+            inlined[name] = parts
+    return tuple(steps), sums
+
+
+def _kept(derivation: Derivation, groups, steps, sums) -> tuple[str, ...]:
+    """Forward values the backward reads: in coefficients, and the stepped maps' operands."""
+    needed = {g.operand for g in groups if not g.hoisted}
+    for parts in [s.parts for s in steps] + list(sums.values()):
+        for part in parts:
+            needed |= {symbol.name for symbol in part.coefficient.free_symbols}
+    cell = derivation.cell
+    order = ([cell.input[0]] + [prev_name(s) for s in cell.state_names]
+             + [s.target for s in derivation.forward])
+    return tuple(dict.fromkeys(n for n in order if n in needed and n != cell.input[0]))
+
+
+# -- names and small printing helpers -------------------------------------------------------------
+
+
+class Names:
+    """Fresh names for generated arrays, never equal to a cell's name or to each other."""
+
+    def __init__(self, derivation: Derivation):
+        cell = derivation.cell
+        self.taken = set(RESERVED) | {n for n, _ in cell.dims} | {p.name for p in cell.params}
+        self.taken |= {s.target for s in derivation.forward}
+        self.taken |= {adjoint_name(n) for n in set(self.taken)}
+
+    def fresh(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
 
 
 def _dims(cell: Cell) -> list[str]:
@@ -170,23 +395,61 @@ def _dims(cell: Cell) -> list[str]:
     return lines
 
 
-def _slot_code(group: Group, slot: Slot, step: str) -> str:
-    where = f"{step}, :, " if group.hoisted else ":, "
-    return f"{group.maps}[{where}{slot.start}:{slot.stop}]"
+def _out(dest: str, expr: sympy.Expr, printer) -> str:
+    """One statement computing ``expr`` into the existing array ``dest``: the last operation
+    writes there, so no temporary is copied."""
+    block = block_of(expr)
+    if block is not None and block.numpy_out:
+        return block.numpy_out.format(a=printer.doprint(expr.args[0]), out=dest)
+    if isinstance(expr, (sympy.Add, sympy.Mul)) and len(expr.args) > 1:
+        func = "add" if isinstance(expr, sympy.Add) else "multiply"
+        *rest, last = expr.args
+        return (f"numpy.{func}({printer.doprint(expr.func(*rest))}, {printer.doprint(last)}, "
+                f"out={dest})")
+    return f"{dest}[...] = {printer.doprint(expr)}"
+
+
+def _out_of_pieces(dest: str, pieces: list[list[str]]) -> str:
+    """Like ``_out`` for a sum of products already printed: [[factor, ...], ...]."""
+    if len(pieces) == 1 and len(pieces[0]) == 2:
+        return f"numpy.multiply({pieces[0][0]}, {pieces[0][1]}, out={dest})"
+    if len(pieces) == 1:
+        return f"{dest}[...] = {pieces[0][0]}"
+    *rest, last = ["*".join(p) for p in pieces]
+    return f"numpy.add({' + '.join(rest)}, {last}, out={dest})"
+
+
+# -- forward ---------------------------------------------------------------------------------------
 
 
 def forward_code(derivation: Derivation, printer_for) -> str:
     """``forward(params, x, state0)``; ``printer_for(names)`` makes a NumPy printer whose
     symbols print through the ``names`` substitution."""
     cell = derivation.cell
-    groups = plan_groups(derivation)
-    group_of = {g.operand: g for g in groups}
-    names = {slot.symbol: _slot_code(g, slot, "t") for g in groups for slot in g.slots}
-    exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
-    biases = _hoist_biases(derivation, groups, exprs)
-    sums = _fuse_sums(derivation, groups, exprs, names)
-    printer = printer_for(names)
+    plan = make_plan(derivation)
+    names_ = Names(derivation)
     x = cell.input[0]
+    states = set(cell.state_names)
+    prevs = {prev_name(s): s for s in cell.state_names}
+    exprs = plan.exprs
+    # per-step code of every slot symbol still in an expression
+    names = {}
+    for symbol, (maps, start, stop, per_step) in plan.slot_code.items():
+        names[symbol] = f"{maps}[t, :, {start}:{stop}]" if per_step else f"{maps}[:, {start}:{stop}]"
+    printer = printer_for(names)
+    seq = {name: names_.fresh(f"seq_{name}") for name in
+           list(cell.state_names) + [n for n in plan.kept if n not in prevs and n not in states]}
+    runs = {run: names_.fresh("seq_" + "_".join(g.target for g in run)) for run in plan.runs
+            if len(run) > 1}
+    affine = {}  # run -> (scale code, shift code) after its tanh, or None
+    for run in plan.runs:
+        forms = [BLOCKS[gate.block].tanh_form for gate in run]
+        if not _tanh_run(run) or all(form[1:] == (1.0, 0.0) for form in forms):
+            affine[run] = None
+        elif len(set(forms)) == 1:
+            affine[run] = (repr(forms[0][1]), repr(forms[0][2]))
+        else:
+            affine[run] = (names_.fresh("gate_scale"), names_.fresh("gate_shift"))
     lines = [
         "def forward(params, x, state0=None):",
         f'    """Run T steps. x: (T, B, {cell.input[1]}); state0 {{name: (B, size)}} or None for zeros.',
@@ -202,64 +465,256 @@ def forward_code(derivation: Derivation, printer_for) -> str:
         *_dims(cell),
         "    # linear maps that share an operand, stacked: one matrix product per operand",
     ]
-    for g in groups:
-        matrices = ", ".join(slot.matrix for slot in g.slots)
+    scales = _row_scales(plan)
+    rows_of = {p.name: p.shape[0] for p in cell.params}
+    if scales:
+        forms = dict.fromkeys(g.block for run in plan.runs if _tanh_run(run) for g in run
+                              if BLOCKS[g.block].tanh_form[0] != 1)
+        identities = ", ".join(f"{name}(a) = {shift!r} + {scale!r}*tanh({inner!r}*a)" for name in forms
+                               for inner, scale, shift in [BLOCKS[name].tanh_form])
+        lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
+        lines.append(f"    # {identities}")
+    for g in plan.groups:
+        matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)), slot.matrix)
+                             for slot in g.slots)
         # transposed once, contiguous: BLAS is much faster on it than on a transposed view
         lines.append(f"    {g.stack}_T = numpy.ascontiguousarray("
                      f"numpy.concatenate(({matrices},)).T)")
-    for g in groups:
+    for g in plan.groups:
         if g.hoisted:
             lines.append("    # maps of the input do not depend on the state: all steps at once")
-            lines.append(f"    {g.maps} = xs.reshape(steps * batch, xs.shape[2]) @ {g.stack}_T")
+            lines.append(f"    {g.maps} = (xs.reshape(steps * batch, xs.shape[2]) @ {g.stack}_T)"
+                         ".astype(dtype, copy=False)")
             lines.append(f"    {g.maps} = {g.maps}.reshape(steps, batch, {g.maps}.shape[1])")
+            rows = []
             for slot in g.slots:
-                for bias in biases.get(slot.symbol, ()):
-                    lines.append(f"    {g.maps}[:, :, {slot.start}:{slot.stop}] += {bias}")
-    lines += [
-        f"    y = numpy.empty((steps, batch, {cell.dim_of(cell.output)}), dtype)",
-        "    # forward values the backward pass reads, one list a name, one entry a step",
-        "    kept = {" + ", ".join(f"{n!r}: []" for n in kept_names(derivation)) + "}",
-        *[f"    {prev_name(s)} = state0[{s!r}]" for s in cell.state_names],
-        "    for t in range(steps):",
-    ]
-    if any(sympy.Symbol(x) in e.free_symbols for e in exprs.values()) or x in kept_names(derivation):
-        lines.append(f"        {x} = xs[t]")
-    current = None
+                factor = scales.get((g.maps, slot.start))
+                terms = [_scaled(factor, bias) for bias in plan.biases.get(slot.symbol, ())]
+                rows.append(" + ".join(terms) or f"numpy.zeros({rows_of[slot.matrix]}, dtype)")
+            if any(plan.biases.get(slot.symbol) for slot in g.slots):
+                lines.append(f"    {g.maps} += numpy.concatenate(({', '.join(rows)},))")
+    for g in plan.groups:
+        if g.operand in plan.stored_maps:
+            lines.append(f"    {g.maps} = numpy.empty((steps, batch, {g.slots[-1].stop}), dtype)")
+    lines.append("    # what the backward reads, written in place as it is computed; a state's "
+                 "entry 0 is its initial value")
+    for s, dim in cell.state:
+        lines.append(f"    {seq[s]} = numpy.empty((steps + 1, batch, {dim}), dtype)")
+        lines.append(f"    {seq[s]}[0] = state0[{s!r}]")
+    for n in plan.kept:
+        if n in seq and n not in states and n not in plan.gates and n not in plan.slot_code:
+            lines.append(f"    {seq[n]} = numpy.empty((steps, batch, {_dim(derivation, n)}), dtype)")
+    for run, name in runs.items():
+        lines.append(f"    {name} = {run[0].maps}[:, :, {run[0].start}:{run[-1].stop}]")
+    for run, codes in affine.items():
+        if codes and not codes[0][0].isdigit():
+            for code, k in zip(codes, (1, 2)):
+                values = ", ".join(repr(BLOCKS[gate.block].tanh_form[k]) for gate in run)
+                counts = ", ".join(cell.dim_of(gate.target) for gate in run)
+                lines.append(f"    {code} = numpy.repeat(numpy.array([{values}], dtype), "
+                             f"[{counts}])")
+    gate_seq = {}
+    for gate in plan.gates.values():
+        gate_seq[gate.target] = seq.get(gate.target) or names_.fresh(f"seq_{gate.target}")
+        lines.append(f"    {gate_seq[gate.target]} = {gate.maps}[:, :, {gate.start}:{gate.stop}]")
+    lines.append("    for t in range(steps):")
+    body = []
+    used_later = _used_in_step(exprs)
+    for p, s in prevs.items():
+        if p in used_later or any(g.operand == p for g in plan.groups if not g.hoisted):
+            body.append(f"{p} = {seq[s]}[t]")
+    if x in used_later:
+        body.append(f"{x} = xs[t]")
+    shown, done_runs = set(), set()
+    run_of = {gate.target: run for run in plan.runs for gate in run}
+    by_target = {s.target: s.equation for s in derivation.forward}
     for statement in derivation.forward:
-        if statement.equation != current:
-            current = statement.equation
-            lines.append(f"        # {current}")
+        target = statement.target
         if statement.is_linear_map:
-            g = group_of[statement.operand]
-            if not g.hoisted and statement.target == g.slots[0].symbol:
-                lines.append(f"        {g.maps} = {g.operand} @ {g.stack}_T")
-                for total, (hoisted, stepped) in sums.items():
-                    if stepped is g:
-                        lines.append(f"        {total} = {g.maps} + {hoisted.maps}[t]")
+            g = next(g for g in plan.groups if g.operand == statement.operand)
+            if g.hoisted or target != g.slots[0].symbol:
+                continue
+            maps = ", ".join(f"{slot.matrix} @ {g.operand}" for slot in g.slots)
+            product = f"numpy.dot({g.operand}, {g.stack}_T)"
+            if g.operand in plan.fused:
+                hoisted = plan.fused[g.operand]
+                body.append(f"# {maps}: one product, added to the input's maps in place")
+                body.append(f"numpy.add({hoisted.maps}[t], {product}, out={hoisted.maps}[t])")
+            elif g.operand in plan.stored_maps:
+                body.append(f"# {maps}: one product")
+                body.append(f"numpy.matmul({g.operand}, {g.stack}_T, out={g.maps}[t])")
+            else:
+                body.append(f"# {maps}: one product")
+                body.append(f"{g.maps} = {product}")
             continue
-        lines.append(f"        {statement.target} = {printer.doprint(exprs[statement.target])}")
+        if any(gate.pre == target for gate in plan.gates.values()):
+            continue
+        run = run_of.get(target, ())
+        for equation in [statement.equation] + [by_target[g.target] for g in run]:
+            if equation not in shown:
+                shown.add(equation)
+                body.append(f"# {equation}")
+        if target in plan.gates:
+            if run not in done_runs:
+                done_runs.add(run)
+                body += _run_lines(run, runs.get(run, gate_seq[run[0].target]), affine[run],
+                                   names_)
+            if target in used_later or target in states:
+                body.append(f"{target} = {gate_seq[target]}[t]")
+            continue
+        if target in states:
+            body.append(f"{target} = {seq[target]}[t + 1]")
+            body.append(_out(target, exprs[target], printer))
+        elif target in seq:
+            body.append(f"{target} = {seq[target]}[t]")
+            body.append(_out(target, exprs[target], printer))
+        else:
+            body.append(f"{target} = {printer.doprint(exprs[target])}")
+    lines += ["        " + line for line in body]
+    kept = {}
+    for n in plan.kept:
+        if n in prevs:
+            kept[n] = f"{seq[prevs[n]]}[:-1]"
+        elif n in states:
+            kept[n] = f"{seq[n]}[1:]"
+        elif n in plan.gates:
+            kept[n] = gate_seq[n]
+        elif n in plan.slot_code:
+            maps, start, stop, _ = plan.slot_code[n]
+            kept[n] = f"{maps}[:, :, {start}:{stop}]"
+        else:
+            kept[n] = seq[n]
+    state_T = ", ".join(f"{s!r}: {seq[s]}[steps]" for s in cell.state_names)
     lines += [
-        *[f"        kept[{n!r}].append({names.get(n, n)})" for n in kept_names(derivation)],
-        f"        y[t] = {cell.output}",
-        *[f"        {prev_name(s)} = {s}" for s in cell.state_names],
-    ]
-    state_T = ", ".join(f"{s!r}: {prev_name(s)}" for s in cell.state_names)
-    lines += [
+        f"    y = {seq[cell.output]}[1:]",
         f"    state_T = {{{state_T}}}",
+        "    kept = {" + ", ".join(f"{n!r}: {code}" for n, code in kept.items()) + "}",
         '    cache = {"kept": kept, "xs": xs, "dtype": dtype}',
         "    return y, state_T, cache",
     ]
     return "\n".join(lines) + "\n"
 
 
+def _run_lines(run, view: str, affine, names_: Names) -> list[str]:
+    """The loop's lines computing a run of gates in place over their rows."""
+    targets = ", ".join(gate.target for gate in run)
+    if not _tanh_run(run):
+        head = [f"# {targets}: {run[0].block} over their rows, one call, in place"] * (len(run) > 1)
+        return head + [BLOCKS[run[0].block].numpy_out.format(a=f"{view}[t]", out=f"{view}[t]")]
+    if affine is None:
+        head = [f"# {targets}: tanh over their rows, one call, in place"] * (len(run) > 1)
+        return head + [f"numpy.tanh({view}[t], out={view}[t])"]
+    gates = getattr(names_, "gates", None) or names_.fresh("gates")
+    names_.gates = gates
+    what = ("one tanh over their rows, in place, then each row's scale and shift" if len(run) > 1
+            else "a tanh over its rows, in place, then a scale and shift")
+    return [
+        f"# {targets}: {what}",
+        f"{gates} = {view}[t]",
+        f"numpy.tanh({gates}, out={gates})",
+        f"numpy.multiply({gates}, {affine[0]}, out={gates})",
+        f"numpy.add({gates}, {affine[1]}, out={gates})",
+    ]
+
+
+def _dim(derivation: Derivation, name: str) -> str:
+    """A value's dimension; a pre-activation has its gate's."""
+    dims = dict(derivation.cell.dims)
+    if name in dims:
+        return dims[name]
+    for s in derivation.forward:
+        if not s.is_linear_map and block_of(s.expr) and s.expr.args[0] == sympy.Symbol(name):
+            return dims[s.target]
+    raise KeyError(name)
+
+
+def _scaled(factor: float | None, name: str) -> str:
+    return name if factor is None else f"{factor!r}*{name}"
+
+
+def _used_in_step(exprs: dict) -> set[str]:
+    return {symbol.name for expr in exprs.values() for symbol in expr.free_symbols}
+
+
+# -- backward --------------------------------------------------------------------------------------
+
+
 def backward_code(derivation: Derivation, printer_for) -> str:
     cell = derivation.cell
-    groups = plan_groups(derivation)
-    group_of = {g.operand: g for g in groups}
+    plan = make_plan(derivation)
+    names_ = Names(derivation)
     x = cell.input[0]
-    buffered = {slot.adjoint for g in groups for slot in g.slots}
-    summed_after = _vectors_summed_after(derivation, groups)
-    printer = printer_for({})
+    seq = {x: "xs", **{n: names_.fresh(f"seq_{n}") for n in plan.kept}}
+    steps_by_name = {s.name: s for s in plan.steps}
+    slot_views = {}  # adjoint -> [(buffer, start, stop)]
+    for g in plan.groups:
+        for slot in g.slots:
+            place = (g.buffer, slot.start, slot.stop)
+            if place not in slot_views.setdefault(slot.adjoint, []):
+                slot_views[slot.adjoint].append(place)
+    adjoint_seq = {name: names_.fresh(f"seq_{name}") for name in slot_views
+                   if name in steps_by_name}
+
+    # coefficients: numbers stay in the loop, a kept value is read per step, the rest is
+    # computed for all steps before the loop
+    coefficients: dict[sympy.Expr, tuple[str, str]] = {}  # expression -> (name, comment)
+    kept_symbols = set(seq)
+
+    def factor_code(part: Part, target: str) -> list[str]:
+        number, rest = part.coefficient.as_coeff_Mul()
+        source = printer_for({}).doprint(number * sympy.Symbol(part.source))
+        if rest == 1:
+            return [source]
+        if isinstance(rest, sympy.Symbol) and rest.name in seq:
+            return [source, f"{seq[rest.name]}[t]"]
+        if not {symbol.name for symbol in rest.free_symbols} & kept_symbols:
+            return [source, printer_for({}).doprint(rest)]  # parameters and numbers only
+        if rest not in coefficients:
+            base = part.source[len(ADJOINT_PREFIX):]
+            coefficients[rest] = (names_.fresh(f"seq_d{base}_d{target}"), f"∂{base}/∂{target}")
+        return [source, f"{coefficients[rest][0]}[t]"]
+
+    later_sources = {part.source for s in plan.steps for part in s.parts}
+    later_sources |= {part.source for t, parts in plan.sums.items() for part in parts
+                      if not _summed_after(parts, adjoint_seq)}
+    body, shown = [], set()
+    for step in plan.steps:
+        for equation in step.equations:
+            if equation not in shown:
+                shown.add(equation)
+                body.append(f"# grad of: {equation}")
+        pieces = []
+        if step.seeded:
+            seed = f"{step.name}_next"
+            if step.target == cell.output:
+                seed = f"({seed} if dy is None else {seed} + dy[t])"
+            pieces.append([seed])
+        pieces += [factor_code(part, step.target) for part in step.parts]
+        if step.matmul is not None:
+            pieces.append([f"numpy.dot({step.matmul.buffer}[t], {step.matmul.stack})"])
+        if not pieces:
+            pieces.append([f"numpy.zeros((batch, {cell.dim_of(step.target)}), dtype)"])
+        if step.name in adjoint_seq:
+            view = f"{adjoint_seq[step.name]}[t]"
+            copies = slot_views[step.name][1:]
+            if step.name in later_sources or copies:
+                body.append(f"{step.name} = {view}")
+                view = step.name
+            body.append(_out_of_pieces(view, pieces))
+            for buffer, start, stop in copies:
+                body.append(f"{buffer}[t, :, {start}:{stop}] = {step.name}")
+        else:
+            body.append(f"{step.name} = {' + '.join('*'.join(p) for p in pieces)}")
+    per_step_sums = {t: parts for t, parts in plan.sums.items()
+                     if not _summed_after(parts, adjoint_seq)}
+    for target, parts in per_step_sums.items():
+        total = " + ".join("*".join(factor_code(part, target)) for part in parts)
+        if target == x:
+            body.append(f"dx[t] = {total}")
+        else:
+            body.append(f"{adjoint_name(target)} += ({total}).sum(axis=0)")
+    body += [f"{adjoint_name(s)}_next = {adjoint_name(prev_name(s))}" for s in cell.state_names]
+
     lines = [
         "def backward(params, cache, dy, d_state_T=None):",
         '    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:',
@@ -275,50 +730,69 @@ def backward_code(derivation: Derivation, printer_for) -> str:
         *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
         *_dims(cell),
         *[f"    {g.stack} = numpy.concatenate(({', '.join(s.matrix for s in g.slots)},))"
-          for g in groups],
-        "    # adjoints of the stacked maps, every step: the matrix gradients come after the loop",
+          for g in plan.groups],
+        *[f"    {seq[n]} = kept[{n!r}]" for n in plan.kept],
     ]
-    for buffer in dict.fromkeys(g.buffer for g in groups):
-        size = groups[[g.buffer for g in groups].index(buffer)].slots[-1].stop
-        lines.append(f"    {buffer} = numpy.zeros((steps, batch, {size}), dtype)")
-    per_step_params = [a for a in derivation.backward
-                       if a.role == "param_vector" and a.terms and a.target not in summed_after]
-    lines += [f"    {adjoint_name(a.target)} = numpy.zeros_like({a.target}, dtype=dtype)"
-              for a in per_step_params]
-    lines.append("    dx = numpy.zeros(xs.shape, dtype)")
+    if coefficients:
+        lines.append("    # partial derivatives of the step, forward values only: all steps at once")
+        lines += _coefficient_lines(coefficients, seq, names_, printer_for)
+    lines.append("    # adjoints of the stacked maps, every step: the matrix gradients come after the loop")
+    written = set(adjoint_seq)
+    for buffer in dict.fromkeys(g.buffer for g in plan.groups):
+        group = next(g for g in plan.groups if g.buffer == buffer)
+        every_slot = all(slot.adjoint in written for slot in group.slots)
+        make = "empty" if every_slot else "zeros"
+        lines.append(f"    {buffer} = numpy.{make}((steps, batch, {group.slots[-1].stop}), dtype)")
+    for name, view in adjoint_seq.items():
+        buffer, start, stop = slot_views[name][0]
+        lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
+    for target in per_step_sums:
+        if target != x:
+            lines.append(f"    {adjoint_name(target)} = numpy.zeros_like({target}, dtype=dtype)")
+    if x in per_step_sums:
+        lines.append("    dx = numpy.zeros(xs.shape, dtype)")
     lines.append("    # adjoints arriving at each step's new state from the step after it")
     for s, dim in cell.state:
         lines.append(f"    {adjoint_name(s)}_next = numpy.zeros((batch, {dim}), dtype) + "
                      f"d_state_T.get({s!r}, 0)")
     lines.append("    for t in reversed(range(steps)):")
-    lines += [f"        {name} = xs[t]" if name == x else f"        {name} = kept[{name!r}][t]"
-              for name in kept_names(derivation)]
-    body, shown = [], set()
-    for adjoint in derivation.backward:
-        body += _step_adjoint(adjoint, derivation, groups, group_of, printer, summed_after,
-                              buffered, shown)
     lines += ["        " + line for line in body]
-    lines += [f"        {adjoint_name(s)}_next = {adjoint_name(prev_name(s))}"
-              for s in cell.state_names]
+
     lines.append("    # one product over all steps per stacked group")
     lines.append("    flat = steps * batch")
-    grads = {}
-    for buffer in dict.fromkeys(g.buffer for g in groups):
-        lines.append(f"    seq_{buffer} = {buffer}.reshape(flat, {buffer}.shape[2])")
-    for g in groups:
+    grads, dx = {}, ["dx"] if x in per_step_sums else []
+    flat = {buffer: names_.fresh(f"flat_{buffer}") for buffer in
+            dict.fromkeys(g.buffer for g in plan.groups)}
+    for buffer, name in flat.items():
+        lines.append(f"    {name} = {buffer}.reshape(flat, {buffer}.shape[2])")
+    for g in plan.groups:
         width = cell.dim_of(g.operand)
-        source = "xs" if g.hoisted else f"numpy.array(kept[{g.operand!r}], dtype)"
-        lines.append(f"    seq_{g.operand} = {source}.reshape(flat, {width})")
-        lines.append(f"    d_{g.stack} = seq_{g.buffer}.T @ seq_{g.operand}")
+        source = "xs" if g.hoisted else seq[g.operand]
+        lines.append(f"    d_{g.stack} = {flat[g.buffer]}.T @ {source}.reshape(flat, {width})")
         for slot in g.slots:
             term = f"d_{g.stack}[{slot.start}:{slot.stop}]"
             grads[slot.matrix] = f"{grads[slot.matrix]} + {term}" if slot.matrix in grads else term
         if g.hoisted:
-            lines.append(f"    dx += (seq_{g.buffer} @ {g.stack}).reshape(xs.shape)")
-    for name, (buffer, start, stop) in summed_after.items():
-        grads[name] = f"{buffer}[:, :, {start}:{stop}].sum(axis=(0, 1))"
-    for a in per_step_params:
-        grads[a.target] = adjoint_name(a.target)
+            dx.append(f"({flat[g.buffer]} @ {g.stack}).reshape(xs.shape)")
+    after = printer_for({**seq, **adjoint_seq})
+    column_sums = {}
+    for target, parts in plan.sums.items():
+        if target in per_step_sums:
+            if target != x:
+                grads[target] = adjoint_name(target)
+            continue
+        total = sympy.Add(*[sympy.Symbol(p.source) * p.coefficient for p in parts])
+        if target == x:
+            dx.append(after.doprint(total))
+        elif isinstance(total, sympy.Symbol):  # a bias: its rows of the buffer's column sums
+            buffer, start, stop = slot_views[total.name][0]
+            if buffer not in column_sums:
+                column_sums[buffer] = names_.fresh(f"sum_{buffer}")
+                lines.append(f"    {column_sums[buffer]} = {flat[buffer]}.sum(axis=0)")
+            grads[target] = f"{column_sums[buffer]}[{start}:{stop}]"
+        else:
+            grads[target] = f"({after.doprint(total)}).sum(axis=(0, 1))"
+    lines.append(f"    dx = {' + '.join(dx) if dx else 'numpy.zeros(xs.shape, dtype)'}")
     items = []
     for p in cell.params:
         value = grads.get(p.name, f"numpy.zeros_like({p.name}, dtype=dtype)")
@@ -329,67 +803,25 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _vectors_summed_after(derivation: Derivation, groups) -> dict[str, tuple[str, str, str]]:
-    """Vector parameters whose gradient is one stacked adjoint: summed once after the loop."""
-    slot_of = {}
-    for g in groups:
-        for slot in g.slots:
-            slot_of.setdefault(slot.adjoint, (g.buffer, slot.start, slot.stop))
-    out = {}
-    for a in derivation.backward:
-        if a.role == "param_vector" and len(a.terms) == 1 and a.terms[0].kind == "elementwise":
-            expr = a.terms[0].expr
-            if isinstance(expr, sympy.Symbol) and expr.name in slot_of:
-                out[a.target] = slot_of[expr.name]
-    return out
-
-
-def _step_adjoint(adjoint: Adjoint, derivation, groups, group_of, printer, summed_after,
-                  buffered, shown) -> list[str]:
-    """The loop body's lines for one adjoint of the derivation."""
-    cell = derivation.cell
-    name = adjoint_name(adjoint.target)
-    if adjoint.role in ("param_matrix",) or adjoint.target in summed_after:
-        return []  # after the loop
-    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
-    pieces = []
-    if adjoint.seeded:
-        seed = f"{name}_next"
-        if adjoint.target == cell.output:
-            seed = f"({seed} if dy is None else {seed} + dy[t])"
-        pieces.append(seed)
-    if elementwise:
-        pieces.append(printer.doprint(sympy.Add(*elementwise)))
+def _coefficient_lines(coefficients: dict, seq: dict, names_: Names, printer_for) -> list[str]:
+    """The coefficients over all steps, subexpressions they share computed once."""
+    shared, reduced = sympy.cse(list(coefficients), symbols=sympy.numbered_symbols("_shared"),
+                                order="none")
+    substitutions = dict(seq)
     lines = []
-    if adjoint.equations and adjoint.equations[0] not in shown:
-        shown.add(adjoint.equations[0])
-        lines.append(f"# grad of: {adjoint.equations[0]}")
-    if adjoint.role == "param_vector":
-        if elementwise:
-            lines.append(f"{name} += ({pieces[-1]}).sum(axis=0)")
-        return lines
-    if adjoint.role == "input":
-        if elementwise:
-            lines.append(f"dx[t] = {pieces[-1]}")
-        return lines
-    matmul_groups = dict.fromkeys(t.matrix for t in adjoint.terms if t.kind == "back_matmul")
-    if matmul_groups:
-        g = group_of[adjoint.target]
-        pieces.append(f"{g.buffer}[t] @ {g.stack}")
-    if not pieces:
-        pieces.append(f"numpy.zeros_like({adjoint.target})")
-    slots = [(g.buffer, slot) for g in groups for slot in g.slots if slot.adjoint == name]
-    slots = list({(buffer, slot.start): (buffer, slot) for buffer, slot in slots}.values())
-    single = elementwise[0] if len(pieces) == 1 and len(elementwise) == 1 else None
-    if slots and isinstance(single, sympy.Mul) and len(single.args) > 1:
-        # computed straight into the stacked buffer: no copy
-        buffer, slot = slots.pop(0)
-        *rest, last = single.args
-        lines.append(f"{name} = {buffer}[t, :, {slot.start}:{slot.stop}]")
-        lines.append(f"numpy.multiply({printer.doprint(sympy.Mul(*rest))}, "
-                     f"{printer.doprint(last)}, out={name})")
-    else:
-        lines.append(f"{name} = {' + '.join(pieces)}")
-    for buffer, slot in slots:
-        lines.append(f"{buffer}[t, :, {slot.start}:{slot.stop}] = {name}")
+    for symbol, expr in shared:
+        block = block_of(expr)
+        base = (f"seq_{block.name}_{expr.args[0]}" if block is not None
+                and isinstance(expr.args[0], sympy.Symbol) else "seq_shared")
+        name = names_.fresh(base)
+        lines.append(f"    {name} = {printer_for(substitutions).doprint(expr)}")
+        substitutions[symbol.name] = name
+    for (name, comment), expr in zip(coefficients.values(), reduced):
+        lines.append(f"    # {comment}")
+        lines.append(f"    {name} = {printer_for(substitutions).doprint(expr)}")
     return lines
+
+
+def _summed_after(parts, adjoint_seq) -> bool:
+    """A sum over steps can wait for the loop's end when every source is kept over time."""
+    return all(part.source in adjoint_seq for part in parts)

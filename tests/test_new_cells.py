@@ -6,7 +6,7 @@ import pytest
 
 from derive import pipeline
 from derive.writer import write_all
-from verify.gradcheck import Sizes, check, make_problem
+from verify.gradcheck import Sizes, check, make_problem, reference_sizes
 from verify.targets import import_file
 
 MINIMAL_GATED_UNIT = '''
@@ -54,6 +54,39 @@ W_p = ["D", "M"]
 V = ["D"]
 '''
 
+# Exercises the sequence printer's in-place gates: exp alone, sigmoid and tanh sharing one tanh
+# over adjacent rows, a gate on a recurrent-only product (s_prev), a log whose derivative needs
+# its argument (kept), and a state that is itself a gate (kept in its own array).
+GATES_EVERYWHERE = '''
+name = "gates_test"
+title = "Gates of every kind the sequence printer computes in place"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { h = "D", s = "D" }
+output = "h"
+equations = """
+e = exp(W_e @ x + U_e @ h_prev + b_e)
+g = sigmoid(W_g @ x + U_g @ h_prev + b_g)
+z = tanh(W_z @ x + U_z @ h_prev)
+r = sigmoid(V_r @ s_prev)
+l = log(e + 1)
+s = tanh(V_s @ s_prev + b_s)
+h = g * z + (1 - g) * l * h_prev + r * s
+"""
+[params]
+W_e = ["D", "M"]
+U_e = ["D", "D"]
+b_e = ["D"]
+W_g = ["D", "M"]
+U_g = ["D", "D"]
+b_g = ["D"]
+W_z = ["D", "M"]
+U_z = ["D", "D"]
+V_r = ["D", "D"]
+V_s = ["D", "D"]
+b_s = ["D"]
+'''
+
 
 def sigma(a):
     return 1 / (1 + numpy.exp(-a))
@@ -69,11 +102,16 @@ def mgu_reference(p, xs, h):
     return numpy.array(ys)
 
 
-def build(write_spec, tmp_path, text):
-    spec = write_spec(text)
-    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), tmp_path / "out")
+def build_with_cell(write_spec, tmp_path, text):
+    """The generated module of a spec written here, and the cell it was generated from."""
+    derivation = pipeline.derivation_of(write_spec(text))
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out")
     write_all([artifact])
-    return import_file(artifact.path)
+    return import_file(artifact.path), derivation.cell
+
+
+def build(write_spec, tmp_path, text):
+    return build_with_cell(write_spec, tmp_path, text)[0]
 
 
 def test_unseen_cell_forward_matches_numpy_written_here(write_spec, tmp_path):
@@ -86,15 +124,32 @@ def test_unseen_cell_forward_matches_numpy_written_here(write_spec, tmp_path):
     numpy.testing.assert_array_equal(state["h"], y[-1])
 
 
-@pytest.mark.parametrize("text", [MINIMAL_GATED_UNIT, ODD_ACTIVATIONS], ids=["mgu", "odd"])
+@pytest.mark.parametrize("text", [MINIMAL_GATED_UNIT, ODD_ACTIVATIONS, GATES_EVERYWHERE],
+                         ids=["mgu", "odd", "gates"])
 def test_unseen_cell_passes_the_gradient_check(write_spec, tmp_path, text):
-    module = build(write_spec, tmp_path, text)
-    problem = make_problem(module, Sizes(T=3, B=2, M=3, D=4), seed=2)
-    for method in ("central", "complex"):
-        result = check(problem, method)
+    module, cell = build_with_cell(write_spec, tmp_path, text)
+    problem = make_problem(module, reference_sizes(Sizes(T=3, B=2, M=3, D=4)), seed=2)
+    for method in ("forward", "central", "complex", "steps"):
+        result = check(problem, method, cell=cell)
         assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks]
         bound = 1e-7 if method == "central" else 1e-10
         assert max(c.normwise_rel_err for c in result.checks) <= bound
+
+
+def test_the_gates_cell_takes_every_in_place_path(write_spec, tmp_path):
+    """The gradient check above is only evidence for these paths if the code takes them."""
+    source = build(write_spec, tmp_path, GATES_EVERYWHERE).__file__
+    with open(source, encoding="utf-8") as stream:
+        code = stream.read()
+    forward = code[code.index("def forward("):code.index("def backward(")]
+    assert "numpy.exp(seq_e[t], out=seq_e[t])" in forward  # exp: a run of its own
+    assert "numpy.tanh(gates, out=gates)" in forward  # g and z share one tanh
+    assert "numpy.multiply(gates, gate_scale, out=gates)" in forward
+    assert "gates = seq_r[t]" in forward  # r: recurrent-only, in place, its rows halved
+    assert "numpy.concatenate((0.5*V_r, V_s,))" in forward
+    assert "numpy.matmul(s_prev, stack_s_prev_T, out=maps_s_prev[t])" in forward
+    assert "seq_a_l = numpy.empty(" in forward  # log's argument is kept
+    assert "s = seq_s[t + 1]" in forward  # the state's own array
 
 
 def test_unseen_cell_with_a_use_before_definition_is_refused(write_spec):

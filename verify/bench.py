@@ -119,6 +119,16 @@ def _matmul_peak(dtype: str, n: int = 1024, repetitions: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def _warm_up(run, seconds: float = 0.3) -> float:
+    """Run until ``seconds`` have passed (at least 3 calls): this machine's clock and Python's
+    specialising interpreter take a while to settle. Returns the time of the last call."""
+    start, calls = time.perf_counter(), 0
+    while calls < 3 or time.perf_counter() - start < seconds:
+        last = _time(run)
+        calls += 1
+    return last
+
+
 def _time(run) -> float:
     start = time.perf_counter()
     run()
@@ -146,15 +156,18 @@ def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0) -> list[dict]:
             def handwritten(params=params, x=x, dy=dy):
                 return handwritten_lstm(params, x, dy)
 
-            one = _time(generated) + _time(handwritten)  # also warms up
-            repetitions = max(6, min(30, int(budget / max(one, 1e-9))))
+            one = _warm_up(generated) + _warm_up(handwritten)
+            repetitions = max(6, min(400, int(budget / max(one, 1e-9))))
             # each pair side by side, interleaved, in its own run of repetitions
             medians = _median_times({"generated": generated, "handwritten": handwritten},
                                     repetitions)
             torch_run = _torch_runner(M, D, dtype)
             if torch_run is not None:
-                pair = _median_times({"generated": generated,
-                                      "pytorch": lambda: torch_run(x, dy)}, repetitions)
+                def pytorch(x=x, dy=dy):
+                    return torch_run(x, dy)
+
+                _warm_up(pytorch)
+                pair = _median_times({"generated": generated, "pytorch": pytorch}, repetitions)
                 medians["pytorch"] = pair["pytorch"]
                 medians["generated_beside_pytorch"] = pair["generated"]
             gflops = lstm_flops(T, B, M, D) / medians["generated"] / 1e9

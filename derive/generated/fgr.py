@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7fc228c063879b931f58e2306237505c6abc2904a3d6f65d95c1efb9a854f370
+gatecalc-content-sha256: 475c9c20417543a7e04698f7c479ec8efd0f319bd681b96ab0d27374ce5b7859
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -63,9 +63,14 @@ SPEC_SHA256 = '2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e'
 GATECALC_VERSION = '0.1.0'
 
 
-def sigmoid(a):
-    """Logistic function 1/(1+exp(-a)) in its tanh form: no overflow, complex-safe."""
-    return 0.5 * (1.0 + numpy.tanh(0.5 * a))
+def sigmoid(a, out=None):
+    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):
+    no overflow, complex-safe. With out (which may be a itself), written there."""
+    out = numpy.multiply(a, 0.5, out=out)
+    numpy.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -337,66 +342,70 @@ def forward(params, x, state0=None):
     stack_f_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_if, R_ff, R_of,)).T)
     stack_o_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_io, R_fo, R_oo,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x[:, :, 0:D] += b_i
-    maps_x[:, :, D:2*D] += b_f
-    maps_x[:, :, 2*D:3*D] += b_c
-    maps_x[:, :, 3*D:4*D] += b_o
-    y = numpy.empty((steps, batch, D), dtype)
-    # forward values the backward pass reads, one list a name, one entry a step
-    kept = {'h_prev': [], 'c_prev': [], 'i_prev': [], 'f_prev': [], 'o_prev': [], 'i': [], 'f': [],
-            'c_tilde': [], 'c': [], 'o': []}
-    h_prev = state0['h']
-    c_prev = state0['c']
-    i_prev = state0['i']
-    f_prev = state0['f']
-    o_prev = state0['o']
+    maps_x += numpy.concatenate((b_i, b_f, b_c, b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0['h']
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0['c']
+    seq_i = numpy.empty((steps + 1, batch, D), dtype)
+    seq_i[0] = state0['i']
+    seq_f = numpy.empty((steps + 1, batch, D), dtype)
+    seq_f[0] = state0['f']
+    seq_o = numpy.empty((steps + 1, batch, D), dtype)
+    seq_o[0] = state0['o']
+    seq_c_tilde = maps_x[:, :, 2*D:3*D]
     for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        i_prev = seq_i[t]
+        f_prev = seq_f[t]
+        o_prev = seq_o[t]
+        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
+        #   maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product
+        maps_i_prev = numpy.dot(i_prev, stack_i_prev_T)
+        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product
+        maps_f_prev = numpy.dot(f_prev, stack_f_prev_T)
+        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product
+        maps_o_prev = numpy.dot(o_prev, stack_o_prev_T)
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
         #   o_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev_T
-        maps_x_h_prev = maps_h_prev + maps_x[t]
-        maps_i_prev = i_prev @ stack_i_prev_T
-        maps_f_prev = f_prev @ stack_f_prev_T
-        maps_o_prev = o_prev @ stack_o_prev_T
-        a_i = (maps_f_prev[:, 0:D] + maps_i_prev[:, 0:D] + maps_o_prev[:, 0:D]
-               + maps_x_h_prev[:, 0:D] + V_i*c_prev)
-        i = sigmoid(a_i)
+        a_i = (maps_f_prev[:, 0:D] + maps_i_prev[:, 0:D] + maps_o_prev[:, 0:D] + maps_x[t, :, 0:D]
+               + V_i*c_prev)
+        i = seq_i[t + 1]
+        sigmoid(a_i, out=i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
         #   o_prev + b_f)
         a_f = (maps_f_prev[:, D:2*D] + maps_i_prev[:, D:2*D] + maps_o_prev[:, D:2*D]
-               + maps_x_h_prev[:, D:2*D] + V_f*c_prev)
-        f = sigmoid(a_f)
+               + maps_x[t, :, D:2*D] + V_f*c_prev)
+        f = seq_f[t + 1]
+        sigmoid(a_f, out=f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
-        c_tilde = numpy.tanh(a_c_tilde)
+        numpy.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
+        c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
-        c = c_prev*f + c_tilde*i
+        c = seq_c[t + 1]
+        numpy.add(c_prev*f, c_tilde*i, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
         #   o_prev + b_o)
         a_o = (maps_f_prev[:, 2*D:3*D] + maps_i_prev[:, 2*D:3*D] + maps_o_prev[:, 2*D:3*D]
-               + maps_x_h_prev[:, 3*D:4*D] + V_o*c)
-        o = sigmoid(a_o)
+               + maps_x[t, :, 3*D:4*D] + V_o*c)
+        o = seq_o[t + 1]
+        sigmoid(a_o, out=o)
         # h = o * tanh(c)
-        h = o*numpy.tanh(c)
-        kept['h_prev'].append(h_prev)
-        kept['c_prev'].append(c_prev)
-        kept['i_prev'].append(i_prev)
-        kept['f_prev'].append(f_prev)
-        kept['o_prev'].append(o_prev)
-        kept['i'].append(i)
-        kept['f'].append(f)
-        kept['c_tilde'].append(c_tilde)
-        kept['c'].append(c)
-        kept['o'].append(o)
-        y[t] = h
-        h_prev = h
-        c_prev = c
-        i_prev = i
-        f_prev = f
-        o_prev = o
-    state_T = {'h': h_prev, 'c': c_prev, 'i': i_prev, 'f': f_prev, 'o': o_prev}
+        h = seq_h[t + 1]
+        numpy.multiply(o, numpy.tanh(c), out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps], 'c': seq_c[steps], 'i': seq_i[steps], 'f': seq_f[steps],
+               'o': seq_o[steps]}
+    kept = {'h_prev': seq_h[:-1], 'c_prev': seq_c[:-1], 'i_prev': seq_i[:-1], 'f_prev': seq_f[:-1],
+            'o_prev': seq_o[:-1], 'i': seq_i[1:], 'f': seq_f[1:], 'c_tilde': seq_c_tilde,
+            'c': seq_c[1:], 'o': seq_o[1:]}
     cache = {"kept": kept, "xs": xs, "dtype": dtype}
     return y, state_T, cache
 
@@ -442,13 +451,37 @@ def backward(params, cache, dy, d_state_T=None):
     stack_i_prev = numpy.concatenate((R_ii, R_fi, R_oi,))
     stack_f_prev = numpy.concatenate((R_if, R_ff, R_of,))
     stack_o_prev = numpy.concatenate((R_io, R_fo, R_oo,))
+    seq_h_prev = kept['h_prev']
+    seq_c_prev = kept['c_prev']
+    seq_i_prev = kept['i_prev']
+    seq_f_prev = kept['f_prev']
+    seq_o_prev = kept['o_prev']
+    seq_i = kept['i']
+    seq_f = kept['f']
+    seq_c_tilde = kept['c_tilde']
+    seq_c = kept['c']
+    seq_o = kept['o']
+    # partial derivatives of the step, forward values only: all steps at once
+    seq_tanh_c = numpy.tanh(seq_c)
+    # ∂h/∂o
+    seq_dh_do = seq_tanh_c
+    # ∂o/∂a_o
+    seq_do_da_o = seq_o*(1 - seq_o)
+    # ∂h/∂c
+    seq_dh_dc = seq_o*(1 - seq_tanh_c**2)
+    # ∂c/∂a_c_tilde
+    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
+    # ∂f/∂a_f
+    seq_df_da_f = seq_f*(1 - seq_f)
+    # ∂i/∂a_i
+    seq_di_da_i = seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
-    d_maps_x = numpy.zeros((steps, batch, 4*D), dtype)
-    d_maps_i_prev = numpy.zeros((steps, batch, 3*D), dtype)
-    d_V_i = numpy.zeros_like(V_i, dtype=dtype)
-    d_V_f = numpy.zeros_like(V_f, dtype=dtype)
-    d_V_o = numpy.zeros_like(V_o, dtype=dtype)
-    dx = numpy.zeros(xs.shape, dtype)
+    d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
+    d_maps_i_prev = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_i = d_maps_x[:, :, 0:D]
+    seq_d_a_f = d_maps_x[:, :, D:2*D]
+    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -456,50 +489,35 @@ def backward(params, cache, dy, d_state_T=None):
     d_f_next = numpy.zeros((batch, D), dtype) + d_state_T.get('f', 0)
     d_o_next = numpy.zeros((batch, D), dtype) + d_state_T.get('o', 0)
     for t in reversed(range(steps)):
-        h_prev = kept['h_prev'][t]
-        c_prev = kept['c_prev'][t]
-        i_prev = kept['i_prev'][t]
-        f_prev = kept['f_prev'][t]
-        o_prev = kept['o_prev'][t]
-        i = kept['i'][t]
-        f = kept['f'][t]
-        c_tilde = kept['c_tilde'][t]
-        c = kept['c'][t]
-        o = kept['o'][t]
         d_h = (d_h_next if dy is None else d_h_next + dy[t])
         # grad of: h = o * tanh(c)
-        d_o = d_o_next + d_h*numpy.tanh(c)
+        d_o = d_o_next + d_h*seq_dh_do[t]
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev +
         #   R_oo @ o_prev + b_o)
-        d_a_o = d_maps_x[t, :, 3*D:4*D]
-        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
+        d_a_o = seq_d_a_o[t]
+        numpy.multiply(d_o, seq_do_da_o[t], out=d_a_o)
         d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
-        d_c = d_c_next + V_o*d_a_o + d_h*o*(1 - numpy.tanh(c)**2)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_tilde = d_c*i
+        d_c = d_c_next + d_h*seq_dh_dc[t] + d_a_o*V_o
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
-        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
-        d_f = d_f_next + c_prev*d_c
+        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
+        # grad of: c = f * c_prev + i * c_tilde
+        d_f = d_f_next + d_c*seq_c_prev[t]
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev
         #   + R_fo @ o_prev + b_f)
-        d_a_f = d_maps_x[t, :, D:2*D]
-        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
+        d_a_f = seq_d_a_f[t]
+        numpy.multiply(d_f, seq_df_da_f[t], out=d_a_f)
         d_maps_i_prev[t, :, D:2*D] = d_a_f
-        d_i = d_i_next + c_tilde*d_c
+        d_i = d_i_next + d_c*seq_c_tilde[t]
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev
         #   + R_io @ o_prev + b_i)
-        d_a_i = d_maps_x[t, :, 0:D]
-        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
+        d_a_i = seq_d_a_i[t]
+        numpy.multiply(d_i, seq_di_da_i[t], out=d_a_i)
         d_maps_i_prev[t, :, 0:D] = d_a_i
-        d_h_prev = d_maps_x[t] @ stack_h_prev
-        d_c_prev = V_f*d_a_f + V_i*d_a_i + d_c*f
-        d_i_prev = d_maps_i_prev[t] @ stack_i_prev
-        d_f_prev = d_maps_i_prev[t] @ stack_f_prev
-        d_o_prev = d_maps_i_prev[t] @ stack_o_prev
-        d_V_i += (c_prev*d_a_i).sum(axis=0)
-        d_V_f += (c_prev*d_a_f).sum(axis=0)
-        d_V_o += (c*d_a_o).sum(axis=0)
+        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+        d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*seq_f[t]
+        d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
+        d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
+        d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)
         d_h_next = d_h_prev
         d_c_next = d_c_prev
         d_i_next = d_i_prev
@@ -507,35 +525,31 @@ def backward(params, cache, dy, d_state_T=None):
         d_o_next = d_o_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    seq_d_maps_i_prev = d_maps_i_prev.reshape(flat, d_maps_i_prev.shape[2])
-    seq_x = xs.reshape(flat, M)
-    d_stack_x = seq_d_maps_x.T @ seq_x
-    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
-    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
-    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
-    seq_i_prev = numpy.array(kept['i_prev'], dtype).reshape(flat, D)
-    d_stack_i_prev = seq_d_maps_i_prev.T @ seq_i_prev
-    seq_f_prev = numpy.array(kept['f_prev'], dtype).reshape(flat, D)
-    d_stack_f_prev = seq_d_maps_i_prev.T @ seq_f_prev
-    seq_o_prev = numpy.array(kept['o_prev'], dtype).reshape(flat, D)
-    d_stack_o_prev = seq_d_maps_i_prev.T @ seq_o_prev
+    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    flat_d_maps_i_prev = d_maps_i_prev.reshape(flat, d_maps_i_prev.shape[2])
+    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
+    d_stack_h_prev = flat_d_maps_x.T @ seq_h_prev.reshape(flat, D)
+    d_stack_i_prev = flat_d_maps_i_prev.T @ seq_i_prev.reshape(flat, D)
+    d_stack_f_prev = flat_d_maps_i_prev.T @ seq_f_prev.reshape(flat, D)
+    d_stack_o_prev = flat_d_maps_i_prev.T @ seq_o_prev.reshape(flat, D)
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],
-        'b_i': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
-        'V_i': d_V_i,
+        'b_i': sum_d_maps_x[0:D],
+        'V_i': (seq_c_prev*seq_d_a_i).sum(axis=(0, 1)),
         'W_f': d_stack_x[D:2*D],
         'U_f': d_stack_h_prev[D:2*D],
-        'b_f': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
-        'V_f': d_V_f,
+        'b_f': sum_d_maps_x[D:2*D],
+        'V_f': (seq_c_prev*seq_d_a_f).sum(axis=(0, 1)),
         'W_c': d_stack_x[2*D:3*D],
         'U_c': d_stack_h_prev[2*D:3*D],
-        'b_c': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
+        'b_c': sum_d_maps_x[2*D:3*D],
         'W_o': d_stack_x[3*D:4*D],
         'U_o': d_stack_h_prev[3*D:4*D],
-        'b_o': d_maps_x[:, :, 3*D:4*D].sum(axis=(0, 1)),
-        'V_o': d_V_o,
+        'b_o': sum_d_maps_x[3*D:4*D],
+        'V_o': (seq_c*seq_d_a_o).sum(axis=(0, 1)),
         'R_ii': d_stack_i_prev[0:D],
         'R_if': d_stack_f_prev[0:D],
         'R_io': d_stack_o_prev[0:D],

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e2199d4484d7c31133ff543c653012a4bd079da8be037d5fc463af8ac250cdb6
+gatecalc-content-sha256: cfbe7d0caba9557071a198cff2e1fc1115c5ff84b3055cc17835dd5dc2cc8443
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -45,9 +45,14 @@ SPEC_SHA256 = 'c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817'
 GATECALC_VERSION = '0.1.0'
 
 
-def sigmoid(a):
-    """Logistic function 1/(1+exp(-a)) in its tanh form: no overflow, complex-safe."""
-    return 0.5 * (1.0 + numpy.tanh(0.5 * a))
+def sigmoid(a, out=None):
+    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):
+    no overflow, complex-safe. With out (which may be a itself), written there."""
+    out = numpy.multiply(a, 0.5, out=out)
+    numpy.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -198,38 +203,40 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_r, W_z, W_n,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_r, U_z, U_n,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x[:, :, 0:D] += b_hr
-    maps_x[:, :, 0:D] += b_ir
-    maps_x[:, :, D:2*D] += b_hz
-    maps_x[:, :, D:2*D] += b_iz
-    maps_x[:, :, 2*D:3*D] += b_in
-    y = numpy.empty((steps, batch, D), dtype)
-    # forward values the backward pass reads, one list a name, one entry a step
-    kept = {'h_prev': [], 'r': [], 'z': [], 'U_n_h_prev': [], 'n': []}
-    h_prev = state0['h']
+    maps_x += numpy.concatenate((b_hr + b_ir, b_hz + b_iz, b_in,))
+    maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0['h']
+    seq_r = numpy.empty((steps, batch, D), dtype)
+    seq_z = numpy.empty((steps, batch, D), dtype)
+    seq_n = numpy.empty((steps, batch, D), dtype)
     for t in range(steps):
+        h_prev = seq_h[t]
+        # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product
+        numpy.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
         # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        maps_h_prev = h_prev @ stack_h_prev_T
-        a_r = maps_h_prev[:, 0:D] + maps_x[t, :, 0:D]
-        r = sigmoid(a_r)
+        a_r = maps_h_prev[t, :, 0:D] + maps_x[t, :, 0:D]
+        r = seq_r[t]
+        sigmoid(a_r, out=r)
         # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        a_z = maps_h_prev[:, D:2*D] + maps_x[t, :, D:2*D]
-        z = sigmoid(a_z)
+        a_z = maps_h_prev[t, :, D:2*D] + maps_x[t, :, D:2*D]
+        z = seq_z[t]
+        sigmoid(a_z, out=z)
         # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[:, 2*D:3*D] + b_hn)
-        n = numpy.tanh(a_n)
+        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
+        n = seq_n[t]
+        numpy.tanh(a_n, out=n)
         # h = (1 - z) * n + z * h_prev
-        h = h_prev*z + n*(1 - z)
-        kept['h_prev'].append(h_prev)
-        kept['r'].append(r)
-        kept['z'].append(z)
-        kept['U_n_h_prev'].append(maps_h_prev[:, 2*D:3*D])
-        kept['n'].append(n)
-        y[t] = h
-        h_prev = h
-    state_T = {'h': h_prev}
+        h = seq_h[t + 1]
+        numpy.add(h_prev*z, n*(1 - z), out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps]}
+    kept = {'h_prev': seq_h[:-1], 'r': seq_r, 'z': seq_z, 'U_n_h_prev': maps_h_prev[:, :, 2*D:3*D],
+            'n': seq_n}
     cache = {"kept": kept, "xs": xs, "dtype": dtype}
     return y, state_T, cache
 
@@ -260,62 +267,66 @@ def backward(params, cache, dy, d_state_T=None):
     M = params['W_r'].shape[1]
     stack_x = numpy.concatenate((W_r, W_z, W_n,))
     stack_h_prev = numpy.concatenate((U_r, U_z, U_n,))
+    seq_h_prev = kept['h_prev']
+    seq_r = kept['r']
+    seq_z = kept['z']
+    seq_U_n_h_prev = kept['U_n_h_prev']
+    seq_n = kept['n']
+    # partial derivatives of the step, forward values only: all steps at once
+    seq_shared = 1 - seq_z
+    # ∂h/∂a_n
+    seq_dh_da_n = seq_shared*(1 - seq_n**2)
+    # ∂h/∂a_z
+    seq_dh_da_z = seq_shared*seq_z*(seq_h_prev - seq_n)
+    # ∂a_n/∂a_r
+    seq_da_n_da_r = seq_r*(1 - seq_r)*(seq_U_n_h_prev + b_hn)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
-    d_maps_x = numpy.zeros((steps, batch, 3*D), dtype)
-    d_maps_h_prev = numpy.zeros((steps, batch, 3*D), dtype)
-    d_b_hn = numpy.zeros_like(b_hn, dtype=dtype)
-    dx = numpy.zeros(xs.shape, dtype)
+    d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
+    d_maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_r = d_maps_x[:, :, 0:D]
+    seq_d_a_z = d_maps_x[:, :, D:2*D]
+    seq_d_a_n = d_maps_x[:, :, 2*D:3*D]
+    seq_d_U_n_h_prev = d_maps_h_prev[:, :, 2*D:3*D]
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     for t in reversed(range(steps)):
-        h_prev = kept['h_prev'][t]
-        r = kept['r'][t]
-        z = kept['z'][t]
-        U_n_h_prev = kept['U_n_h_prev'][t]
-        n = kept['n'][t]
         d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: h = (1 - z) * n + z * h_prev
-        d_n = d_h*(1 - z)
         # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        d_a_n = d_maps_x[t, :, 2*D:3*D]
-        numpy.multiply(d_n, 1 - n**2, out=d_a_n)
-        d_U_n_h_prev = d_maps_h_prev[t, :, 2*D:3*D]
-        numpy.multiply(d_a_n, r, out=d_U_n_h_prev)
-        d_z = d_h*(h_prev - n)
+        d_a_n = seq_d_a_n[t]
+        numpy.multiply(d_h, seq_dh_da_n[t], out=d_a_n)
+        numpy.multiply(d_a_n, seq_r[t], out=seq_d_U_n_h_prev[t])
         # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        d_a_z = d_maps_x[t, :, D:2*D]
-        numpy.multiply(d_z*z, 1 - z, out=d_a_z)
+        d_a_z = seq_d_a_z[t]
+        numpy.multiply(d_h, seq_dh_da_z[t], out=d_a_z)
         d_maps_h_prev[t, :, D:2*D] = d_a_z
-        d_r = d_a_n*(U_n_h_prev + b_hn)
         # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        d_a_r = d_maps_x[t, :, 0:D]
-        numpy.multiply(d_r*r, 1 - r, out=d_a_r)
+        d_a_r = seq_d_a_r[t]
+        numpy.multiply(d_a_n, seq_da_n_da_r[t], out=d_a_r)
         d_maps_h_prev[t, :, 0:D] = d_a_r
-        d_h_prev = d_h*z + d_maps_h_prev[t] @ stack_h_prev
-        d_b_hn += (d_a_n*r).sum(axis=0)
+        # grad of: h = (1 - z) * n + z * h_prev
+        d_h_prev = d_h*seq_z[t] + numpy.dot(d_maps_h_prev[t], stack_h_prev)
         d_h_next = d_h_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    seq_d_maps_h_prev = d_maps_h_prev.reshape(flat, d_maps_h_prev.shape[2])
-    seq_x = xs.reshape(flat, M)
-    d_stack_x = seq_d_maps_x.T @ seq_x
-    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
-    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
-    d_stack_h_prev = seq_d_maps_h_prev.T @ seq_h_prev
+    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    flat_d_maps_h_prev = d_maps_h_prev.reshape(flat, d_maps_h_prev.shape[2])
+    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
+    d_stack_h_prev = flat_d_maps_h_prev.T @ seq_h_prev.reshape(flat, D)
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
     grads = {
         'W_r': d_stack_x[0:D],
         'U_r': d_stack_h_prev[0:D],
-        'b_ir': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
-        'b_hr': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
+        'b_ir': sum_d_maps_x[0:D],
+        'b_hr': sum_d_maps_x[0:D],
         'W_z': d_stack_x[D:2*D],
         'U_z': d_stack_h_prev[D:2*D],
-        'b_iz': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
-        'b_hz': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'b_iz': sum_d_maps_x[D:2*D],
+        'b_hz': sum_d_maps_x[D:2*D],
         'W_n': d_stack_x[2*D:3*D],
         'U_n': d_stack_h_prev[2*D:3*D],
-        'b_in': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
-        'b_hn': d_b_hn,
+        'b_in': sum_d_maps_x[2*D:3*D],
+        'b_hn': (seq_d_a_n*seq_r).sum(axis=(0, 1)),
     }
     d_state0 = {'h': d_h_next}
     return grads, dx, d_state0

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c08f9a4e21175d44b55aca2528814426a8a81ba7efa0fefbdab5e5edc0d2df11
+gatecalc-content-sha256: ae8b810de40dc5d7d7d1e6561ed1eb12171cc0a0786b0fad79309214b8d28283
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -50,9 +50,14 @@ SPEC_SHA256 = 'd9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d'
 GATECALC_VERSION = '0.1.0'
 
 
-def sigmoid(a):
-    """Logistic function 1/(1+exp(-a)) in its tanh form: no overflow, complex-safe."""
-    return 0.5 * (1.0 + numpy.tanh(0.5 * a))
+def sigmoid(a, out=None):
+    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):
+    no overflow, complex-safe. With out (which may be a itself), written there."""
+    out = numpy.multiply(a, 0.5, out=out)
+    numpy.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def init_params(input_size, hidden_size, *, proj_size, rng=None, dtype=numpy.float64):
@@ -240,55 +245,63 @@ def forward(params, x, state0=None):
     M = params['W_i'].shape[1]
     P = params['U_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
+    # gates are computed through tanh, their rows scaled by its inner factor:
+    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, 0.5*W_o,)).T)
+    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, 0.5*U_o,)).T)
     stack_m_T = numpy.ascontiguousarray(numpy.concatenate((W_p,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x[:, :, 0:D] += b_i
-    maps_x[:, :, D:2*D] += b_f
-    maps_x[:, :, 2*D:3*D] += b_c
-    maps_x[:, :, 3*D:4*D] += b_o
-    y = numpy.empty((steps, batch, P), dtype)
-    # forward values the backward pass reads, one list a name, one entry a step
-    kept = {'h_prev': [], 'c_prev': [], 'i': [], 'f': [], 'c_tilde': [], 'o': [], 'c': [], 'm': []}
-    h_prev = state0['h']
-    c_prev = state0['c']
+    maps_x += numpy.concatenate((0.5*b_i, 0.5*b_f, b_c, 0.5*b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, P), dtype)
+    seq_h[0] = state0['h']
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0['c']
+    seq_m = numpy.empty((steps, batch, D), dtype)
+    seq_i_f_c_tilde_o = maps_x[:, :, 0:4*D]
+    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D])
+    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D])
+    seq_i = maps_x[:, :, 0:D]
+    seq_f = maps_x[:, :, D:2*D]
+    seq_c_tilde = maps_x[:, :, 2*D:3*D]
+    seq_o = maps_x[:, :, 3*D:4*D]
     for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
+        #   maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
         # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        maps_h_prev = h_prev @ stack_h_prev_T
-        maps_x_h_prev = maps_h_prev + maps_x[t]
-        a_i = maps_x_h_prev[:, 0:D]
-        i = sigmoid(a_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        a_f = maps_x_h_prev[:, D:2*D]
-        f = sigmoid(a_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_x_h_prev[:, 2*D:3*D]
-        c_tilde = numpy.tanh(a_c_tilde)
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        a_o = maps_x_h_prev[:, 3*D:4*D]
-        o = sigmoid(a_o)
+        # i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_i_f_c_tilde_o[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, gate_scale, out=gates)
+        numpy.add(gates, gate_shift, out=gates)
+        i = seq_i[t]
+        f = seq_f[t]
+        c_tilde = seq_c_tilde[t]
+        o = seq_o[t]
         # c = f * c_prev + i * c_tilde
-        c = c_prev*f + c_tilde*i
+        c = seq_c[t + 1]
+        numpy.add(c_prev*f, c_tilde*i, out=c)
         # m = o * tanh(c)
-        m = o*numpy.tanh(c)
+        m = seq_m[t]
+        numpy.multiply(o, numpy.tanh(c), out=m)
+        # W_p @ m: one product
+        maps_m = numpy.dot(m, stack_m_T)
         # h = W_p @ m
-        maps_m = m @ stack_m_T
-        h = maps_m[:, 0:P]
-        kept['h_prev'].append(h_prev)
-        kept['c_prev'].append(c_prev)
-        kept['i'].append(i)
-        kept['f'].append(f)
-        kept['c_tilde'].append(c_tilde)
-        kept['o'].append(o)
-        kept['c'].append(c)
-        kept['m'].append(m)
-        y[t] = h
-        h_prev = h
-        c_prev = c
-    state_T = {'h': h_prev, 'c': c_prev}
+        h = seq_h[t + 1]
+        h[...] = maps_m[:, 0:P]
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
+    kept = {'h_prev': seq_h[:-1], 'c_prev': seq_c[:-1], 'i': seq_i, 'f': seq_f,
+            'c_tilde': seq_c_tilde, 'o': seq_o, 'c': seq_c[1:], 'm': seq_m}
     cache = {"kept": kept, "xs": xs, "dtype": dtype}
     return y, state_T, cache
 
@@ -322,73 +335,78 @@ def backward(params, cache, dy, d_state_T=None):
     stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
     stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
     stack_m = numpy.concatenate((W_p,))
+    seq_h_prev = kept['h_prev']
+    seq_c_prev = kept['c_prev']
+    seq_i = kept['i']
+    seq_f = kept['f']
+    seq_c_tilde = kept['c_tilde']
+    seq_o = kept['o']
+    seq_c = kept['c']
+    seq_m = kept['m']
+    # partial derivatives of the step, forward values only: all steps at once
+    seq_tanh_c = numpy.tanh(seq_c)
+    # ∂m/∂c
+    seq_dm_dc = seq_o*(1 - seq_tanh_c**2)
+    # ∂m/∂a_o
+    seq_dm_da_o = seq_tanh_c*seq_o*(1 - seq_o)
+    # ∂c/∂a_c_tilde
+    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
+    # ∂c/∂a_f
+    seq_dc_da_f = seq_c_prev*seq_f*(1 - seq_f)
+    # ∂c/∂a_i
+    seq_dc_da_i = seq_c_tilde*seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
-    d_maps_x = numpy.zeros((steps, batch, 4*D), dtype)
-    d_maps_m = numpy.zeros((steps, batch, P), dtype)
-    dx = numpy.zeros(xs.shape, dtype)
+    d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
+    d_maps_m = numpy.empty((steps, batch, P), dtype)
+    seq_d_a_i = d_maps_x[:, :, 0:D]
+    seq_d_a_f = d_maps_x[:, :, D:2*D]
+    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
+    seq_d_h = d_maps_m[:, :, 0:P]
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, P), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     for t in reversed(range(steps)):
-        h_prev = kept['h_prev'][t]
-        c_prev = kept['c_prev'][t]
-        i = kept['i'][t]
-        f = kept['f'][t]
-        c_tilde = kept['c_tilde'][t]
-        o = kept['o'][t]
-        c = kept['c'][t]
-        m = kept['m'][t]
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        d_maps_m[t, :, 0:P] = d_h
+        seq_d_h[t][...] = (d_h_next if dy is None else d_h_next + dy[t])
         # grad of: h = W_p @ m
-        d_m = d_maps_m[t] @ stack_m
+        d_m = numpy.dot(d_maps_m[t], stack_m)
         # grad of: m = o * tanh(c)
-        d_c = d_c_next + d_m*o*(1 - numpy.tanh(c)**2)
-        d_o = d_m*numpy.tanh(c)
+        d_c = d_c_next + d_m*seq_dm_dc[t]
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        d_a_o = d_maps_x[t, :, 3*D:4*D]
-        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_tilde = d_c*i
+        numpy.multiply(d_m, seq_dm_da_o[t], out=seq_d_a_o[t])
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_maps_x[t, :, 2*D:3*D]
-        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
-        d_f = c_prev*d_c
+        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        d_a_f = d_maps_x[t, :, D:2*D]
-        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
-        d_i = c_tilde*d_c
+        numpy.multiply(d_c, seq_dc_da_f[t], out=seq_d_a_f[t])
         # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        d_a_i = d_maps_x[t, :, 0:D]
-        numpy.multiply(d_i*i, 1 - i, out=d_a_i)
-        d_h_prev = d_maps_x[t] @ stack_h_prev
-        d_c_prev = d_c*f
+        numpy.multiply(d_c, seq_dc_da_i[t], out=seq_d_a_i[t])
+        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+        # grad of: c = f * c_prev + i * c_tilde
+        d_c_prev = d_c*seq_f[t]
         d_h_next = d_h_prev
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    seq_d_maps_m = d_maps_m.reshape(flat, d_maps_m.shape[2])
-    seq_x = xs.reshape(flat, M)
-    d_stack_x = seq_d_maps_x.T @ seq_x
-    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
-    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, P)
-    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
-    seq_m = numpy.array(kept['m'], dtype).reshape(flat, D)
-    d_stack_m = seq_d_maps_m.T @ seq_m
+    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    flat_d_maps_m = d_maps_m.reshape(flat, d_maps_m.shape[2])
+    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
+    d_stack_h_prev = flat_d_maps_x.T @ seq_h_prev.reshape(flat, P)
+    d_stack_m = flat_d_maps_m.T @ seq_m.reshape(flat, D)
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],
-        'b_i': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
+        'b_i': sum_d_maps_x[0:D],
         'W_f': d_stack_x[D:2*D],
         'U_f': d_stack_h_prev[D:2*D],
-        'b_f': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'b_f': sum_d_maps_x[D:2*D],
         'W_c': d_stack_x[2*D:3*D],
         'U_c': d_stack_h_prev[2*D:3*D],
-        'b_c': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
+        'b_c': sum_d_maps_x[2*D:3*D],
         'W_o': d_stack_x[3*D:4*D],
         'U_o': d_stack_h_prev[3*D:4*D],
-        'b_o': d_maps_x[:, :, 3*D:4*D].sum(axis=(0, 1)),
+        'b_o': sum_d_maps_x[3*D:4*D],
         'W_p': d_stack_m[0:P],
     }
     d_state0 = {'h': d_h_next, 'c': d_c_next}

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 43d421b6cee5b6eb6f9d14d22615070681c25457a7009044049ac5965046efa9
+gatecalc-content-sha256: 218c0dad101b88e20aa00d36c3f46a11bc6cbf6b7ac2f8c2ddfe25d5c8ea3389
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -45,9 +45,14 @@ SPEC_SHA256 = 'adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397'
 GATECALC_VERSION = '0.1.0'
 
 
-def sigmoid(a):
-    """Logistic function 1/(1+exp(-a)) in its tanh form: no overflow, complex-safe."""
-    return 0.5 * (1.0 + numpy.tanh(0.5 * a))
+def sigmoid(a, out=None):
+    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):
+    no overflow, complex-safe. With out (which may be a itself), written there."""
+    out = numpy.multiply(a, 0.5, out=out)
+    numpy.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -209,42 +214,44 @@ def forward(params, x, state0=None):
     stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_f, W_c, W_o,)).T)
     stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_f, U_c, U_o,)).T)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T
+    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x[:, :, 0:D] += b_f
-    maps_x[:, :, D:2*D] += b_c
-    maps_x[:, :, 2*D:3*D] += b_o
-    y = numpy.empty((steps, batch, D), dtype)
-    # forward values the backward pass reads, one list a name, one entry a step
-    kept = {'h_prev': [], 'c_prev': [], 'f': [], 'c_tilde': [], 'c': [], 'o': []}
-    h_prev = state0['h']
-    c_prev = state0['c']
+    maps_x += numpy.concatenate((b_f, b_c, b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0['h']
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0['c']
+    seq_f = numpy.empty((steps, batch, D), dtype)
+    seq_o = numpy.empty((steps, batch, D), dtype)
+    seq_c_tilde = maps_x[:, :, D:2*D]
     for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        maps_h_prev = h_prev @ stack_h_prev_T
-        maps_x_h_prev = maps_h_prev + maps_x[t]
-        a_f = maps_x_h_prev[:, 0:D] + V_f*c_prev
-        f = sigmoid(a_f)
+        a_f = maps_x[t, :, 0:D] + V_f*c_prev
+        f = seq_f[t]
+        sigmoid(a_f, out=f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        a_c_tilde = maps_x_h_prev[:, D:2*D]
-        c_tilde = numpy.tanh(a_c_tilde)
+        numpy.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
+        c_tilde = seq_c_tilde[t]
         # c = f * c_prev + c_tilde
-        c = c_prev*f + c_tilde
+        c = seq_c[t + 1]
+        numpy.add(c_tilde, c_prev*f, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        a_o = maps_x_h_prev[:, 2*D:3*D] + V_o*c
-        o = sigmoid(a_o)
+        a_o = maps_x[t, :, 2*D:3*D] + V_o*c
+        o = seq_o[t]
+        sigmoid(a_o, out=o)
         # h = o * tanh(c)
-        h = o*numpy.tanh(c)
-        kept['h_prev'].append(h_prev)
-        kept['c_prev'].append(c_prev)
-        kept['f'].append(f)
-        kept['c_tilde'].append(c_tilde)
-        kept['c'].append(c)
-        kept['o'].append(o)
-        y[t] = h
-        h_prev = h
-        c_prev = c
-    state_T = {'h': h_prev, 'c': c_prev}
+        h = seq_h[t + 1]
+        numpy.multiply(o, numpy.tanh(c), out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
+    kept = {'h_prev': seq_h[:-1], 'c_prev': seq_c[:-1], 'f': seq_f, 'c_tilde': seq_c_tilde,
+            'c': seq_c[1:], 'o': seq_o}
     cache = {"kept": kept, "xs": xs, "dtype": dtype}
     return y, state_T, cache
 
@@ -274,63 +281,66 @@ def backward(params, cache, dy, d_state_T=None):
     M = params['W_f'].shape[1]
     stack_x = numpy.concatenate((W_f, W_c, W_o,))
     stack_h_prev = numpy.concatenate((U_f, U_c, U_o,))
+    seq_h_prev = kept['h_prev']
+    seq_c_prev = kept['c_prev']
+    seq_f = kept['f']
+    seq_c_tilde = kept['c_tilde']
+    seq_c = kept['c']
+    seq_o = kept['o']
+    # partial derivatives of the step, forward values only: all steps at once
+    seq_tanh_c = numpy.tanh(seq_c)
+    # ∂h/∂a_o
+    seq_dh_da_o = seq_tanh_c*seq_o*(1 - seq_o)
+    # ∂h/∂c
+    seq_dh_dc = seq_o*(1 - seq_tanh_c**2)
+    # ∂c/∂a_c_tilde
+    seq_dc_da_c_tilde = 1 - seq_c_tilde**2
+    # ∂c/∂a_f
+    seq_dc_da_f = seq_c_prev*seq_f*(1 - seq_f)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
-    d_maps_x = numpy.zeros((steps, batch, 3*D), dtype)
-    d_V_f = numpy.zeros_like(V_f, dtype=dtype)
-    d_V_o = numpy.zeros_like(V_o, dtype=dtype)
-    dx = numpy.zeros(xs.shape, dtype)
+    d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_f = d_maps_x[:, :, 0:D]
+    seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
+    seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     for t in reversed(range(steps)):
-        h_prev = kept['h_prev'][t]
-        c_prev = kept['c_prev'][t]
-        f = kept['f'][t]
-        c_tilde = kept['c_tilde'][t]
-        c = kept['c'][t]
-        o = kept['o'][t]
         d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: h = o * tanh(c)
-        d_o = d_h*numpy.tanh(c)
         # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = d_maps_x[t, :, 2*D:3*D]
-        numpy.multiply(d_o*o, 1 - o, out=d_a_o)
-        d_c = d_c_next + V_o*d_a_o + d_h*o*(1 - numpy.tanh(c)**2)
-        # grad of: c = f * c_prev + c_tilde
-        d_c_tilde = d_c
+        d_a_o = seq_d_a_o[t]
+        numpy.multiply(d_h, seq_dh_da_o[t], out=d_a_o)
+        # grad of: h = o * tanh(c)
+        d_c = d_c_next + d_h*seq_dh_dc[t] + d_a_o*V_o
         # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        d_a_c_tilde = d_maps_x[t, :, D:2*D]
-        numpy.multiply(d_c_tilde, 1 - c_tilde**2, out=d_a_c_tilde)
-        d_f = c_prev*d_c
+        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
         # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = d_maps_x[t, :, 0:D]
-        numpy.multiply(d_f*f, 1 - f, out=d_a_f)
-        d_h_prev = d_maps_x[t] @ stack_h_prev
-        d_c_prev = V_f*d_a_f + d_c*f
-        d_V_f += (c_prev*d_a_f).sum(axis=0)
-        d_V_o += (c*d_a_o).sum(axis=0)
+        d_a_f = seq_d_a_f[t]
+        numpy.multiply(d_c, seq_dc_da_f[t], out=d_a_f)
+        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+        # grad of: c = f * c_prev + c_tilde
+        d_c_prev = d_a_f*V_f + d_c*seq_f[t]
         d_h_next = d_h_prev
         d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
-    seq_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    seq_x = xs.reshape(flat, M)
-    d_stack_x = seq_d_maps_x.T @ seq_x
-    dx += (seq_d_maps_x @ stack_x).reshape(xs.shape)
-    seq_h_prev = numpy.array(kept['h_prev'], dtype).reshape(flat, D)
-    d_stack_h_prev = seq_d_maps_x.T @ seq_h_prev
+    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
+    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
+    d_stack_h_prev = flat_d_maps_x.T @ seq_h_prev.reshape(flat, D)
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
     grads = {
         'W_f': d_stack_x[0:D],
         'U_f': d_stack_h_prev[0:D],
-        'b_f': d_maps_x[:, :, 0:D].sum(axis=(0, 1)),
-        'V_f': d_V_f,
+        'b_f': sum_d_maps_x[0:D],
+        'V_f': (seq_c_prev*seq_d_a_f).sum(axis=(0, 1)),
         'W_c': d_stack_x[D:2*D],
         'U_c': d_stack_h_prev[D:2*D],
-        'b_c': d_maps_x[:, :, D:2*D].sum(axis=(0, 1)),
+        'b_c': sum_d_maps_x[D:2*D],
         'W_o': d_stack_x[2*D:3*D],
         'U_o': d_stack_h_prev[2*D:3*D],
-        'b_o': d_maps_x[:, :, 2*D:3*D].sum(axis=(0, 1)),
-        'V_o': d_V_o,
+        'b_o': sum_d_maps_x[2*D:3*D],
+        'V_o': (seq_c*seq_d_a_o).sum(axis=(0, 1)),
     }
     d_state0 = {'h': d_h_next, 'c': d_c_next}
     return grads, dx, d_state0
