@@ -16,6 +16,7 @@ from . import __version__, sequence
 from .adjoint import Adjoint, Derivation, Statement, Term
 from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
+from .errors import GenerationError
 from .naming import adjoint_name
 from .layout import wrap_long_lines
 from .writer import PLACEHOLDER
@@ -70,7 +71,13 @@ def generate_module(derivation: Derivation) -> str:
         sequence.backward_code(derivation, printer_for),
         _zero_state(),
     ]
-    return wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
+    source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
+    try:  # a printer bug must stop here, before any file is written
+        compile(source, f"{cell.name}.py", "exec")
+    except SyntaxError as error:
+        raise GenerationError(f"generated code for cell '{cell.name}' does not compile (a bug in "
+                              f"gatecalc, please report it): line {error.lineno}: {error.msg}")
+    return source
 
 
 # -- pieces of the module -------------------------------------------------------------------------

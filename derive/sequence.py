@@ -37,6 +37,9 @@ from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
 from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name
 
+# values an array of the backward's precomputed partial derivatives holds (a block of steps)
+BLOCK_VALUES = 16384
+
 # -- stacked linear maps --------------------------------------------------------------------------
 
 
@@ -658,6 +661,9 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     # coefficients: numbers stay in the loop, a kept value is read per step, the rest is
     # computed for all steps before the loop
     coefficients: dict[sympy.Expr, tuple[str, str]] = {}  # expression -> (name, comment)
+    block_, start_, stop_, k_ = (names_.fresh(n) for n in ("block", "start", "stop", "k"))
+    blocked = any(_precomputed(part.coefficient, seq) for s in plan.steps for part in s.parts)
+    in_block: set[str] = set()  # kept values the block of steps reads, bound to its slice
     kept_symbols = set(seq)
 
     def factor_code(part: Part, target: str) -> list[str]:
@@ -666,13 +672,17 @@ def backward_code(derivation: Derivation, printer_for) -> str:
         if rest == 1:
             return [source]
         if isinstance(rest, sympy.Symbol) and rest.name in seq:
+            if blocked:
+                in_block.add(rest.name)
+                return [source, f"{rest.name}[{k_}]"]
             return [source, f"{seq[rest.name]}[t]"]
         if not {symbol.name for symbol in rest.free_symbols} & kept_symbols:
             return [source, printer_for({}).doprint(rest)]  # parameters and numbers only
         if rest not in coefficients:
+            in_block.update(symbol.name for symbol in rest.free_symbols if symbol.name in seq)
             base = part.source[len(ADJOINT_PREFIX):]
             coefficients[rest] = (names_.fresh(f"seq_d{base}_d{target}"), f"∂{base}/∂{target}")
-        return [source, f"{coefficients[rest][0]}[t]"]
+        return [source, f"{coefficients[rest][0]}[{k_}]"]
 
     later_sources = {part.source for s in plan.steps for part in s.parts}
     later_sources |= {part.source for t, parts in plan.sums.items() for part in parts
@@ -733,9 +743,6 @@ def backward_code(derivation: Derivation, printer_for) -> str:
           for g in plan.groups],
         *[f"    {seq[n]} = kept[{n!r}]" for n in plan.kept],
     ]
-    if coefficients:
-        lines.append("    # partial derivatives of the step, forward values only: all steps at once")
-        lines += _coefficient_lines(coefficients, seq, names_, printer_for)
     lines.append("    # adjoints of the stacked maps, every step: the matrix gradients come after the loop")
     written = set(adjoint_seq)
     for buffer in dict.fromkeys(g.buffer for g in plan.groups):
@@ -755,8 +762,23 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     for s, dim in cell.state:
         lines.append(f"    {adjoint_name(s)}_next = numpy.zeros((batch, {dim}), dtype) + "
                      f"d_state_T.get({s!r}, 0)")
-    lines.append("    for t in reversed(range(steps)):")
-    lines += ["        " + line for line in body]
+    if blocked:
+        width = cell.dim_of(cell.output)
+        lines += [
+            "    # the step's partial derivatives depend on forward values only: computed for a block",
+            f"    # of steps at once, {BLOCK_VALUES} values an array, few calls and still in cache",
+            f"    {block_} = max(1, {BLOCK_VALUES} // (batch * {width}))",
+            f"    for {stop_} in range(steps, 0, -{block_}):",
+            f"        {start_} = max({stop_} - {block_}, 0)",
+            *[f"        {n} = {seq[n]}[{start_}:{stop_}]" for n in seq if n in in_block],
+            *["    " + line for line in _coefficient_lines(coefficients, names_, printer_for)],
+            f"        for t in reversed(range({start_}, {stop_})):",
+            f"            {k_} = t - {start_}",
+            *["            " + line for line in body],
+        ]
+    else:
+        lines.append("    for t in reversed(range(steps)):")
+        lines += ["        " + line for line in body]
 
     lines.append("    # one product over all steps per stacked group")
     lines.append("    flat = steps * batch")
@@ -803,11 +825,19 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _coefficient_lines(coefficients: dict, seq: dict, names_: Names, printer_for) -> list[str]:
-    """The coefficients over all steps, subexpressions they share computed once."""
+def _precomputed(coefficient: sympy.Expr, seq: dict) -> bool:
+    """A coefficient computed before the step: one that is more than a number, a parameter or
+    a kept value read as it is."""
+    rest = coefficient.as_coeff_Mul()[1]
+    return not isinstance(rest, sympy.Symbol) and any(s.name in seq for s in rest.free_symbols)
+
+
+def _coefficient_lines(coefficients: dict, names_: Names, printer_for) -> list[str]:
+    """The coefficients over a block of steps, subexpressions they share computed once; the
+    kept values they read are bound to the block's slices under their own names."""
     shared, reduced = sympy.cse(list(coefficients), symbols=sympy.numbered_symbols("_shared"),
                                 order="none")
-    substitutions = dict(seq)
+    substitutions = {}
     lines = []
     for symbol, expr in shared:
         block = block_of(expr)

@@ -79,3 +79,14 @@ def test_sealed_hash_detects_any_change():
     text = (pipeline.GENERATED / "lstm.py").read_text()
     assert not writer.edited_by_hand(text)
     assert writer.edited_by_hand(text.replace("d_a_i = d_i*i*(1 - i)", "d_a_i = d_i*i"))
+
+
+def test_generated_code_that_does_not_compile_is_refused_before_writing(monkeypatch):
+    """A printer bug must not reach a file: the module is compiled before it is written."""
+    from derive import codegen, pipeline, sequence
+    from derive.errors import GenerationError
+
+    monkeypatch.setattr(sequence, "forward_code", lambda derivation, printer_for: "def forward(:\n")
+    derivation = pipeline.derivation_of(pipeline.builtin_spec_paths()[0])
+    with pytest.raises(GenerationError, match="does not compile"):
+        codegen.generate_module(derivation)

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5f5798a8131da722746789bf498183d99d57eb17a3977cda91630f3f674c3a56
+gatecalc-content-sha256: c05771e8f87c0b098d858cd9951701d8bb496597ca63a549ab88ee184bf3886b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -289,16 +289,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c_tilde = kept['c_tilde']
     seq_o = kept['o']
     seq_c = kept['c']
-    # partial derivatives of the step, forward values only: all steps at once
-    seq_tanh_c = numpy.tanh(seq_c)
-    # ∂h/∂c
-    seq_dh_dc = seq_o*(1 - seq_tanh_c**2)
-    # ∂h/∂a_o
-    seq_dh_da_o = seq_tanh_c*seq_o*(1 - seq_o)
-    # ∂c/∂a_c_tilde
-    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
-    # ∂c/∂a_i
-    seq_dc_da_i = seq_i*(1 - seq_i)*(-seq_c_prev + seq_c_tilde)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
@@ -307,21 +297,42 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    for t in reversed(range(steps)):
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: h = o * tanh(c)
-        d_c = d_c_next + d_h*seq_dh_dc[t]
-        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        numpy.multiply(d_h, seq_dh_da_o[t], out=seq_d_a_o[t])
-        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
-        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        numpy.multiply(d_c, seq_dc_da_i[t], out=seq_d_a_i[t])
-        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_prev = d_c*seq_f[t]
-        d_h_next = d_h_prev
-        d_c_next = d_c_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        o = seq_o[start:stop]
+        c = seq_c[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂h/∂a_o
+        seq_dh_da_o = seq_tanh_c*o*(1 - o)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂c/∂a_i
+        seq_dc_da_i = i*(1 - i)*(-c_prev + c_tilde)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: h = o * tanh(c)
+            d_c = d_c_next + d_h*seq_dh_dc[k]
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+            numpy.multiply(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+            numpy.multiply(d_c, seq_dc_da_i[k], out=seq_d_a_i[t])
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = f * c_prev + i * c_tilde
+            d_c_prev = d_c*f[k]
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])

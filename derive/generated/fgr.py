@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 475c9c20417543a7e04698f7c479ec8efd0f319bd681b96ab0d27374ce5b7859
+gatecalc-content-sha256: e18396becc45805aa1272fe6f981a50061376ff5bdd3bcf18fdcb6daed9b396d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -461,20 +461,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c_tilde = kept['c_tilde']
     seq_c = kept['c']
     seq_o = kept['o']
-    # partial derivatives of the step, forward values only: all steps at once
-    seq_tanh_c = numpy.tanh(seq_c)
-    # ∂h/∂o
-    seq_dh_do = seq_tanh_c
-    # ∂o/∂a_o
-    seq_do_da_o = seq_o*(1 - seq_o)
-    # ∂h/∂c
-    seq_dh_dc = seq_o*(1 - seq_tanh_c**2)
-    # ∂c/∂a_c_tilde
-    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
-    # ∂f/∂a_f
-    seq_df_da_f = seq_f*(1 - seq_f)
-    # ∂i/∂a_i
-    seq_di_da_i = seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     d_maps_i_prev = numpy.empty((steps, batch, 3*D), dtype)
@@ -488,41 +474,66 @@ def backward(params, cache, dy, d_state_T=None):
     d_i_next = numpy.zeros((batch, D), dtype) + d_state_T.get('i', 0)
     d_f_next = numpy.zeros((batch, D), dtype) + d_state_T.get('f', 0)
     d_o_next = numpy.zeros((batch, D), dtype) + d_state_T.get('o', 0)
-    for t in reversed(range(steps)):
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: h = o * tanh(c)
-        d_o = d_o_next + d_h*seq_dh_do[t]
-        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev +
-        #   R_oo @ o_prev + b_o)
-        d_a_o = seq_d_a_o[t]
-        numpy.multiply(d_o, seq_do_da_o[t], out=d_a_o)
-        d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
-        d_c = d_c_next + d_h*seq_dh_dc[t] + d_a_o*V_o
-        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
-        # grad of: c = f * c_prev + i * c_tilde
-        d_f = d_f_next + d_c*seq_c_prev[t]
-        # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev
-        #   + R_fo @ o_prev + b_f)
-        d_a_f = seq_d_a_f[t]
-        numpy.multiply(d_f, seq_df_da_f[t], out=d_a_f)
-        d_maps_i_prev[t, :, D:2*D] = d_a_f
-        d_i = d_i_next + d_c*seq_c_tilde[t]
-        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev
-        #   + R_io @ o_prev + b_i)
-        d_a_i = seq_d_a_i[t]
-        numpy.multiply(d_i, seq_di_da_i[t], out=d_a_i)
-        d_maps_i_prev[t, :, 0:D] = d_a_i
-        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-        d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*seq_f[t]
-        d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
-        d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
-        d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)
-        d_h_next = d_h_prev
-        d_c_next = d_c_prev
-        d_i_next = d_i_prev
-        d_f_next = d_f_prev
-        d_o_next = d_o_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        c = seq_c[start:stop]
+        o = seq_o[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂h/∂o
+        seq_dh_do = seq_tanh_c
+        # ∂o/∂a_o
+        seq_do_da_o = o*(1 - o)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂f/∂a_f
+        seq_df_da_f = f*(1 - f)
+        # ∂i/∂a_i
+        seq_di_da_i = i*(1 - i)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: h = o * tanh(c)
+            d_o = d_o_next + d_h*seq_dh_do[k]
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev
+            #   + R_oo @ o_prev + b_o)
+            d_a_o = seq_d_a_o[t]
+            numpy.multiply(d_o, seq_do_da_o[k], out=d_a_o)
+            d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
+            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: c = f * c_prev + i * c_tilde
+            d_f = d_f_next + d_c*c_prev[k]
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
+            #   f_prev + R_fo @ o_prev + b_f)
+            d_a_f = seq_d_a_f[t]
+            numpy.multiply(d_f, seq_df_da_f[k], out=d_a_f)
+            d_maps_i_prev[t, :, D:2*D] = d_a_f
+            d_i = d_i_next + d_c*c_tilde[k]
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
+            #   f_prev + R_io @ o_prev + b_i)
+            d_a_i = seq_d_a_i[t]
+            numpy.multiply(d_i, seq_di_da_i[k], out=d_a_i)
+            d_maps_i_prev[t, :, 0:D] = d_a_i
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
+            d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
+            d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
+            d_i_next = d_i_prev
+            d_f_next = d_f_prev
+            d_o_next = d_o_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: cfbe7d0caba9557071a198cff2e1fc1115c5ff84b3055cc17835dd5dc2cc8443
+gatecalc-content-sha256: aebf428bf2cb43cc16419b6cba1c61c38ba30caeb086a004125c48419013e025
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -272,14 +272,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_z = kept['z']
     seq_U_n_h_prev = kept['U_n_h_prev']
     seq_n = kept['n']
-    # partial derivatives of the step, forward values only: all steps at once
-    seq_shared = 1 - seq_z
-    # ∂h/∂a_n
-    seq_dh_da_n = seq_shared*(1 - seq_n**2)
-    # ∂h/∂a_z
-    seq_dh_da_z = seq_shared*seq_z*(seq_h_prev - seq_n)
-    # ∂a_n/∂a_r
-    seq_da_n_da_r = seq_r*(1 - seq_r)*(seq_U_n_h_prev + b_hn)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
     d_maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
@@ -289,23 +281,41 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_U_n_h_prev = d_maps_h_prev[:, :, 2*D:3*D]
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
-    for t in reversed(range(steps)):
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        d_a_n = seq_d_a_n[t]
-        numpy.multiply(d_h, seq_dh_da_n[t], out=d_a_n)
-        numpy.multiply(d_a_n, seq_r[t], out=seq_d_U_n_h_prev[t])
-        # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        d_a_z = seq_d_a_z[t]
-        numpy.multiply(d_h, seq_dh_da_z[t], out=d_a_z)
-        d_maps_h_prev[t, :, D:2*D] = d_a_z
-        # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        d_a_r = seq_d_a_r[t]
-        numpy.multiply(d_a_n, seq_da_n_da_r[t], out=d_a_r)
-        d_maps_h_prev[t, :, 0:D] = d_a_r
-        # grad of: h = (1 - z) * n + z * h_prev
-        d_h_prev = d_h*seq_z[t] + numpy.dot(d_maps_h_prev[t], stack_h_prev)
-        d_h_next = d_h_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        h_prev = seq_h_prev[start:stop]
+        r = seq_r[start:stop]
+        z = seq_z[start:stop]
+        U_n_h_prev = seq_U_n_h_prev[start:stop]
+        n = seq_n[start:stop]
+        seq_shared = 1 - z
+        # ∂h/∂a_n
+        seq_dh_da_n = seq_shared*(1 - n**2)
+        # ∂h/∂a_z
+        seq_dh_da_z = seq_shared*z*(h_prev - n)
+        # ∂a_n/∂a_r
+        seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+            d_a_n = seq_d_a_n[t]
+            numpy.multiply(d_h, seq_dh_da_n[k], out=d_a_n)
+            numpy.multiply(d_a_n, r[k], out=seq_d_U_n_h_prev[t])
+            # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+            d_a_z = seq_d_a_z[t]
+            numpy.multiply(d_h, seq_dh_da_z[k], out=d_a_z)
+            d_maps_h_prev[t, :, D:2*D] = d_a_z
+            # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+            d_a_r = seq_d_a_r[t]
+            numpy.multiply(d_a_n, seq_da_n_da_r[k], out=d_a_r)
+            d_maps_h_prev[t, :, 0:D] = d_a_r
+            # grad of: h = (1 - z) * n + z * h_prev
+            d_h_prev = d_h*z[k] + numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            d_h_next = d_h_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])

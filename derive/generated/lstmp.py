@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ae8b810de40dc5d7d7d1e6561ed1eb12171cc0a0786b0fad79309214b8d28283
+gatecalc-content-sha256: 05b3bb48e20e9ec297983c2a1a3dc80b1292853616cda216b5b8de6aa0c97c4e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -343,18 +343,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_o = kept['o']
     seq_c = kept['c']
     seq_m = kept['m']
-    # partial derivatives of the step, forward values only: all steps at once
-    seq_tanh_c = numpy.tanh(seq_c)
-    # ∂m/∂c
-    seq_dm_dc = seq_o*(1 - seq_tanh_c**2)
-    # ∂m/∂a_o
-    seq_dm_da_o = seq_tanh_c*seq_o*(1 - seq_o)
-    # ∂c/∂a_c_tilde
-    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
-    # ∂c/∂a_f
-    seq_dc_da_f = seq_c_prev*seq_f*(1 - seq_f)
-    # ∂c/∂a_i
-    seq_dc_da_i = seq_c_tilde*seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     d_maps_m = numpy.empty((steps, batch, P), dtype)
@@ -366,25 +354,48 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, P), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    for t in reversed(range(steps)):
-        seq_d_h[t][...] = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: h = W_p @ m
-        d_m = numpy.dot(d_maps_m[t], stack_m)
-        # grad of: m = o * tanh(c)
-        d_c = d_c_next + d_m*seq_dm_dc[t]
-        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        numpy.multiply(d_m, seq_dm_da_o[t], out=seq_d_a_o[t])
-        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
-        # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        numpy.multiply(d_c, seq_dc_da_f[t], out=seq_d_a_f[t])
-        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        numpy.multiply(d_c, seq_dc_da_i[t], out=seq_d_a_i[t])
-        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_prev = d_c*seq_f[t]
-        d_h_next = d_h_prev
-        d_c_next = d_c_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * P))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        o = seq_o[start:stop]
+        c = seq_c[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂m/∂c
+        seq_dm_dc = o*(1 - seq_tanh_c**2)
+        # ∂m/∂a_o
+        seq_dm_da_o = seq_tanh_c*o*(1 - o)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_i
+        seq_dc_da_i = c_tilde*i*(1 - i)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            seq_d_h[t][...] = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: h = W_p @ m
+            d_m = numpy.dot(d_maps_m[t], stack_m)
+            # grad of: m = o * tanh(c)
+            d_c = d_c_next + d_m*seq_dm_dc[k]
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+            numpy.multiply(d_m, seq_dm_da_o[k], out=seq_d_a_o[t])
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+            numpy.multiply(d_c, seq_dc_da_f[k], out=seq_d_a_f[t])
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+            numpy.multiply(d_c, seq_dc_da_i[k], out=seq_d_a_i[t])
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = f * c_prev + i * c_tilde
+            d_c_prev = d_c*f[k]
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])

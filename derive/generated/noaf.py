@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ea3062d653ff28cad28754c6ff1ce8fdbbba3fc98a8c76a203d42f934c46028d
+gatecalc-content-sha256: 2750cd93c85f471b2b987d7d04f83e9e35ba8afb9726398e2d52d7a1bd88fec5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -334,15 +334,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c_tilde = kept['c_tilde']
     seq_c = kept['c']
     seq_o = kept['o']
-    # partial derivatives of the step, forward values only: all steps at once
-    # ∂h/∂a_o
-    seq_dh_da_o = seq_c*seq_o*(1 - seq_o)
-    # ∂c/∂a_c_tilde
-    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
-    # ∂c/∂a_f
-    seq_dc_da_f = seq_c_prev*seq_f*(1 - seq_f)
-    # ∂c/∂a_i
-    seq_dc_da_i = seq_c_tilde*seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
@@ -352,26 +343,46 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    for t in reversed(range(steps)):
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = seq_d_a_o[t]
-        numpy.multiply(d_h, seq_dh_da_o[t], out=d_a_o)
-        # grad of: h = o * c
-        d_c = d_c_next + d_h*seq_o[t] + d_a_o*V_o
-        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
-        # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = seq_d_a_f[t]
-        numpy.multiply(d_c, seq_dc_da_f[t], out=d_a_f)
-        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        d_a_i = seq_d_a_i[t]
-        numpy.multiply(d_c, seq_dc_da_i[t], out=d_a_i)
-        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*seq_f[t]
-        d_h_next = d_h_prev
-        d_c_next = d_c_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        c = seq_c[start:stop]
+        o = seq_o[start:stop]
+        # ∂h/∂a_o
+        seq_dh_da_o = c*o*(1 - o)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_i
+        seq_dc_da_i = c_tilde*i*(1 - i)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+            d_a_o = seq_d_a_o[t]
+            numpy.multiply(d_h, seq_dh_da_o[k], out=d_a_o)
+            # grad of: h = o * c
+            d_c = d_c_next + d_h*o[k] + d_a_o*V_o
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            d_a_f = seq_d_a_f[t]
+            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+            d_a_i = seq_d_a_i[t]
+            numpy.multiply(d_c, seq_dc_da_i[k], out=d_a_i)
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = f * c_prev + i * c_tilde
+            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 433a9cbcf02e5fe2cb1959446b8a4c84ea3555b5e62ffe5ef6f60f3df6ac8b8c
+gatecalc-content-sha256: d7eb8d54484b1d0814273805fa73e21669c348456113be4e62348b72e412252d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -333,18 +333,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c_tilde = kept['c_tilde']
     seq_c = kept['c']
     seq_o = kept['o']
-    # partial derivatives of the step, forward values only: all steps at once
-    seq_tanh_c = numpy.tanh(seq_c)
-    # ∂h/∂a_o
-    seq_dh_da_o = seq_tanh_c*seq_o*(1 - seq_o)
-    # ∂h/∂c
-    seq_dh_dc = seq_o*(1 - seq_tanh_c**2)
-    # ∂c/∂a_c_tilde
-    seq_dc_da_c_tilde = seq_i*(1 - seq_c_tilde**2)
-    # ∂c/∂a_f
-    seq_dc_da_f = seq_c_prev*seq_f*(1 - seq_f)
-    # ∂c/∂a_i
-    seq_dc_da_i = seq_c_tilde*seq_i*(1 - seq_i)
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
@@ -354,26 +342,49 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    for t in reversed(range(steps)):
-        d_h = (d_h_next if dy is None else d_h_next + dy[t])
-        # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        d_a_o = seq_d_a_o[t]
-        numpy.multiply(d_h, seq_dh_da_o[t], out=d_a_o)
-        # grad of: h = o * tanh(c)
-        d_c = d_c_next + d_h*seq_dh_dc[t] + d_a_o*V_o
-        # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.multiply(d_c, seq_dc_da_c_tilde[t], out=seq_d_a_c_tilde[t])
-        # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        d_a_f = seq_d_a_f[t]
-        numpy.multiply(d_c, seq_dc_da_f[t], out=d_a_f)
-        # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        d_a_i = seq_d_a_i[t]
-        numpy.multiply(d_c, seq_dc_da_i[t], out=d_a_i)
-        d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-        # grad of: c = f * c_prev + i * c_tilde
-        d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*seq_f[t]
-        d_h_next = d_h_prev
-        d_c_next = d_c_prev
+    # the step's partial derivatives depend on forward values only: computed for a block
+    # of steps at once, 16384 values an array, few calls and still in cache
+    block = max(1, 16384 // (batch * D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        c = seq_c[start:stop]
+        o = seq_o[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂h/∂a_o
+        seq_dh_da_o = seq_tanh_c*o*(1 - o)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_i
+        seq_dc_da_i = c_tilde*i*(1 - i)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+            d_a_o = seq_d_a_o[t]
+            numpy.multiply(d_h, seq_dh_da_o[k], out=d_a_o)
+            # grad of: h = o * tanh(c)
+            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            d_a_f = seq_d_a_f[t]
+            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+            d_a_i = seq_d_a_i[t]
+            numpy.multiply(d_c, seq_dc_da_i[k], out=d_a_i)
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = f * c_prev + i * c_tilde
+            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps * batch
     flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
