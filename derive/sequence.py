@@ -147,14 +147,14 @@ class Plan:
     stored_maps: frozenset[str]  # stepped operands whose maps buffer is (T, B, K)
     gates: dict  # target -> Gate
     runs: tuple[tuple[Gate, ...], ...]  # adjacent gates of one block: one call
-    slot_code: dict  # slot symbol -> (buffer, start, stop, per step: "t" or "")
+    slot_code: dict  # slot symbol -> (buffer, start, stop, whether the buffer holds every step)
     steps: tuple[StepAdjoint, ...]  # the backward loop's adjoints, in order
     sums: dict  # parameter or input -> parts summed over steps (and batch)
     kept: tuple[str, ...]  # forward values kept over time for the backward
 
 
 def make_plan(derivation: Derivation) -> Plan:
-    cell = derivation.cell
+    """Where every value of the sequence functions lives, and which adjoints the loop computes."""
     groups = plan_groups(derivation)
     exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
     biases = _hoist_biases(derivation, groups, exprs)
