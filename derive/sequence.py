@@ -687,12 +687,34 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     later_sources = {part.source for s in plan.steps for part in s.parts}
     later_sources |= {part.source for t, parts in plan.sums.items() for part in parts
                       if not _summed_after(parts, adjoint_seq)}
+    families = _families(plan, slot_views, seq) if blocked else []
+    family_of = {step.name: family for family in families for step in family}
+    family_lines, family_views, done_families = [], [], set()
     body, shown = [], set()
     for step in plan.steps:
-        for equation in step.equations:
+        family = family_of.get(step.name)
+        for equation in [e for member in family or [step] for e in member.equations]:
             if equation not in shown:
                 shown.add(equation)
                 body.append(f"# grad of: {equation}")
+        if family and family in done_families:
+            continue
+        if family:
+            # one broadcast multiply: the same source times each member's coefficient
+            done_families.add(family)
+            names = [factor_code(member.parts[0], member.target)[1] for member in family]
+            stacked = names_.fresh("seq_d" + step.parts[0].source[len(ADJOINT_PREFIX):] + "_d"
+                                   + "_".join(member.target for member in family))
+            view = names_.fresh("seq_" + "_".join(member.name for member in family))
+            family_lines.append(f"{stacked} = numpy.stack(({', '.join(n[:-len(f'[{k_}]')] for n in names)},), "
+                                "axis=2)")
+            (buffer, start, _), (_, _, stop) = slot_views[family[0].name][0], slot_views[family[-1].name][0]
+            family_views.append(f"{view} = {buffer}[:, :, {start}:{stop}].reshape(steps, batch, "
+                                f"{len(family)}, {_dim(derivation, family[0].target)})")
+            body.append(f"numpy.multiply({step.parts[0].source}[:, None], {stacked}[{k_}], "
+                        f"out={view}[t])")
+            body += [f"{m.name} = {adjoint_seq[m.name]}[t]" for m in family if m.name in later_sources]
+            continue
         pieces = []
         if step.seeded:
             seed = f"{step.name}_next"
@@ -753,6 +775,7 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     for name, view in adjoint_seq.items():
         buffer, start, stop = slot_views[name][0]
         lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
+    lines += ["    " + line for line in family_views]
     for target in per_step_sums:
         if target != x:
             lines.append(f"    {adjoint_name(target)} = numpy.zeros_like({target}, dtype=dtype)")
@@ -772,6 +795,7 @@ def backward_code(derivation: Derivation, printer_for) -> str:
             f"        {start_} = max({stop_} - {block_}, 0)",
             *[f"        {n} = {seq[n]}[{start_}:{stop_}]" for n in seq if n in in_block],
             *["    " + line for line in _coefficient_lines(coefficients, names_, printer_for)],
+            *["        " + line for line in family_lines],
             f"        for t in reversed(range({start_}, {stop_})):",
             f"            {k_} = t - {start_}",
             *["            " + line for line in body],
@@ -823,6 +847,44 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     lines += ["    grads = {", *items, "    }", f"    d_state0 = {{{d_state0}}}",
               "    return grads, dx, d_state0"]
     return "\n".join(lines) + "\n"
+
+
+def _families(plan: Plan, slot_views: dict, seq: dict) -> list[tuple[StepAdjoint, ...]]:
+    """Adjoints on adjacent rows of one buffer, all of one width, each the same source adjoint
+    times its own precomputed coefficient: one broadcast multiply computes them all."""
+    rows = {}  # adjoint -> (buffer, position, width)
+    for g in plan.groups:
+        for position, slot in enumerate(g.slots):
+            rows.setdefault(slot.adjoint, (g.buffer, position, g.slots[position].matrix))
+    members = [step for step in plan.steps
+               if not step.seeded and step.matmul is None and len(step.parts) == 1
+               and len(slot_views.get(step.name, ())) == 1 and step.name in rows
+               and step.parts[0].coefficient.as_coeff_Mul()[0] == 1
+               and _precomputed(step.parts[0].coefficient, seq)]
+    members.sort(key=lambda step: (rows[step.name][0], rows[step.name][1]))
+    families: list[list[StepAdjoint]] = []
+    for step in members:
+        last = families[-1][-1] if families else None
+        if (last and rows[last.name][0] == rows[step.name][0]
+                and rows[last.name][1] + 1 == rows[step.name][1]
+                and last.parts[0].source == step.parts[0].source
+                and slot_views[last.name][0][2] == slot_views[step.name][0][1]
+                and _width(slot_views[last.name][0]) == _width(slot_views[step.name][0])):
+            families[-1].append(step)
+        else:
+            families.append([step])
+    return [tuple(family) for family in families if len(family) > 1]  # in row order
+
+
+def _width(place: tuple[str, str, str]) -> str:
+    """The number of rows start:stop spans, as code: "2*D" to "3*D" -> "D"."""
+    _, start, stop = place
+    terms = {}
+    for sign, offset in ((1, stop), (-1, start)):
+        for part in [] if offset == "0" else offset.split(" + "):
+            count, _, name = part.rpartition("*")
+            terms[name] = terms.get(name, 0) + sign * (int(count) if count else 1)
+    return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items() if n)
 
 
 def _precomputed(coefficient: sympy.Expr, seq: dict) -> bool:

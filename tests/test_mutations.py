@@ -30,7 +30,7 @@ FAULTS = [
     Fault("dropped term", "peephole", "backward",
           r"d_c_prev = d_a_i\*V_i \+ ", "d_c_prev = ", "state0.c"),
     Fault("flipped sign", "lstm", "backward",
-          r"numpy\.multiply\(d_c, seq_dc_da_f\[k\]", "numpy.multiply(-d_c, seq_dc_da_f[k]", "W_f"),
+          r"seq_dc_da_f = c_prev\*f\*", "seq_dc_da_f = -c_prev*f*", "W_f"),
     Fault("transposed weight gradient", "lstm", "backward",
           r"'U_i': d_stack_h_prev\[0:D\]", "'U_i': d_stack_h_prev[0:D].T", "U_i"),
     Fault("gradient of the wrong time step", "lstm", "backward",

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c05771e8f87c0b098d858cd9951701d8bb496597ca63a549ab88ee184bf3886b
+gatecalc-content-sha256: ce0de6deb77cfa39862a18159c6237d44a33072e6e53713f802b0e91759173b0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -294,6 +294,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_i = d_maps_x[:, :, 0:D]
     seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
     seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_i_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -313,10 +314,11 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dh_dc = o*(1 - seq_tanh_c**2)
         # ∂h/∂a_o
         seq_dh_da_o = seq_tanh_c*o*(1 - o)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
         # ∂c/∂a_i
         seq_dc_da_i = i*(1 - i)*(-c_prev + c_tilde)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        seq_dc_da_i_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_c_tilde,), axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
@@ -324,10 +326,9 @@ def backward(params, cache, dy, d_state_T=None):
             d_c = d_c_next + d_h*seq_dh_dc[k]
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
             numpy.multiply(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-            numpy.multiply(d_c, seq_dc_da_i[k], out=seq_d_a_i[t])
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_c*f[k]

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 581c08bfd46cca3cee913bfc865375cb0db703b2489ebc3349426f7a27e36993
+gatecalc-content-sha256: 222fa5717688f52eea89581ca91f7a8088c27a2f6398dafed8fc14c6da362b54
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -321,6 +321,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_f = d_maps_x[:, :, D:2*D]
     seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
+    seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -340,12 +341,14 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dh_dc = o*(1 - seq_tanh_c**2)
         # ∂h/∂a_o
         seq_dh_da_o = seq_tanh_c*o*(1 - o)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
@@ -353,12 +356,11 @@ def backward(params, cache, dy, d_state_T=None):
             d_c = d_c_next + d_h*seq_dh_dc[k]
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
             numpy.multiply(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-            numpy.multiply(d_c, seq_dc_da_f[k], out=seq_d_a_f[t])
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-            numpy.multiply(d_c, seq_dc_da_i[k], out=seq_d_a_i[t])
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
+                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_c*f[k]

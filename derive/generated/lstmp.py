@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 05b3bb48e20e9ec297983c2a1a3dc80b1292853616cda216b5b8de6aa0c97c4e
+gatecalc-content-sha256: 87bf9c8476e0d4017d3ea1f8e03e5642b1d19dcb002214323ecec45c29445009
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -351,6 +351,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_h = d_maps_m[:, :, 0:P]
+    seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, P), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -370,12 +371,14 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dm_dc = o*(1 - seq_tanh_c**2)
         # ∂m/∂a_o
         seq_dm_da_o = seq_tanh_c*o*(1 - o)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             seq_d_h[t][...] = (d_h_next if dy is None else d_h_next + dy[t])
@@ -385,12 +388,11 @@ def backward(params, cache, dy, d_state_T=None):
             d_c = d_c_next + d_m*seq_dm_dc[k]
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
             numpy.multiply(d_m, seq_dm_da_o[k], out=seq_d_a_o[t])
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-            numpy.multiply(d_c, seq_dc_da_f[k], out=seq_d_a_f[t])
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-            numpy.multiply(d_c, seq_dc_da_i[k], out=seq_d_a_i[t])
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
+                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_c*f[k]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f1454a40099607ad2f792107d48295cee5f0473143b82f793808dd60d3fb59f1
+gatecalc-content-sha256: f41a8a3522fc51bea688b015cc25da2a74546b20df796e73c797b6b6ef8e0f42
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -336,6 +336,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_f = d_maps_x[:, :, D:2*D]
     seq_d_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
+    seq_d_a_i_d_a_f = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -355,10 +356,11 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dh_da_o = seq_tanh_c*o*(1 - o)
         # ∂h/∂c
         seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        seq_dc_da_i_a_f = numpy.stack((seq_dc_da_i, seq_dc_da_f,), axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
@@ -369,12 +371,11 @@ def backward(params, cache, dy, d_state_T=None):
             d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
             # grad of: c = f * c_prev + i * c_tilde
             numpy.multiply(d_c, i[k], out=seq_d_c_tilde[t])
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-            d_a_f = seq_d_a_f[t]
-            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f[k], out=seq_d_a_i_d_a_f[t])
             d_a_i = seq_d_a_i[t]
-            numpy.multiply(d_c, seq_dc_da_i[k], out=d_a_i)
+            d_a_f = seq_d_a_f[t]
             # grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]

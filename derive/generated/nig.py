@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 184eb2199333195f954529d29e2ff10e414cd4bc49851f9f88dc3f07dcf8ba3d
+gatecalc-content-sha256: 8ad78e735d6b0f1280a5798513b40168a1f85d1c2dfd8e6e3f1cbf2e6d4fb597
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -292,6 +292,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_f = d_maps_x[:, :, 0:D]
     seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
     seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -310,10 +311,11 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dh_da_o = seq_tanh_c*o*(1 - o)
         # ∂h/∂c
         seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = 1 - c_tilde**2
         # ∂c/∂a_f
         seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = 1 - c_tilde**2
+        seq_dc_da_f_a_c_tilde = numpy.stack((seq_dc_da_f, seq_dc_da_c_tilde,), axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
@@ -322,11 +324,10 @@ def backward(params, cache, dy, d_state_T=None):
             numpy.multiply(d_h, seq_dh_da_o[k], out=d_a_o)
             # grad of: h = o * tanh(c)
             d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
             # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_f_a_c_tilde[k], out=seq_d_a_f_d_a_c_tilde[t])
             d_a_f = seq_d_a_f[t]
-            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + c_tilde
             d_c_prev = d_a_f*V_f + d_c*f[k]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: eca79818b55ef5bad681ff915e954ba4dca8d73a645aa2d7edcc6677c1aa36ab
+gatecalc-content-sha256: 6cb15c7cbe2a86fcf0e2731bc223c55dad21a6d20f52c708f30480fa8a0bb18e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -292,6 +292,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_i = d_maps_x[:, :, 0:D]
     seq_d_a_f = d_maps_x[:, :, D:2*D]
     seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -307,25 +308,26 @@ def backward(params, cache, dy, d_state_T=None):
         h = seq_h[start:stop]
         # ∂h/∂c
         seq_dh_dc = 1 - h**2
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
             # grad of: h = tanh(c)
             d_c = d_c_next + d_h*seq_dh_dc[k]
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-            d_a_f = seq_d_a_f[t]
-            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
+                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_a_i = seq_d_a_i[t]
-            numpy.multiply(d_c, seq_dc_da_i[k], out=d_a_i)
+            d_a_f = seq_d_a_f[t]
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d7eb8d54484b1d0814273805fa73e21669c348456113be4e62348b72e412252d
+gatecalc-content-sha256: ac58cd9e8f697e57104599413a508a1b8cee5734c6199c62843a5d15f05e5ba7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -339,6 +339,7 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_f = d_maps_x[:, :, D:2*D]
     seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
+    seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
@@ -358,12 +359,14 @@ def backward(params, cache, dy, d_state_T=None):
         seq_dh_da_o = seq_tanh_c*o*(1 - o)
         # ∂h/∂c
         seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
@@ -372,14 +375,13 @@ def backward(params, cache, dy, d_state_T=None):
             numpy.multiply(d_h, seq_dh_da_o[k], out=d_a_o)
             # grad of: h = o * tanh(c)
             d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-            d_a_f = seq_d_a_f[t]
-            numpy.multiply(d_c, seq_dc_da_f[k], out=d_a_f)
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
+                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_a_i = seq_d_a_i[t]
-            numpy.multiply(d_c, seq_dc_da_i[k], out=d_a_i)
+            d_a_f = seq_d_a_f[t]
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
