@@ -455,14 +455,14 @@ def forward_code(derivation: Derivation, printer_for) -> str:
             affine[run] = (names_.fresh("gate_scale"), names_.fresh("gate_shift"))
     lines = [
         "def forward(params, x, state0=None):",
-        f'    """Run T steps. x: (T, B, {cell.input[1]}); state0 {{name: (B, size)}} or None for zeros.',
+        f'    """Run T steps. x: (T, B, {cell.input[1]}); state0: {{name: (B, size)}}, None or a missing',
+        "    name meaning zeros.",
         "",
         "    Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.",
         '    """',
         "    xs = x",
         "    steps, batch = xs.shape[0], xs.shape[1]",
-        "    if state0 is None:",
-        "        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))",
+        "    state0 = {} if state0 is None else state0",
         "    dtype = numpy.result_type(x, *params.values(), *state0.values())",
         *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
         *_dims(cell),
@@ -478,11 +478,10 @@ def forward_code(derivation: Derivation, printer_for) -> str:
         lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
         lines.append(f"    # {identities}")
     for g in plan.groups:
-        matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)), slot.matrix)
+        matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)), f"{slot.matrix}.T")
                              for slot in g.slots)
         # transposed once, contiguous: BLAS is much faster on it than on a transposed view
-        lines.append(f"    {g.stack}_T = numpy.ascontiguousarray("
-                     f"numpy.concatenate(({matrices},)).T)")
+        lines.append(f"    {g.stack}_T = numpy.concatenate(({matrices},), axis=1)")
     for g in plan.groups:
         if g.hoisted:
             lines.append("    # maps of the input do not depend on the state: all steps at once")
@@ -503,7 +502,7 @@ def forward_code(derivation: Derivation, printer_for) -> str:
                  "entry 0 is its initial value")
     for s, dim in cell.state:
         lines.append(f"    {seq[s]} = numpy.empty((steps + 1, batch, {dim}), dtype)")
-        lines.append(f"    {seq[s]}[0] = state0[{s!r}]")
+        lines.append(f"    {seq[s]}[0] = state0.get({s!r}, 0)")
     for n in plan.kept:
         if n in seq and n not in states and n not in plan.gates and n not in plan.slot_code:
             lines.append(f"    {seq[n]} = numpy.empty((steps, batch, {_dim(derivation, n)}), dtype)")

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e18396becc45805aa1272fe6f981a50061376ff5bdd3bcf18fdcb6daed9b396d
+gatecalc-content-sha256: f691d355416a65c1e997a8390f88ddd9a3a0a0e347eb987e81c67f669fa15499
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -300,14 +300,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -336,11 +336,11 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
-    stack_i_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_ii, R_fi, R_oi,)).T)
-    stack_f_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_if, R_ff, R_of,)).T)
-    stack_o_prev_T = numpy.ascontiguousarray(numpy.concatenate((R_io, R_fo, R_oo,)).T)
+    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_i_prev_T = numpy.concatenate((R_ii.T, R_fi.T, R_oi.T,), axis=1)
+    stack_f_prev_T = numpy.concatenate((R_if.T, R_ff.T, R_of.T,), axis=1)
+    stack_o_prev_T = numpy.concatenate((R_io.T, R_fo.T, R_oo.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -348,15 +348,15 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i = numpy.empty((steps + 1, batch, D), dtype)
-    seq_i[0] = state0['i']
+    seq_i[0] = state0.get('i', 0)
     seq_f = numpy.empty((steps + 1, batch, D), dtype)
-    seq_f[0] = state0['f']
+    seq_f[0] = state0.get('f', 0)
     seq_o = numpy.empty((steps + 1, batch, D), dtype)
-    seq_o[0] = state0['o']
+    seq_o[0] = state0.get('o', 0)
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     for t in range(steps):
         h_prev = seq_h[t]

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: aebf428bf2cb43cc16419b6cba1c61c38ba30caeb086a004125c48419013e025
+gatecalc-content-sha256: e1cb2d53a0fb3d7cd7dcce6129480688ee3e364233a922241d43da5ff59235d9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -176,14 +176,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_r = params['W_r']
     U_r = params['U_r']
@@ -200,8 +200,8 @@ def forward(params, x, state0=None):
     D = params['W_r'].shape[0]
     M = params['W_r'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_r, W_z, W_n,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_r, U_z, U_n,)).T)
+    stack_x_T = numpy.concatenate((W_r.T, W_z.T, W_n.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_r.T, U_z.T, U_n.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -210,7 +210,7 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_r = numpy.empty((steps, batch, D), dtype)
     seq_z = numpy.empty((steps, batch, D), dtype)
     seq_n = numpy.empty((steps, batch, D), dtype)

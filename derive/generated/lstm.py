@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 222fa5717688f52eea89581ca91f7a8088c27a2f6398dafed8fc14c6da362b54
+gatecalc-content-sha256: 2d1f9fe9db3a431a7294217d8b6b5568c3294f26e56056fabd83d03a8128c129
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -204,14 +204,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -230,8 +230,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor:
     # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, 0.5*W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, 0.5*U_o,)).T)
+    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, 0.5*W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, 0.5*U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -239,9 +239,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i_f_c_tilde_o = maps_x[:, :, 0:4*D]
     gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D])
     gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D])

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 87bf9c8476e0d4017d3ea1f8e03e5642b1d19dcb002214323ecec45c29445009
+gatecalc-content-sha256: deb3b60da928dd412b69eab73f90cbc8998d99d1f7c4ef92593c46d696114b6d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -219,14 +219,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -247,9 +247,9 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor:
     # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, 0.5*W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, 0.5*U_o,)).T)
-    stack_m_T = numpy.ascontiguousarray(numpy.concatenate((W_p,)).T)
+    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, 0.5*W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_m_T = numpy.concatenate((W_p.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -257,9 +257,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, P), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_m = numpy.empty((steps, batch, D), dtype)
     seq_i_f_c_tilde_o = maps_x[:, :, 0:4*D]
     gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D])

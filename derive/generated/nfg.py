@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5bf68a1633eb9e7a66afa27e808f0f2d3fe31e5a89118f3a03780b3ec245e8a8
+gatecalc-content-sha256: 2d04f8da3a9f03f2481de9ce25675e78667da290be2000706faed4b7ea331d04
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -168,14 +168,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -191,8 +191,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor:
     # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((0.5*W_i, W_c, 0.5*W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((0.5*U_i, U_c, 0.5*U_o,)).T)
+    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -200,9 +200,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i_c_tilde_o = maps_x[:, :, 0:3*D]
     gate_scale = numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D])
     gate_shift = numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D])

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f41a8a3522fc51bea688b015cc25da2a74546b20df796e73c797b6b6ef8e0f42
+gatecalc-content-sha256: ba6d0f9e191fd4eeb49d00618a254db8ce02e7fe2f5fe9b500bae8930260a0d6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -216,14 +216,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -243,8 +243,8 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
+    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -252,9 +252,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i = numpy.empty((steps, batch, D), dtype)
     seq_f = numpy.empty((steps, batch, D), dtype)
     seq_c_tilde = numpy.empty((steps, batch, D), dtype)

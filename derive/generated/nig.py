@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8ad78e735d6b0f1280a5798513b40168a1f85d1c2dfd8e6e3f1cbf2e6d4fb597
+gatecalc-content-sha256: 505b3f6ab2e9a832743446f53418611f2d84b1650d731ffa3e5ab4c1bc5eb0bb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -188,14 +188,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_f = params['W_f']
     U_f = params['U_f']
@@ -211,8 +211,8 @@ def forward(params, x, state0=None):
     D = params['W_f'].shape[0]
     M = params['W_f'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_f, W_c, W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_f, U_c, U_o,)).T)
+    stack_x_T = numpy.concatenate((W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -220,9 +220,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_f = numpy.empty((steps, batch, D), dtype)
     seq_o = numpy.empty((steps, batch, D), dtype)
     seq_c_tilde = maps_x[:, :, D:2*D]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6cb15c7cbe2a86fcf0e2731bc223c55dad21a6d20f52c708f30480fa8a0bb18e
+gatecalc-content-sha256: 81ed88e47817eb8b11a66a052d45207a3f563e5fb22090694affbe78b56547f4
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -188,14 +188,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -211,8 +211,8 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c,)).T)
+    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -220,9 +220,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i = numpy.empty((steps, batch, D), dtype)
     seq_f = numpy.empty((steps, batch, D), dtype)
     seq_c_tilde = maps_x[:, :, 2*D:3*D]

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ac58cd9e8f697e57104599413a508a1b8cee5734c6199c62843a5d15f05e5ba7
+gatecalc-content-sha256: ac5b943cb32631f88264222f444d144b88c4cb530d038f9e3a5e8b76f236c7a6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -219,14 +219,14 @@ def step_backward(params, step_cache, d_state_new):
 
 
 def forward(params, x, state0=None):
-    """Run T steps. x: (T, B, M); state0 {name: (B, size)} or None for zeros.
+    """Run T steps. x: (T, B, M); state0: {name: (B, size)}, None or a missing
+    name meaning zeros.
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     xs = x
     steps, batch = xs.shape[0], xs.shape[1]
-    if state0 is None:
-        state0 = zero_state(params, batch, numpy.result_type(x, *params.values()))
+    state0 = {} if state0 is None else state0
     dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
@@ -246,8 +246,8 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.ascontiguousarray(numpy.concatenate((W_i, W_f, W_c, W_o,)).T)
-    stack_h_prev_T = numpy.ascontiguousarray(numpy.concatenate((U_i, U_f, U_c, U_o,)).T)
+    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
@@ -255,9 +255,9 @@ def forward(params, x, state0=None):
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
-    seq_h[0] = state0['h']
+    seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
-    seq_c[0] = state0['c']
+    seq_c[0] = state0.get('c', 0)
     seq_i = numpy.empty((steps, batch, D), dtype)
     seq_f = numpy.empty((steps, batch, D), dtype)
     seq_o = numpy.empty((steps, batch, D), dtype)
