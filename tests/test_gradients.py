@@ -53,3 +53,20 @@ def test_only_final_state_gradients_when_dy_is_none():
 
     expected = numeric.complex_step(loss, problem.arrays, "U_f")
     numpy.testing.assert_allclose(grads["U_f"], expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["lstm", "lstmp"])
+def test_a_missing_initial_state_means_zeros(name):
+    module = generated(name)
+    rng = numpy.random.default_rng(3)
+    params = module.init_params(3, 4, rng=rng, **({"proj_size": 2} if name == "lstmp" else {}))
+    xs = rng.standard_normal((5, 2, 3))
+    zeros = module.zero_state(params, 2, numpy.float64)
+    y_zeros, state_zeros, _ = module.forward(params, xs, zeros)
+    for state0 in (None, {}, {"h": zeros["h"]}):
+        y, state, _ = module.forward(params, xs, state0)
+        numpy.testing.assert_array_equal(y, y_zeros)
+        for s in module.STATE:
+            numpy.testing.assert_array_equal(state[s], state_zeros[s])
+    h0 = {"h": rng.standard_normal(zeros["h"].shape)}
+    assert not numpy.allclose(module.forward(params, xs, h0)[0], y_zeros)  # h0 is read
