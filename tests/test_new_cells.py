@@ -159,3 +159,37 @@ def test_unseen_cell_with_a_use_before_definition_is_refused(write_spec):
         "- V * x_proj\n", "- V * x_proj\nx_proj = W_p @ x\n")
     with pytest.raises(SpecError, match="'x_proj' is used before its definition"):
         parse_spec(write_spec(swapped))
+
+
+# Cell names that the sequence code would otherwise use for its own arrays.
+CLASHING_NAMES = '''
+name = "clash_test"
+title = "Names the generated code also wants"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { gates = "D", k = "D" }
+output = "gates"
+equations = """
+start = sigmoid(W_s @ x + U_s @ gates_prev + b_s)
+stop = tanh(W_t @ x + U_t @ gates_prev)
+block = start * k_prev
+k = block + (1 - start) * stop
+gates = stop * tanh(k)
+"""
+[params]
+W_s = ["D", "M"]
+U_s = ["D", "D"]
+b_s = ["D"]
+W_t = ["D", "M"]
+U_t = ["D", "D"]
+gate_scale = ["D"]
+'''
+
+
+def test_cell_names_that_clash_with_generated_arrays_still_check(write_spec, tmp_path):
+    text = CLASHING_NAMES.replace("(1 - start) * stop", "(1 - start) * stop * gate_scale")
+    module, cell = build_with_cell(write_spec, tmp_path, text)
+    problem = make_problem(module, reference_sizes(Sizes(T=3, B=2, M=3, D=4)), seed=4)
+    for method in ("forward", "central", "steps"):
+        result = check(problem, method, cell=cell)
+        assert result.passed, (method, [(c.wrt, c.normwise_rel_err) for c in result.checks])
