@@ -28,6 +28,7 @@ Backward:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy
@@ -845,7 +846,11 @@ def backward_code(derivation: Derivation, printer_for) -> str:
     d_state0 = ", ".join(f"{s!r}: {adjoint_name(s)}_next" for s in cell.state_names)
     lines += ["    grads = {", *items, "    }", f"    d_state0 = {{{d_state0}}}",
               "    return grads, dx, d_state0"]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines)
+    unused = {view for view in adjoint_seq.values()
+              if len(re.findall(rf"\b{re.escape(view)}\b", text)) == 1}  # defined, never read
+    return "\n".join(line for line in lines
+                     if line.strip().partition(" = ")[0] not in unused) + "\n"
 
 
 def _families(plan: Plan, slot_views: dict, seq: dict) -> list[tuple[StepAdjoint, ...]]:

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 33f0cc14319f05604c6071348707f6a238d334b0328c02b5acffd942e16d7b68
+gatecalc-content-sha256: a8b070670e25ca9a8353e7cd481aff2371017f9739675bab5781cd9120fa03f6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -291,8 +291,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c = kept['c']
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
-    seq_d_a_i = d_maps_x[:, :, 0:D]
-    seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
     seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_i_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it

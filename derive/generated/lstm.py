@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2d1f9fe9db3a431a7294217d8b6b5568c3294f26e56056fabd83d03a8128c129
+gatecalc-content-sha256: 1db120595c4380576fa220134be3e250b8d809c5f90a791570ba0e75fb220777
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -317,9 +317,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c = kept['c']
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
-    seq_d_a_i = d_maps_x[:, :, 0:D]
-    seq_d_a_f = d_maps_x[:, :, D:2*D]
-    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it

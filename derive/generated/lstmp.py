@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: deb3b60da928dd412b69eab73f90cbc8998d99d1f7c4ef92593c46d696114b6d
+gatecalc-content-sha256: 11e6db5bb7372a275d9b73660560fdd70c7c828024d0e931a81db9ecb76b4152
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -346,9 +346,6 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     d_maps_m = numpy.empty((steps, batch, P), dtype)
-    seq_d_a_i = d_maps_x[:, :, 0:D]
-    seq_d_a_f = d_maps_x[:, :, D:2*D]
-    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_h = d_maps_m[:, :, 0:P]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2d04f8da3a9f03f2481de9ce25675e78667da290be2000706faed4b7ea331d04
+gatecalc-content-sha256: d3ef978d7fd64afc88d15f752cd703fee32a412f505757c5550bf11a22d6ed4b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -268,8 +268,6 @@ def backward(params, cache, dy, d_state_T=None):
     seq_c = kept['c']
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
-    seq_d_a_i = d_maps_x[:, :, 0:D]
-    seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
     seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_i_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it

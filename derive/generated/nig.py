@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 505b3f6ab2e9a832743446f53418611f2d84b1650d731ffa3e5ab4c1bc5eb0bb
+gatecalc-content-sha256: b6d009fbeb41860a681ee3ca467e5a11ba6fa4a4d3a04c2b9cc3fad0dd03d96d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -290,7 +290,6 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints of the stacked maps, every step: the matrix gradients come after the loop
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
     seq_d_a_f = d_maps_x[:, :, 0:D]
-    seq_d_a_c_tilde = d_maps_x[:, :, D:2*D]
     seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
     # adjoints arriving at each step's new state from the step after it

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6827a7e950f236a3f521385a958d36e7a432a9a65d34a00798e92c75288a2c39
+gatecalc-content-sha256: bcecf9730c0de4e29fe67536723e4e98f79310cf790bc886b3186718b8f698e3
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -338,7 +338,6 @@ def backward(params, cache, dy, d_state_T=None):
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
     seq_d_a_f = d_maps_x[:, :, D:2*D]
-    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it

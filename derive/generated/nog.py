@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 81ed88e47817eb8b11a66a052d45207a3f563e5fb22090694affbe78b56547f4
+gatecalc-content-sha256: 8060d86c4ced757093098d4e67626ddae4dccb8a5ac03548a8aa6153e5137374
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -291,7 +291,6 @@ def backward(params, cache, dy, d_state_T=None):
     d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
     seq_d_a_f = d_maps_x[:, :, D:2*D]
-    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)

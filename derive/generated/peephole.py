@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ac5b943cb32631f88264222f444d144b88c4cb530d038f9e3a5e8b76f236c7a6
+gatecalc-content-sha256: 112881bd8885f06901b23a6b7a35ea4a370bc9b70481c0a9bfbccfaa7790d19b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -337,7 +337,6 @@ def backward(params, cache, dy, d_state_T=None):
     d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
     seq_d_a_i = d_maps_x[:, :, 0:D]
     seq_d_a_f = d_maps_x[:, :, D:2*D]
-    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
