@@ -2,24 +2,27 @@
 
 The per-step arithmetic is the derivation's, printed by the same NumPy printer as the step
 functions; what changes is where values live and when work happens. All of it follows from the
-equation graph, never from knowing which cell this is. At small sizes the cost is the number of
-NumPy calls a step, at large ones the matrix products and the passes over memory; both are cut.
+equation graph and the building-block table, never from knowing which cell this is. At small
+sizes the cost is the number of NumPy calls a step, at large ones the matrix products and the
+passes over memory; both are cut.
 
 Forward:
 - maps that share a right operand are stacked into one matrix, so each operand costs one product
-  a step (the article's W ∈ R^{4D×(M+D)}, split by operand); rows are ordered so that gates with
-  the same activation sit next to each other;
+  a step (the article's W ∈ R^{4D×(M+D)}, split by operand);
 - maps of the input do not depend on the state: they run once, for all steps, before the loop,
   with the constant biases added there; each step adds its recurrent product in place;
-- a gate whose pre-activation is exactly its rows of that buffer is computed in place, and
-  adjacent gates with the same activation in one call (its derivative needs only its output);
+- a gate whose pre-activation is exactly its rows of that buffer is computed in place (its
+  derivative needs only its output). Adjacent gates share calls: functions with a tanh form
+  (sigmoid(a) = 0.5 + 0.5*tanh(a/2)) as one tanh and a per-row scale and shift, the inner factor
+  folded into the stacked rows before the loop;
 - every value the backward reads is written, as it is computed, into a (T, B, size) array
   (a state into (T+1, B, size), entry 0 the initial state): nothing is copied or appended.
 
 Backward:
 - within a step every adjoint is linear in the adjoints computed before it, with coefficients
-  (partial derivatives) that depend on forward values only. Those coefficients are computed for
-  all steps at once, before the loop, so the loop does one multiply per (adjoint, source) pair;
+  (partial derivatives) that depend on forward values only. Those are computed before the loop
+  for a block of steps at once (few calls, still in cache), so the loop does one multiply per
+  (adjoint, source) pair; adjacent adjoints with one source are one broadcast multiply;
 - an adjoint used once is not computed on its own: its coefficients multiply into its user's;
 - the adjoints of a group's maps are written into one (T, B, K) buffer; after the loop one product
   over all steps gives the stacked matrix gradient and the input's adjoint, and a vector
