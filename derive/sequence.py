@@ -646,214 +646,253 @@ def _used_in_step(exprs: dict) -> set[str]:
 
 
 def backward_code(derivation: Derivation, printer_for) -> str:
-    cell = derivation.cell
-    plan = make_plan(derivation)
-    names_ = Names(derivation)
-    x = cell.input[0]
-    seq = {x: "xs", **{n: names_.fresh(f"seq_{n}") for n in plan.kept}}
-    steps_by_name = {s.name: s for s in plan.steps}
-    slot_views = {}  # adjoint -> [(buffer, start, stop)]
-    for g in plan.groups:
-        for slot in g.slots:
-            place = (g.buffer, slot.start, slot.stop)
-            if place not in slot_views.setdefault(slot.adjoint, []):
-                slot_views[slot.adjoint].append(place)
-    adjoint_seq = {name: names_.fresh(f"seq_{name}") for name in slot_views
-                   if name in steps_by_name}
+    return BackwardPrinter(derivation, printer_for).code()
 
-    # coefficients: numbers stay in the loop, a kept value is read per step, the rest is
-    # computed for all steps before the loop
-    coefficients: dict[sympy.Expr, tuple[str, str]] = {}  # expression -> (name, comment)
-    block_, start_, stop_, k_ = (names_.fresh(n) for n in ("block", "start", "stop", "k"))
-    blocked = any(_precomputed(part.coefficient, seq) for s in plan.steps for part in s.parts)
-    in_block: set[str] = set()  # kept values the block of steps reads, bound to its slice
-    kept_symbols = set(seq)
 
-    def factor_code(part: Part, target: str) -> list[str]:
+class BackwardPrinter:
+    """Prints ``backward``: the setup, the loop over blocks of steps (their partial derivatives,
+    then each step's adjoints), and the products and sums after the loop.
+
+    Coefficients print three ways: a number stays in the loop, a kept value is read per step,
+    anything else is computed for the block before its steps. Fresh names are taken in the order
+    the function prints, so the same derivation always gives the same text.
+    """
+
+    def __init__(self, derivation: Derivation, printer_for):
+        self.derivation, self.cell, self.printer_for = derivation, derivation.cell, printer_for
+        self.plan = plan = make_plan(derivation)
+        self.names = Names(derivation)
+        self.x = self.cell.input[0]
+        self.seq = {self.x: "xs", **{n: self.names.fresh(f"seq_{n}") for n in plan.kept}}
+        computed = {s.name for s in plan.steps}
+        self.slot_views = {}  # adjoint -> [(buffer, start, stop)], its first place first
+        for g in plan.groups:
+            for slot in g.slots:
+                place = (g.buffer, slot.start, slot.stop)
+                if place not in self.slot_views.setdefault(slot.adjoint, []):
+                    self.slot_views[slot.adjoint].append(place)
+        self.adjoint_seq = {name: self.names.fresh(f"seq_{name}") for name in self.slot_views
+                            if name in computed}
+        self.coefficients: dict[sympy.Expr, tuple[str, str]] = {}  # expr -> (name, comment)
+        self.block, self.start, self.stop, self.k = (
+            self.names.fresh(n) for n in ("block", "start", "stop", "k"))
+        self.blocked = any(_precomputed(part.coefficient, self.seq)
+                           for s in plan.steps for part in s.parts)
+        self.in_block: set[str] = set()  # kept values a block reads, bound to its slice
+        self.per_step_sums = {t: parts for t, parts in plan.sums.items()
+                              if not _summed_after(parts, self.adjoint_seq)}
+        self.later_sources = {part.source for s in plan.steps for part in s.parts}
+        self.later_sources |= {part.source for parts in self.per_step_sums.values()
+                               for part in parts}
+        self.family_stacks: list[str] = []  # per block: stacked coefficients of each family
+        self.family_views: list[str] = []  # before the loop: each family's (T, B, n, size) view
+
+    def code(self) -> str:
+        body = self.body()
+        lines = self.setup() + self.loop(body) + self.after_loop()
+        text = "\n".join(lines)
+        unused = {view for view in self.adjoint_seq.values()
+                  if len(re.findall(rf"\b{re.escape(view)}\b", text)) == 1}  # never read
+        return "\n".join(line for line in lines
+                         if line.strip().partition(" = ")[0] not in unused) + "\n"
+
+    # -- the loop body ----------------------------------------------------------------------------
+
+    def factors(self, part: Part, target: str) -> list[str]:
+        """``part`` as the factors of one product, printed for step t of the loop."""
         number, rest = part.coefficient.as_coeff_Mul()
-        source = printer_for({}).doprint(number * sympy.Symbol(part.source))
+        source = self.printer_for({}).doprint(number * sympy.Symbol(part.source))
         if rest == 1:
             return [source]
-        if isinstance(rest, sympy.Symbol) and rest.name in seq:
-            if blocked:
-                in_block.add(rest.name)
-                return [source, f"{rest.name}[{k_}]"]
-            return [source, f"{seq[rest.name]}[t]"]
-        if not {symbol.name for symbol in rest.free_symbols} & kept_symbols:
-            return [source, printer_for({}).doprint(rest)]  # parameters and numbers only
-        if rest not in coefficients:
-            in_block.update(symbol.name for symbol in rest.free_symbols if symbol.name in seq)
-            base = part.source[len(ADJOINT_PREFIX):]
-            coefficients[rest] = (names_.fresh(f"seq_d{base}_d{target}"), f"∂{base}/∂{target}")
-        return [source, f"{coefficients[rest][0]}[{k_}]"]
+        if isinstance(rest, sympy.Symbol) and rest.name in self.seq:
+            if self.blocked:
+                self.in_block.add(rest.name)
+                return [source, f"{rest.name}[{self.k}]"]
+            return [source, f"{self.seq[rest.name]}[t]"]
+        if not {symbol.name for symbol in rest.free_symbols} & set(self.seq):
+            return [source, self.printer_for({}).doprint(rest)]  # parameters and numbers only
+        return [source, f"{self.coefficient(rest, part.source, target)}[{self.k}]"]
 
-    later_sources = {part.source for s in plan.steps for part in s.parts}
-    later_sources |= {part.source for t, parts in plan.sums.items() for part in parts
-                      if not _summed_after(parts, adjoint_seq)}
-    families = _families(plan, slot_views, seq) if blocked else []
-    family_of = {step.name: family for family in families for step in family}
-    family_lines, family_views, done_families = [], [], set()
-    body, shown = [], set()
-    for step in plan.steps:
-        family = family_of.get(step.name)
-        for equation in [e for member in family or [step] for e in member.equations]:
-            if equation not in shown:
-                shown.add(equation)
-                body.append(f"# grad of: {equation}")
-        if family and family in done_families:
-            continue
-        if family:
-            # one broadcast multiply: the same source times each member's coefficient
-            done_families.add(family)
-            names = [factor_code(member.parts[0], member.target)[1] for member in family]
-            stacked = names_.fresh("seq_d" + step.parts[0].source[len(ADJOINT_PREFIX):] + "_d"
-                                   + "_".join(member.target for member in family))
-            view = names_.fresh("seq_" + "_".join(member.name for member in family))
-            family_lines.append(f"{stacked} = numpy.stack(({', '.join(n[:-len(f'[{k_}]')] for n in names)},), "
-                                "axis=2)")
-            (buffer, start, _), (_, _, stop) = slot_views[family[0].name][0], slot_views[family[-1].name][0]
-            family_views.append(f"{view} = {buffer}[:, :, {start}:{stop}].reshape(steps, batch, "
-                                f"{len(family)}, {_dim(derivation, family[0].target)})")
-            body.append(f"numpy.multiply({step.parts[0].source}[:, None], {stacked}[{k_}], "
-                        f"out={view}[t])")
-            body += [f"{m.name} = {adjoint_seq[m.name]}[t]" for m in family if m.name in later_sources]
-            continue
+    def coefficient(self, expr: sympy.Expr, source: str, target: str) -> str:
+        """The name of the block array holding ``expr``, ∂source/∂target."""
+        if expr not in self.coefficients:
+            self.in_block.update(s.name for s in expr.free_symbols if s.name in self.seq)
+            base = source[len(ADJOINT_PREFIX):]
+            self.coefficients[expr] = (self.names.fresh(f"seq_d{base}_d{target}"),
+                                       f"∂{base}/∂{target}")
+        return self.coefficients[expr][0]
+
+    def body(self) -> list[str]:
+        families = _families(self.plan, self.slot_views, self.seq) if self.blocked else []
+        family_of = {step.name: family for family in families for step in family}
+        body, shown, done = [], set(), set()
+        for step in self.plan.steps:
+            family = family_of.get(step.name)
+            for equation in [e for member in family or [step] for e in member.equations]:
+                if equation not in shown:
+                    shown.add(equation)
+                    body.append(f"# grad of: {equation}")
+            if family is None:
+                body += self.step_lines(step)
+            elif family not in done:
+                done.add(family)
+                body += self.family_lines(family)
+        for target, parts in self.per_step_sums.items():
+            total = " + ".join("*".join(self.factors(part, target)) for part in parts)
+            if target == self.x:
+                body.append(f"dx[t] = {total}")
+            else:
+                body.append(f"{adjoint_name(target)} += ({total}).sum(axis=0)")
+        body += [f"{adjoint_name(s)}_next = {adjoint_name(prev_name(s))}"
+                 for s in self.cell.state_names]
+        return body
+
+    def step_lines(self, step: StepAdjoint) -> list[str]:
+        """One adjoint: written straight into its rows of the buffer when it has some."""
         pieces = []
         if step.seeded:
             seed = f"{step.name}_next"
-            if step.target == cell.output:
+            if step.target == self.cell.output:
                 seed = f"({seed} if dy is None else {seed} + dy[t])"
             pieces.append([seed])
-        pieces += [factor_code(part, step.target) for part in step.parts]
+        pieces += [self.factors(part, step.target) for part in step.parts]
         if step.matmul is not None:
             pieces.append([f"numpy.dot({step.matmul.buffer}[t], {step.matmul.stack})"])
         if not pieces:
-            pieces.append([f"numpy.zeros((batch, {cell.dim_of(step.target)}), dtype)"])
-        if step.name in adjoint_seq:
-            view = f"{adjoint_seq[step.name]}[t]"
-            copies = slot_views[step.name][1:]
-            if step.name in later_sources or copies:
-                body.append(f"{step.name} = {view}")
-                view = step.name
-            body.append(_out_of_pieces(view, pieces))
-            for buffer, start, stop in copies:
-                body.append(f"{buffer}[t, :, {start}:{stop}] = {step.name}")
-        else:
-            body.append(f"{step.name} = {' + '.join('*'.join(p) for p in pieces)}")
-    per_step_sums = {t: parts for t, parts in plan.sums.items()
-                     if not _summed_after(parts, adjoint_seq)}
-    for target, parts in per_step_sums.items():
-        total = " + ".join("*".join(factor_code(part, target)) for part in parts)
-        if target == x:
-            body.append(f"dx[t] = {total}")
-        else:
-            body.append(f"{adjoint_name(target)} += ({total}).sum(axis=0)")
-    body += [f"{adjoint_name(s)}_next = {adjoint_name(prev_name(s))}" for s in cell.state_names]
+            pieces.append([f"numpy.zeros((batch, {self.cell.dim_of(step.target)}), dtype)"])
+        if step.name not in self.adjoint_seq:
+            return [f"{step.name} = {' + '.join('*'.join(p) for p in pieces)}"]
+        lines, view = [], f"{self.adjoint_seq[step.name]}[t]"
+        copies = self.slot_views[step.name][1:]
+        if step.name in self.later_sources or copies:
+            lines.append(f"{step.name} = {view}")
+            view = step.name
+        lines.append(_out_of_pieces(view, pieces))
+        lines += [f"{buffer}[t, :, {start}:{stop}] = {step.name}" for buffer, start, stop in copies]
+        return lines
 
-    lines = [
-        "def backward(params, cache, dy, d_state_T=None):",
-        '    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:',
-        "    {name: (B, size)} adjoints of the final state (missing names mean zero).",
-        "",
-        "    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).",
-        '    """',
-        '    kept, xs = cache["kept"], cache["xs"]',
-        "    steps, batch = xs.shape[0], xs.shape[1]",
-        "    d_state_T = {} if d_state_T is None else d_state_T",
-        '    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), '
-        "*([] if dy is None else [dy]))",
-        *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
-        *_dims(cell),
-        *[f"    {g.stack} = numpy.concatenate(({', '.join(s.matrix for s in g.slots)},))"
-          for g in plan.groups],
-        *[f"    {seq[n]} = kept[{n!r}]" for n in plan.kept],
-    ]
-    lines.append("    # adjoints of the stacked maps, every step: the matrix gradients come after the loop")
-    written = set(adjoint_seq)
-    for buffer in dict.fromkeys(g.buffer for g in plan.groups):
-        group = next(g for g in plan.groups if g.buffer == buffer)
-        every_slot = all(slot.adjoint in written for slot in group.slots)
-        make = "empty" if every_slot else "zeros"
-        lines.append(f"    {buffer} = numpy.{make}((steps, batch, {group.slots[-1].stop}), dtype)")
-    for name, view in adjoint_seq.items():
-        buffer, start, stop = slot_views[name][0]
-        lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
-    lines += ["    " + line for line in family_views]
-    for target in per_step_sums:
-        if target != x:
-            lines.append(f"    {adjoint_name(target)} = numpy.zeros_like({target}, dtype=dtype)")
-    if x in per_step_sums:
-        lines.append("    dx = numpy.zeros(xs.shape, dtype)")
-    lines.append("    # adjoints arriving at each step's new state from the step after it")
-    for s, dim in cell.state:
-        lines.append(f"    {adjoint_name(s)}_next = numpy.zeros((batch, {dim}), dtype) + "
-                     f"d_state_T.get({s!r}, 0)")
-    if blocked:
-        width = cell.dim_of(cell.output)
-        lines += [
+    def family_lines(self, family: tuple[StepAdjoint, ...]) -> list[str]:
+        """Adjoints on adjacent rows, one source times each one's coefficient: one broadcast
+        multiply, over a (B, n, size) view of their rows."""
+        source = family[0].parts[0].source
+        names = [self.coefficient(m.parts[0].coefficient, source, m.target) for m in family]
+        stacked = self.names.fresh(f"seq_d{source[len(ADJOINT_PREFIX):]}_d"
+                                   + "_".join(member.target for member in family))
+        view = self.names.fresh("seq_" + "_".join(member.name for member in family))
+        self.family_stacks.append(f"{stacked} = numpy.stack(({', '.join(names)},), axis=2)")
+        (buffer, start, _), (_, _, stop) = (self.slot_views[family[0].name][0],
+                                            self.slot_views[family[-1].name][0])
+        width = _dim(self.derivation, family[0].target)
+        self.family_views.append(f"{view} = {buffer}[:, :, {start}:{stop}]"
+                                 f".reshape(steps, batch, {len(family)}, {width})")
+        return [f"numpy.multiply({source}[:, None], {stacked}[{self.k}], out={view}[t])",
+                *[f"{m.name} = {self.adjoint_seq[m.name]}[t]" for m in family
+                  if m.name in self.later_sources]]
+
+    # -- around the loop --------------------------------------------------------------------------
+
+    def setup(self) -> list[str]:
+        cell, plan, x = self.cell, self.plan, self.x
+        lines = [
+            "def backward(params, cache, dy, d_state_T=None):",
+            '    """Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:',
+            "    {name: (B, size)} adjoints of the final state (missing names mean zero).",
+            "",
+            "    Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).",
+            '    """',
+            '    kept, xs = cache["kept"], cache["xs"]',
+            "    steps, batch = xs.shape[0], xs.shape[1]",
+            "    d_state_T = {} if d_state_T is None else d_state_T",
+            '    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), '
+            "*([] if dy is None else [dy]))",
+            *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
+            *_dims(cell),
+            *[f"    {g.stack} = numpy.concatenate(({', '.join(s.matrix for s in g.slots)},))"
+              for g in plan.groups],
+            *[f"    {self.seq[n]} = kept[{n!r}]" for n in plan.kept],
+            "    # adjoints of the stacked maps, every step: the matrix gradients come after the loop",
+        ]
+        for buffer in dict.fromkeys(g.buffer for g in plan.groups):
+            group = next(g for g in plan.groups if g.buffer == buffer)
+            every_slot = all(slot.adjoint in self.adjoint_seq for slot in group.slots)
+            make = "empty" if every_slot else "zeros"
+            lines.append(f"    {buffer} = numpy.{make}((steps, batch, {group.slots[-1].stop}), dtype)")
+        for name, view in self.adjoint_seq.items():
+            buffer, start, stop = self.slot_views[name][0]
+            lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
+        lines += ["    " + line for line in self.family_views]
+        lines += [f"    {adjoint_name(t)} = numpy.zeros_like({t}, dtype=dtype)"
+                  for t in self.per_step_sums if t != x]
+        if x in self.per_step_sums:
+            lines.append("    dx = numpy.zeros(xs.shape, dtype)")
+        lines.append("    # adjoints arriving at each step's new state from the step after it")
+        for s, dim in cell.state:
+            lines.append(f"    {adjoint_name(s)}_next = numpy.zeros((batch, {dim}), dtype) + "
+                         f"d_state_T.get({s!r}, 0)")
+        return lines
+
+    def loop(self, body: list[str]) -> list[str]:
+        if not self.blocked:
+            return ["    for t in reversed(range(steps)):", *["        " + line for line in body]]
+        block, start, stop = self.block, self.start, self.stop
+        return [
             "    # the step's partial derivatives depend on forward values only: computed for a block",
             f"    # of steps at once, {BLOCK_VALUES} values an array, few calls and still in cache",
-            f"    {block_} = max(1, {BLOCK_VALUES} // (batch * {width}))",
-            f"    for {stop_} in range(steps, 0, -{block_}):",
-            f"        {start_} = max({stop_} - {block_}, 0)",
-            *[f"        {n} = {seq[n]}[{start_}:{stop_}]" for n in seq if n in in_block],
-            *["    " + line for line in _coefficient_lines(coefficients, names_, printer_for)],
-            *["        " + line for line in family_lines],
-            f"        for t in reversed(range({start_}, {stop_})):",
-            f"            {k_} = t - {start_}",
+            f"    {block} = max(1, {BLOCK_VALUES} // (batch * {self.cell.dim_of(self.cell.output)}))",
+            f"    for {stop} in range(steps, 0, -{block}):",
+            f"        {start} = max({stop} - {block}, 0)",
+            *[f"        {n} = {self.seq[n]}[{start}:{stop}]" for n in self.seq if n in self.in_block],
+            *["    " + line for line in _coefficient_lines(self.coefficients, self.names,
+                                                          self.printer_for)],
+            *["        " + line for line in self.family_stacks],
+            f"        for t in reversed(range({start}, {stop})):",
+            f"            {self.k} = t - {start}",
             *["            " + line for line in body],
         ]
-    else:
-        lines.append("    for t in reversed(range(steps)):")
-        lines += ["        " + line for line in body]
 
-    lines.append("    # one product over all steps per stacked group")
-    lines.append("    flat = steps * batch")
-    grads, dx = {}, ["dx"] if x in per_step_sums else []
-    flat = {buffer: names_.fresh(f"flat_{buffer}") for buffer in
-            dict.fromkeys(g.buffer for g in plan.groups)}
-    for buffer, name in flat.items():
-        lines.append(f"    {name} = {buffer}.reshape(flat, {buffer}.shape[2])")
-    for g in plan.groups:
-        width = cell.dim_of(g.operand)
-        source = "xs" if g.hoisted else seq[g.operand]
-        lines.append(f"    d_{g.stack} = {flat[g.buffer]}.T @ {source}.reshape(flat, {width})")
-        for slot in g.slots:
-            term = f"d_{g.stack}[{slot.start}:{slot.stop}]"
-            grads[slot.matrix] = f"{grads[slot.matrix]} + {term}" if slot.matrix in grads else term
-        if g.hoisted:
-            dx.append(f"({flat[g.buffer]} @ {g.stack}).reshape(xs.shape)")
-    after = printer_for({**seq, **adjoint_seq})
-    column_sums = {}
-    for target, parts in plan.sums.items():
-        if target in per_step_sums:
-            if target != x:
-                grads[target] = adjoint_name(target)
-            continue
-        total = sympy.Add(*[sympy.Symbol(p.source) * p.coefficient for p in parts])
-        if target == x:
-            dx.append(after.doprint(total))
-        elif isinstance(total, sympy.Symbol):  # a bias: its rows of the buffer's column sums
-            buffer, start, stop = slot_views[total.name][0]
-            if buffer not in column_sums:
-                column_sums[buffer] = names_.fresh(f"sum_{buffer}")
-                lines.append(f"    {column_sums[buffer]} = {flat[buffer]}.sum(axis=0)")
-            grads[target] = f"{column_sums[buffer]}[{start}:{stop}]"
-        else:
-            grads[target] = f"({after.doprint(total)}).sum(axis=(0, 1))"
-    lines.append(f"    dx = {' + '.join(dx) if dx else 'numpy.zeros(xs.shape, dtype)'}")
-    items = []
-    for p in cell.params:
-        value = grads.get(p.name, f"numpy.zeros_like({p.name}, dtype=dtype)")
-        items.append(f"        {p.name!r}: {value},")
-    d_state0 = ", ".join(f"{s!r}: {adjoint_name(s)}_next" for s in cell.state_names)
-    lines += ["    grads = {", *items, "    }", f"    d_state0 = {{{d_state0}}}",
-              "    return grads, dx, d_state0"]
-    text = "\n".join(lines)
-    unused = {view for view in adjoint_seq.values()
-              if len(re.findall(rf"\b{re.escape(view)}\b", text)) == 1}  # defined, never read
-    return "\n".join(line for line in lines
-                     if line.strip().partition(" = ")[0] not in unused) + "\n"
+    def after_loop(self) -> list[str]:
+        """Matrix gradients and the input's adjoint as one product each over all steps; vector
+        gradients as sums over the buffers."""
+        cell, plan, x = self.cell, self.plan, self.x
+        lines = ["    # one product over all steps per stacked group", "    flat = steps * batch"]
+        grads, dx = {}, ["dx"] if x in self.per_step_sums else []
+        flat = {buffer: self.names.fresh(f"flat_{buffer}") for buffer in
+                dict.fromkeys(g.buffer for g in plan.groups)}
+        for buffer, name in flat.items():
+            lines.append(f"    {name} = {buffer}.reshape(flat, {buffer}.shape[2])")
+        for g in plan.groups:
+            source = "xs" if g.hoisted else self.seq[g.operand]
+            lines.append(f"    d_{g.stack} = {flat[g.buffer]}.T @ "
+                         f"{source}.reshape(flat, {cell.dim_of(g.operand)})")
+            for slot in g.slots:
+                term = f"d_{g.stack}[{slot.start}:{slot.stop}]"
+                grads[slot.matrix] = f"{grads[slot.matrix]} + {term}" if slot.matrix in grads else term
+            if g.hoisted:
+                dx.append(f"({flat[g.buffer]} @ {g.stack}).reshape(xs.shape)")
+        after = self.printer_for({**self.seq, **self.adjoint_seq})
+        column_sums = {}
+        for target, parts in plan.sums.items():
+            if target in self.per_step_sums:
+                if target != x:
+                    grads[target] = adjoint_name(target)
+                continue
+            total = sympy.Add(*[sympy.Symbol(p.source) * p.coefficient for p in parts])
+            if target == x:
+                dx.append(after.doprint(total))
+            elif isinstance(total, sympy.Symbol):  # a bias: its rows of the buffer's column sums
+                buffer, start, stop = self.slot_views[total.name][0]
+                if buffer not in column_sums:
+                    column_sums[buffer] = self.names.fresh(f"sum_{buffer}")
+                    lines.append(f"    {column_sums[buffer]} = {flat[buffer]}.sum(axis=0)")
+                grads[target] = f"{column_sums[buffer]}[{start}:{stop}]"
+            else:
+                grads[target] = f"({after.doprint(total)}).sum(axis=(0, 1))"
+        lines.append(f"    dx = {' + '.join(dx) if dx else 'numpy.zeros(xs.shape, dtype)'}")
+        items = [f"        {p.name!r}: {grads.get(p.name, f'numpy.zeros_like({p.name}, dtype=dtype)')},"
+                 for p in cell.params]
+        d_state0 = ", ".join(f"{s!r}: {adjoint_name(s)}_next" for s in cell.state_names)
+        return lines + ["    grads = {", *items, "    }", f"    d_state0 = {{{d_state0}}}",
+                        "    return grads, dx, d_state0"]
 
 
 def _families(plan: Plan, slot_views: dict, seq: dict) -> list[tuple[StepAdjoint, ...]]:
