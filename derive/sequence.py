@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .adjoint import Derivation
+from .adjoint import Derivation, Statement
 from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
 from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name
@@ -432,62 +432,82 @@ def _out_of_pieces(dest: str, pieces: list[list[str]]) -> str:
 def forward_code(derivation: Derivation, printer_for) -> str:
     """``forward(params, x, state0)``; ``printer_for(names)`` makes a NumPy printer whose
     symbols print through the ``names`` substitution."""
-    cell = derivation.cell
-    plan = make_plan(derivation)
-    names_ = Names(derivation)
-    x = cell.input[0]
-    states = set(cell.state_names)
-    prevs = {prev_name(s): s for s in cell.state_names}
-    exprs = plan.exprs
-    # per-step code of every slot symbol still in an expression
-    names = {}
-    for symbol, (maps, start, stop, per_step) in plan.slot_code.items():
-        names[symbol] = f"{maps}[t, :, {start}:{stop}]" if per_step else f"{maps}[:, {start}:{stop}]"
-    printer = printer_for(names)
-    seq = {name: names_.fresh(f"seq_{name}") for name in
-           list(cell.state_names) + [n for n in plan.kept if n not in prevs and n not in states]}
-    runs = {run: names_.fresh("seq_" + "_".join(g.target for g in run)) for run in plan.runs
-            if len(run) > 1}
-    affine = {}  # run -> (scale code, shift code) after its tanh, or None
-    for run in plan.runs:
-        forms = [BLOCKS[gate.block].tanh_form for gate in run]
-        if not _tanh_run(run) or all(form[1:] == (1.0, 0.0) for form in forms):
-            affine[run] = None
-        elif len(set(forms)) == 1:
-            affine[run] = (repr(forms[0][1]), repr(forms[0][2]))
-        else:
-            affine[run] = (names_.fresh("gate_scale"), names_.fresh("gate_shift"))
-    lines = [
-        "def forward(params, x, state0=None):",
-        f'    """Run T steps. x: (T, B, {cell.input[1]}); state0: {{name: (B, size)}}, None or a missing',
-        "    name meaning zeros.",
-        "",
-        "    Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.",
-        '    """',
-        "    xs = x",
-        "    steps, batch = xs.shape[0], xs.shape[1]",
-        "    state0 = {} if state0 is None else state0",
-        "    dtype = numpy.result_type(x, *params.values(), *state0.values())",
-        *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
-        *_dims(cell),
-        "    # linear maps that share an operand, stacked: one matrix product per operand",
-    ]
-    scales = _row_scales(plan)
-    rows_of = {p.name: p.shape[0] for p in cell.params}
-    if scales:
-        forms = dict.fromkeys(g.block for run in plan.runs if _tanh_run(run) for g in run
-                              if BLOCKS[g.block].tanh_form[0] != 1)
-        identities = ", ".join(f"{name}(a) = {shift!r} + {scale!r}*tanh({inner!r}*a)" for name in forms
-                               for inner, scale, shift in [BLOCKS[name].tanh_form])
-        lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
-        lines.append(f"    # {identities}")
-    for g in plan.groups:
-        matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)), f"{slot.matrix}.T")
-                             for slot in g.slots)
-        # transposed once, contiguous: BLAS is much faster on it than on a transposed view
-        lines.append(f"    {g.stack}_T = numpy.concatenate(({matrices},), axis=1)")
-    for g in plan.groups:
-        if g.hoisted:
+    return ForwardPrinter(derivation, printer_for).code()
+
+
+class ForwardPrinter:
+    """Prints ``forward``: the stacked matrices and the input's maps, the arrays every kept value
+    is written into, the loop (one statement of the derivation's program at a time), and the
+    cache. Fresh names are taken in the order the function prints."""
+
+    def __init__(self, derivation: Derivation, printer_for):
+        self.derivation, self.cell = derivation, derivation.cell
+        self.plan = plan = make_plan(derivation)
+        self.names = Names(derivation)
+        self.states = set(self.cell.state_names)
+        self.prevs = {prev_name(s): s for s in self.cell.state_names}
+        slot_code = {}  # per-step code of every slot symbol still in an expression
+        for symbol, (maps, start, stop, per_step) in plan.slot_code.items():
+            slot_code[symbol] = (f"{maps}[t, :, {start}:{stop}]" if per_step
+                                 else f"{maps}[:, {start}:{stop}]")
+        self.printer = printer_for(slot_code)
+        self.seq = {name: self.names.fresh(f"seq_{name}") for name in list(self.cell.state_names)
+                    + [n for n in plan.kept if n not in self.prevs and n not in self.states]}
+        self.run_views = {run: self.names.fresh("seq_" + "_".join(g.target for g in run))
+                          for run in plan.runs if len(run) > 1}
+        self.affine = {}  # run -> (scale code, shift code) after its tanh, or None
+        for run in plan.runs:
+            forms = [BLOCKS[gate.block].tanh_form for gate in run]
+            if not _tanh_run(run) or all(form[1:] == (1.0, 0.0) for form in forms):
+                self.affine[run] = None
+            elif len(set(forms)) == 1:
+                self.affine[run] = (repr(forms[0][1]), repr(forms[0][2]))
+            else:
+                self.affine[run] = (self.names.fresh("gate_scale"), self.names.fresh("gate_shift"))
+        self.gate_seq: dict[str, str] = {}  # gate -> its (T, B, size) view of the buffer
+        self.gates_name = ""  # the per-step view a tanh run works on, named when first needed
+
+    def code(self) -> str:
+        lines = self.setup() + self.storage()
+        lines += ["    for t in range(steps):", *["        " + line for line in self.body()]]
+        return "\n".join(lines + self.epilogue()) + "\n"
+
+    def setup(self) -> list[str]:
+        """Parameters, sizes, the stacked matrices and the input's maps for all steps."""
+        cell, plan = self.cell, self.plan
+        lines = [
+            "def forward(params, x, state0=None):",
+            f'    """Run T steps. x: (T, B, {cell.input[1]}); state0: {{name: (B, size)}}, None or a missing',
+            "    name meaning zeros.",
+            "",
+            "    Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.",
+            '    """',
+            "    xs = x",
+            "    steps, batch = xs.shape[0], xs.shape[1]",
+            "    state0 = {} if state0 is None else state0",
+            "    dtype = numpy.result_type(x, *params.values(), *state0.values())",
+            *[f"    {p.name} = params[{p.name!r}]" for p in cell.params],
+            *_dims(cell),
+            "    # linear maps that share an operand, stacked: one matrix product per operand",
+        ]
+        scales = _row_scales(plan)
+        rows_of = {p.name: p.shape[0] for p in cell.params}
+        if scales:
+            forms = dict.fromkeys(g.block for run in plan.runs if _tanh_run(run) for g in run
+                                  if BLOCKS[g.block].tanh_form[0] != 1)
+            identities = ", ".join(f"{name}(a) = {shift!r} + {scale!r}*tanh({inner!r}*a)"
+                                   for name in forms
+                                   for inner, scale, shift in [BLOCKS[name].tanh_form])
+            lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
+            lines.append(f"    # {identities}")
+        for g in plan.groups:
+            matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)),
+                                         f"{slot.matrix}.T") for slot in g.slots)
+            # transposed once, contiguous: BLAS is much faster on it than on a transposed view
+            lines.append(f"    {g.stack}_T = numpy.concatenate(({matrices},), axis=1)")
+        for g in plan.groups:
+            if not g.hoisted:
+                continue
             lines.append("    # maps of the input do not depend on the state: all steps at once")
             lines.append(f"    {g.maps} = (xs.reshape(steps * batch, xs.shape[2]) @ {g.stack}_T)"
                          ".astype(dtype, copy=False)")
@@ -499,128 +519,145 @@ def forward_code(derivation: Derivation, printer_for) -> str:
                 rows.append(" + ".join(terms) or f"numpy.zeros({rows_of[slot.matrix]}, dtype)")
             if any(plan.biases.get(slot.symbol) for slot in g.slots):
                 lines.append(f"    {g.maps} += numpy.concatenate(({', '.join(rows)},))")
-    for g in plan.groups:
-        if g.operand in plan.stored_maps:
-            lines.append(f"    {g.maps} = numpy.empty((steps, batch, {g.slots[-1].stop}), dtype)")
-    lines.append("    # what the backward reads, written in place as it is computed; a state's "
-                 "entry 0 is its initial value")
-    for s, dim in cell.state:
-        lines.append(f"    {seq[s]} = numpy.empty((steps + 1, batch, {dim}), dtype)")
-        lines.append(f"    {seq[s]}[0] = state0.get({s!r}, 0)")
-    for n in plan.kept:
-        if n in seq and n not in states and n not in plan.gates and n not in plan.slot_code:
-            lines.append(f"    {seq[n]} = numpy.empty((steps, batch, {_dim(derivation, n)}), dtype)")
-    for run, name in runs.items():
-        lines.append(f"    {name} = {run[0].maps}[:, :, {run[0].start}:{run[-1].stop}]")
-    for run, codes in affine.items():
-        if codes and not codes[0][0].isdigit():
-            for code, k in zip(codes, (1, 2)):
-                values = ", ".join(repr(BLOCKS[gate.block].tanh_form[k]) for gate in run)
-                counts = ", ".join(cell.dim_of(gate.target) for gate in run)
-                lines.append(f"    {code} = numpy.repeat(numpy.array([{values}], dtype), "
-                             f"[{counts}])")
-    gate_seq = {}
-    for gate in plan.gates.values():
-        gate_seq[gate.target] = seq.get(gate.target) or names_.fresh(f"seq_{gate.target}")
-        lines.append(f"    {gate_seq[gate.target]} = {gate.maps}[:, :, {gate.start}:{gate.stop}]")
-    lines.append("    for t in range(steps):")
-    body = []
-    used_later = _used_in_step(exprs)
-    for p, s in prevs.items():
-        if p in used_later or any(g.operand == p for g in plan.groups if not g.hoisted):
-            body.append(f"{p} = {seq[s]}[t]")
-    if x in used_later:
-        body.append(f"{x} = xs[t]")
-    shown, done_runs = set(), set()
-    run_of = {gate.target: run for run in plan.runs for gate in run}
-    by_target = {s.target: s.equation for s in derivation.forward}
-    for statement in derivation.forward:
-        target = statement.target
-        if statement.is_linear_map:
-            g = next(g for g in plan.groups if g.operand == statement.operand)
-            if g.hoisted or target != g.slots[0].symbol:
+        return lines
+
+    def storage(self) -> list[str]:
+        """The arrays the loop writes into, and the views of them it reads."""
+        cell, plan, seq = self.cell, self.plan, self.seq
+        lines = [f"    {g.maps} = numpy.empty((steps, batch, {g.slots[-1].stop}), dtype)"
+                 for g in plan.groups if g.operand in plan.stored_maps]
+        lines.append("    # what the backward reads, written in place as it is computed; a state's "
+                     "entry 0 is its initial value")
+        for s, dim in cell.state:
+            lines.append(f"    {seq[s]} = numpy.empty((steps + 1, batch, {dim}), dtype)")
+            lines.append(f"    {seq[s]}[0] = state0.get({s!r}, 0)")
+        for n in plan.kept:
+            if n in seq and n not in self.states and n not in plan.gates and n not in plan.slot_code:
+                lines.append(f"    {seq[n]} = numpy.empty((steps, batch, "
+                             f"{_dim(self.derivation, n)}), dtype)")
+        for run, name in self.run_views.items():
+            lines.append(f"    {name} = {run[0].maps}[:, :, {run[0].start}:{run[-1].stop}]")
+        for run, codes in self.affine.items():
+            if codes and not codes[0][0].isdigit():
+                for code, k in zip(codes, (1, 2)):
+                    values = ", ".join(repr(BLOCKS[gate.block].tanh_form[k]) for gate in run)
+                    counts = ", ".join(cell.dim_of(gate.target) for gate in run)
+                    lines.append(f"    {code} = numpy.repeat(numpy.array([{values}], dtype), "
+                                 f"[{counts}])")
+        for gate in plan.gates.values():
+            name = seq.get(gate.target) or self.names.fresh(f"seq_{gate.target}")
+            self.gate_seq[gate.target] = name
+            lines.append(f"    {name} = {gate.maps}[:, :, {gate.start}:{gate.stop}]")
+        return lines
+
+    def body(self) -> list[str]:
+        """One step: the program's statements in order, gates of a run at its first."""
+        plan, seq, x = self.plan, self.seq, self.cell.input[0]
+        used = _used_in_step(plan.exprs)
+        body = [f"{p} = {seq[s]}[t]" for p, s in self.prevs.items()
+                if p in used or any(g.operand == p for g in plan.groups if not g.hoisted)]
+        if x in used:
+            body.append(f"{x} = xs[t]")
+        shown, done_runs = set(), set()
+        run_of = {gate.target: run for run in plan.runs for gate in run}
+        equation_of = {s.target: s.equation for s in self.derivation.forward}
+        pre_activations = {gate.pre for gate in plan.gates.values()}
+        for statement in self.derivation.forward:
+            target = statement.target
+            if statement.is_linear_map:
+                body += self.product_lines(statement)
                 continue
-            maps = ", ".join(f"{slot.matrix} @ {g.operand}" for slot in g.slots)
-            product = f"numpy.dot({g.operand}, {g.stack}_T)"
-            if g.operand in plan.fused:
-                hoisted = plan.fused[g.operand]
-                body.append(f"# {maps}: one product, added to the input's maps in place")
-                body.append(f"numpy.add({hoisted.maps}[t], {product}, out={hoisted.maps}[t])")
-            elif g.operand in plan.stored_maps:
-                body.append(f"# {maps}: one product")
-                body.append(f"numpy.matmul({g.operand}, {g.stack}_T, out={g.maps}[t])")
+            if target in pre_activations:
+                continue
+            run = run_of.get(target, ())
+            for equation in [statement.equation] + [equation_of[g.target] for g in run]:
+                if equation not in shown:
+                    shown.add(equation)
+                    body.append(f"# {equation}")
+            if target in plan.gates:
+                if run not in done_runs:
+                    done_runs.add(run)
+                    body += self.run_lines(run)
+                if target in used or target in self.states:
+                    body.append(f"{target} = {self.gate_seq[target]}[t]")
+            elif target in self.states:
+                body.append(f"{target} = {seq[target]}[t + 1]")
+                body.append(_out(target, plan.exprs[target], self.printer))
+            elif target in seq:
+                body.append(f"{target} = {seq[target]}[t]")
+                body.append(_out(target, plan.exprs[target], self.printer))
             else:
-                body.append(f"# {maps}: one product")
-                body.append(f"{g.maps} = {product}")
-            continue
-        if any(gate.pre == target for gate in plan.gates.values()):
-            continue
-        run = run_of.get(target, ())
-        for equation in [statement.equation] + [by_target[g.target] for g in run]:
-            if equation not in shown:
-                shown.add(equation)
-                body.append(f"# {equation}")
-        if target in plan.gates:
-            if run not in done_runs:
-                done_runs.add(run)
-                body += _run_lines(run, runs.get(run, gate_seq[run[0].target]), affine[run],
-                                   names_)
-            if target in used_later or target in states:
-                body.append(f"{target} = {gate_seq[target]}[t]")
-            continue
-        if target in states:
-            body.append(f"{target} = {seq[target]}[t + 1]")
-            body.append(_out(target, exprs[target], printer))
-        elif target in seq:
-            body.append(f"{target} = {seq[target]}[t]")
-            body.append(_out(target, exprs[target], printer))
-        else:
-            body.append(f"{target} = {printer.doprint(exprs[target])}")
-    lines += ["        " + line for line in body]
-    kept = {}
-    for n in plan.kept:
-        if n in prevs:
-            kept[n] = f"{seq[prevs[n]]}[:-1]"
-        elif n in states:
-            kept[n] = f"{seq[n]}[1:]"
-        elif n in plan.gates:
-            kept[n] = gate_seq[n]
-        elif n in plan.slot_code:
-            maps, start, stop, _ = plan.slot_code[n]
-            kept[n] = f"{maps}[:, :, {start}:{stop}]"
-        else:
-            kept[n] = seq[n]
-    state_T = ", ".join(f"{s!r}: {seq[s]}[steps]" for s in cell.state_names)
-    lines += [
-        f"    y = {seq[cell.output]}[1:]",
-        f"    state_T = {{{state_T}}}",
-        "    kept = {" + ", ".join(f"{n!r}: {code}" for n, code in kept.items()) + "}",
-        '    cache = {"kept": kept, "xs": xs, "dtype": dtype}',
-        "    return y, state_T, cache",
-    ]
-    return "\n".join(lines) + "\n"
+                body.append(f"{target} = {self.printer.doprint(plan.exprs[target])}")
+        return body
+
+    def product_lines(self, statement: Statement) -> list[str]:
+        """A group's product, once a step, at its first map; the input's maps came before."""
+        plan = self.plan
+        g = next(g for g in plan.groups if g.operand == statement.operand)
+        if g.hoisted or statement.target != g.slots[0].symbol:
+            return []
+        maps = ", ".join(f"{slot.matrix} @ {g.operand}" for slot in g.slots)
+        product = f"numpy.dot({g.operand}, {g.stack}_T)"
+        if g.operand in plan.fused:
+            hoisted = plan.fused[g.operand].maps
+            return [f"# {maps}: one product, added to the input's maps in place",
+                    f"numpy.add({hoisted}[t], {product}, out={hoisted}[t])"]
+        if g.operand in plan.stored_maps:
+            return [f"# {maps}: one product",
+                    f"numpy.matmul({g.operand}, {g.stack}_T, out={g.maps}[t])"]
+        return [f"# {maps}: one product", f"{g.maps} = {product}"]
+
+    def run_lines(self, run) -> list[str]:
+        """The loop's lines computing a run of gates in place over their rows."""
+        view = self.run_views.get(run, self.gate_seq[run[0].target])
+        targets = ", ".join(gate.target for gate in run)
+        if not _tanh_run(run):
+            head = [f"# {targets}: {run[0].block} over their rows, one call, in place"] * (len(run) > 1)
+            return head + [BLOCKS[run[0].block].numpy_out.format(a=f"{view}[t]", out=f"{view}[t]")]
+        affine = self.affine[run]
+        if affine is None:
+            head = [f"# {targets}: tanh over their rows, one call, in place"] * (len(run) > 1)
+            return head + [f"numpy.tanh({view}[t], out={view}[t])"]
+        self.gates_name = self.gates_name or self.names.fresh("gates")
+        gates = self.gates_name
+        what = ("one tanh over their rows, in place, then each row's scale and shift"
+                if len(run) > 1 else "a tanh over its rows, in place, then a scale and shift")
+        return [
+            f"# {targets}: {what}",
+            f"{gates} = {view}[t]",
+            f"numpy.tanh({gates}, out={gates})",
+            f"numpy.multiply({gates}, {affine[0]}, out={gates})",
+            f"numpy.add({gates}, {affine[1]}, out={gates})",
+        ]
+
+    def epilogue(self) -> list[str]:
+        """The output, the final state and the cache: views of the arrays, nothing copied."""
+        cell, plan, seq = self.cell, self.plan, self.seq
+        kept = {}
+        for n in plan.kept:
+            if n in self.prevs:
+                kept[n] = f"{seq[self.prevs[n]]}[:-1]"
+            elif n in self.states:
+                kept[n] = f"{seq[n]}[1:]"
+            elif n in plan.gates:
+                kept[n] = self.gate_seq[n]
+            elif n in plan.slot_code:
+                maps, start, stop, _ = plan.slot_code[n]
+                kept[n] = f"{maps}[:, :, {start}:{stop}]"
+            else:
+                kept[n] = seq[n]
+        state_T = ", ".join(f"{s!r}: {seq[s]}[steps]" for s in cell.state_names)
+        return [
+            f"    y = {seq[cell.output]}[1:]",
+            f"    state_T = {{{state_T}}}",
+            "    kept = {" + ", ".join(f"{n!r}: {code}" for n, code in kept.items()) + "}",
+            '    cache = {"kept": kept, "xs": xs, "dtype": dtype}',
+            "    return y, state_T, cache",
+        ]
 
 
-def _run_lines(run, view: str, affine, names_: Names) -> list[str]:
-    """The loop's lines computing a run of gates in place over their rows."""
-    targets = ", ".join(gate.target for gate in run)
-    if not _tanh_run(run):
-        head = [f"# {targets}: {run[0].block} over their rows, one call, in place"] * (len(run) > 1)
-        return head + [BLOCKS[run[0].block].numpy_out.format(a=f"{view}[t]", out=f"{view}[t]")]
-    if affine is None:
-        head = [f"# {targets}: tanh over their rows, one call, in place"] * (len(run) > 1)
-        return head + [f"numpy.tanh({view}[t], out={view}[t])"]
-    gates = getattr(names_, "gates", None) or names_.fresh("gates")
-    names_.gates = gates
-    what = ("one tanh over their rows, in place, then each row's scale and shift" if len(run) > 1
-            else "a tanh over its rows, in place, then a scale and shift")
-    return [
-        f"# {targets}: {what}",
-        f"{gates} = {view}[t]",
-        f"numpy.tanh({gates}, out={gates})",
-        f"numpy.multiply({gates}, {affine[0]}, out={gates})",
-        f"numpy.add({gates}, {affine[1]}, out={gates})",
-    ]
+def _used_in_step(exprs: dict) -> set[str]:
+    return {symbol.name for expr in exprs.values() for symbol in expr.free_symbols}
 
 
 def _dim(derivation: Derivation, name: str) -> str:
@@ -636,10 +673,6 @@ def _dim(derivation: Derivation, name: str) -> str:
 
 def _scaled(factor: float | None, name: str) -> str:
     return name if factor is None else f"{factor!r}*{name}"
-
-
-def _used_in_step(exprs: dict) -> set[str]:
-    return {symbol.name for expr in exprs.values() for symbol in expr.free_symbols}
 
 
 # -- backward --------------------------------------------------------------------------------------
