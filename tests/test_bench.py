@@ -23,3 +23,25 @@ def test_handwritten_baseline_computes_the_same_gradients():
 def test_flop_count_is_the_matrix_products():
     # forward: 4 gates × (D×(M+D)) multiply-adds per sample and step; backward twice that
     assert lstm_flops(T=1, B=1, M=2, D=3) == 3 * 2 * 4 * 3 * 5
+
+
+def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):
+    """Not a timing test: the figures are only checked for shape and sense."""
+    from verify import bench
+
+    monkeypatch.setattr(bench, "_torch_runner", lambda M, D, dtype: None)
+    monkeypatch.setattr(bench, "_warm_up", lambda run, seconds=0.3: bench._time(run))
+    monkeypatch.setattr(bench, "_matmul_peak_runner", _small_peak)
+    rows = bench.bench_lstm(sizes=[(3, 2, 4, 5)], dtypes=("float32",), budget=0.01)
+    (row,) = rows
+    assert row["repetitions"] >= 8 and row["generated_over_pytorch"] is None
+    assert set(row["seconds"]) == {"generated", "handwritten", "matmul_peak", "generated_beside_peak"}
+    assert all(seconds > 0 for seconds in row["seconds"].values())
+    assert row["fraction_of_peak"] == row["generated_gflops"] / row["matmul_peak_gflops"]
+    text = bench.table(rows, [], torch_present=False, regen_seconds=1.0)
+    assert "PyTorch is not installed" in text and "float32 3,2,4,5" in text
+
+
+def _small_peak(dtype):
+    a = numpy.ones((64, 64), dtype)
+    return (lambda: a @ a), 2 * 64**3
