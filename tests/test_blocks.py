@@ -38,3 +38,20 @@ def test_sigmoid_inner_factor_is_a_power_of_two():
     # exact in binary floating point, so it changes no rounding
     inner = BLOCKS["sigmoid"].tanh_form[0]
     assert inner == 2.0 ** round(sympy.log(inner, 2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_through_tanh_with_halved_rows_is_bit_identical_to_the_helper(dtype):
+    """What the sequence code does to sigmoid gates (halve the rows before the loop, then one
+    tanh, a scale and a shift) changes no bit against the module's sigmoid helper."""
+    import numpy
+    namespace = {"numpy": numpy}
+    exec(BLOCKS["sigmoid"].numpy_helper, namespace)
+    rng = numpy.random.default_rng(1)
+    W = rng.standard_normal((64, 48)).astype(dtype) * 3
+    b = rng.standard_normal(64).astype(dtype)
+    x = rng.standard_normal((48, 200)).astype(dtype)
+    helper = namespace["sigmoid"]((W @ x).T + b)
+    inner, scale, shift = BLOCKS["sigmoid"].tanh_form
+    fused = numpy.tanh(((inner * W) @ x).T + inner * b) * scale + shift
+    assert numpy.array_equal(helper, fused)
