@@ -11,8 +11,8 @@ Forward:
   a step (the article's W ∈ R^{4D×(M+D)}, split by operand);
 - maps of the input do not depend on the state: they run once, for all steps, before the loop,
   with the constant biases added there; each step adds its recurrent product in place;
-- a gate whose pre-activation is exactly its rows of that buffer is computed in place (its
-  derivative needs only its output). Adjacent gates share calls: functions with a tanh form
+- a gate whose pre-activation is its rows of that buffer, plus terms known at the step's start
+  (a peephole V * c_prev), is computed in place (its derivative needs only its output). Adjacent gates share calls: functions with a tanh form
   (sigmoid(a) = 0.5 + 0.5*tanh(a/2)) as one tanh and a per-row scale and shift, the inner factor
   folded into the stacked rows before the loop;
 - every value the backward reads is written, as it is computed, into a (T, B, size) array
@@ -119,6 +119,7 @@ class Gate:
     maps: str
     start: str
     stop: str
+    extra: sympy.Expr = sympy.Integer(0)  # added to the rows first, known at the step's start
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def make_plan(derivation: Derivation) -> Plan:
     steps, sums = _plan_backward(derivation, groups)
     kept = _kept(derivation, groups, steps, sums)
     candidates = _gates(derivation, exprs, slot_code, kept, any_buffer=True)
-    feeding = {exprs.get(gate.pre, sympy.Symbol(gate.pre)).name for gate in candidates.values()}
+    feeding = {slot for gate in candidates.values() for slot, code in slot_code.items()
+               if (code[0], code[1]) == (gate.maps, gate.start)}
     stored = {g.operand for g in groups if not g.hoisted and g.operand not in fused
               and any(slot.symbol in kept or slot.symbol in feeding for slot in g.slots)}
     for g in groups:
@@ -250,11 +252,14 @@ def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, Group]:
 
 
 def _gates(derivation: Derivation, exprs, slot_code, kept, any_buffer=False) -> dict[str, Gate]:
-    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is exactly one slot of a buffer
-    kept per step (or of any buffer, with ``any_buffer``), used nowhere else, f's derivative
-    needs only its output, and v is not a state (a state has its own array)."""
+    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is one slot of a buffer kept per
+    step (or of any buffer, with ``any_buffer``) used nowhere else, plus terms known at the
+    step's start (a peephole ``V * c_prev``); f's derivative needs only its output, and v is not
+    a state (a state has its own array)."""
     uses = _uses(exprs)
-    states = set(derivation.cell.state_names)
+    cell = derivation.cell
+    states = set(cell.state_names)
+    at_start = {cell.input[0]} | {prev_name(s) for s in states} | {p.name for p in cell.params}
     gates = {}
     for target, expr in exprs.items():
         block = block_of(expr)
@@ -262,16 +267,20 @@ def _gates(derivation: Derivation, exprs, slot_code, kept, any_buffer=False) -> 
                 or target in states):
             continue
         pre = expr.args[0]
-        if not isinstance(pre, sympy.Symbol):
+        if not isinstance(pre, sympy.Symbol) or uses.get(pre.name) != [target] or pre.name in kept:
             continue
-        slot = exprs.get(pre.name, pre)  # the pre-activation, or the map itself: sigmoid(A @ v)
-        if (not isinstance(slot, sympy.Symbol) or slot.name not in slot_code
-                or uses.get(pre.name) != [target] or pre.name in kept or slot.name in kept
-                or (slot != pre and uses.get(slot.name) != [pre.name])):
+        terms = sympy.Add.make_args(exprs.get(pre.name, pre))  # sigmoid(A @ v) has no a_v
+        slots = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in slot_code]
+        if len(slots) != 1 or slots[0].name in kept:
+            continue
+        slot = slots[0]
+        extra = sympy.Add(*[t for t in terms if t != slot])
+        if ((slot != pre and uses.get(slot.name) != [pre.name])
+                or not {symbol.name for symbol in extra.free_symbols} <= at_start):
             continue
         maps, start, stop, per_step = slot_code[slot.name]
         if per_step or any_buffer:
-            gates[target] = Gate(target, pre.name, block.name, maps, start, stop)
+            gates[target] = Gate(target, pre.name, block.name, maps, start, stop, extra)
     return gates
 
 
@@ -608,7 +617,22 @@ class ForwardPrinter:
         return [f"# {maps}: one product", f"{g.maps} = {product}"]
 
     def run_lines(self, run) -> list[str]:
-        """The loop's lines computing a run of gates in place over their rows."""
+        """The loop's lines computing a run of gates in place over their rows: first the terms
+        each adds to its rows (scaled like its rows), then the activations."""
+        return self.extra_lines(run) + self.activation_lines(run)
+
+    def extra_lines(self, run) -> list[str]:
+        lines = []
+        for gate in run:
+            if gate.extra == 0:
+                continue
+            inner = BLOCKS[gate.block].tanh_form[0] if _tanh_run(run) else 1.0
+            extra = gate.extra if inner == 1 else sympy.Float(inner) * gate.extra
+            rows = f"{self.gate_seq[gate.target]}[t]"
+            lines.append(f"numpy.add({rows}, {self.printer.doprint(extra)}, out={rows})")
+        return lines
+
+    def activation_lines(self, run) -> list[str]:
         view = self.run_views.get(run, self.gate_seq[run[0].target])
         targets = ", ".join(gate.target for gate in run)
         if not _tanh_run(run):

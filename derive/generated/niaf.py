@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ba6d0f9e191fd4eeb49d00618a254db8ce02e7fe2f5fe9b500bae8930260a0d6
+gatecalc-content-sha256: fd234a6874fb12493d38faacecd9d8789e2238821413a7025b69a3e0915dafec
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -243,22 +243,25 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
+    # gates are computed through tanh, their rows scaled by its inner factor:
+    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x += numpy.concatenate((b_i, b_f, b_c, b_o,))
+    maps_x += numpy.concatenate((0.5*b_i, 0.5*b_f, b_c, b_o,))
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
     seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
     seq_c[0] = state0.get('c', 0)
-    seq_i = numpy.empty((steps, batch, D), dtype)
-    seq_f = numpy.empty((steps, batch, D), dtype)
     seq_c_tilde = numpy.empty((steps, batch, D), dtype)
     seq_o = numpy.empty((steps, batch, D), dtype)
+    seq_i_f = maps_x[:, :, 0:2*D]
+    seq_i = maps_x[:, :, 0:D]
+    seq_f = maps_x[:, :, D:2*D]
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -266,13 +269,16 @@ def forward(params, x, state0=None):
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
-        a_i = maps_x[t, :, 0:D] + V_i*c_prev
-        i = seq_i[t]
-        sigmoid(a_i, out=i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
+        numpy.add(seq_i[t], 0.5*V_i*c_prev, out=seq_i[t])
+        numpy.add(seq_f[t], 0.5*V_f*c_prev, out=seq_f[t])
+        # i, f: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_i_f[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, 0.5, out=gates)
+        numpy.add(gates, 0.5, out=gates)
+        i = seq_i[t]
         f = seq_f[t]
-        sigmoid(a_f, out=f)
         # c_tilde = W_c @ x + U_c @ h_prev + b_c
         c_tilde = seq_c_tilde[t]
         c_tilde[...] = maps_x[t, :, 2*D:3*D]

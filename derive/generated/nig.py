@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b6d009fbeb41860a681ee3ca467e5a11ba6fa4a4d3a04c2b9cc3fad0dd03d96d
+gatecalc-content-sha256: 20c02838f21997e5be03c833ad61bb6b21b781ad9a45b2fdad69ab95b7e839f8
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -211,20 +211,25 @@ def forward(params, x, state0=None):
     D = params['W_f'].shape[0]
     M = params['W_f'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.concatenate((W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((U_f.T, U_c.T, U_o.T,), axis=1)
+    # gates are computed through tanh, their rows scaled by its inner factor:
+    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x += numpy.concatenate((b_f, b_c, b_o,))
+    maps_x += numpy.concatenate((0.5*b_f, b_c, b_o,))
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
     seq_h[0] = state0.get('h', 0)
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
     seq_c[0] = state0.get('c', 0)
-    seq_f = numpy.empty((steps, batch, D), dtype)
     seq_o = numpy.empty((steps, batch, D), dtype)
+    seq_f_c_tilde = maps_x[:, :, 0:2*D]
+    gate_scale = numpy.repeat(numpy.array([0.5, 1.0], dtype), [D, D])
+    gate_shift = numpy.repeat(numpy.array([0.5, 0.0], dtype), [D, D])
+    seq_f = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     for t in range(steps):
         h_prev = seq_h[t]
@@ -232,11 +237,14 @@ def forward(params, x, state0=None):
         # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
-        a_f = maps_x[t, :, 0:D] + V_f*c_prev
-        f = seq_f[t]
-        sigmoid(a_f, out=f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
+        numpy.add(seq_f[t], 0.5*V_f*c_prev, out=seq_f[t])
+        # f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_f_c_tilde[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, gate_scale, out=gates)
+        numpy.add(gates, gate_shift, out=gates)
+        f = seq_f[t]
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + c_tilde
         c = seq_c[t + 1]
