@@ -148,7 +148,7 @@ class Plan:
     groups: tuple[Group, ...]
     exprs: dict  # forward target -> expression as the loop computes it (maps folded in)
     biases: dict  # hoisted slot symbol -> vector parameters added before the loop
-    fused: dict  # stepped operand -> hoisted group whose buffer its product is added into
+    fused: dict  # stepped operand -> (hoisted group its rows are added into, those rows' symbols)
     stored_maps: frozenset[str]  # stepped operands whose maps buffer is (T, B, K)
     gates: dict  # target -> Gate
     runs: tuple[tuple[Gate, ...], ...]  # adjacent gates of one block: one call
@@ -168,21 +168,24 @@ def make_plan(derivation: Derivation) -> Plan:
     for g in groups:
         for slot in g.slots:
             slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, g.hoisted)
-    for stepped, hoisted in fused.items():
-        stepped_group = next(g for g in groups if g.operand == stepped)
-        for a, b in zip(hoisted.slots, stepped_group.slots):
-            slot_code[b.symbol] = (hoisted.maps, b.start, b.stop, True)
+    for stepped, (hoisted, symbols) in fused.items():
+        for slot in next(g for g in groups if g.operand == stepped).slots:
+            if slot.symbol in symbols:
+                slot_code[slot.symbol] = (hoisted.maps, slot.start, slot.stop, True)
     steps, sums = _plan_backward(derivation, groups)
     kept = _kept(derivation, groups, steps, sums)
     candidates = _gates(derivation, exprs, slot_code, kept, any_buffer=True)
     feeding = {slot for gate in candidates.values() for slot, code in slot_code.items()
                if (code[0], code[1]) == (gate.maps, gate.start)}
-    stored = {g.operand for g in groups if not g.hoisted and g.operand not in fused
-              and any(slot.symbol in kept or slot.symbol in feeding for slot in g.slots)}
+    fused_symbols = {symbol for _, symbols in fused.values() for symbol in symbols}
+    stored = {g.operand for g in groups if not g.hoisted
+              and any(slot.symbol not in fused_symbols
+                      and (slot.symbol in kept or slot.symbol in feeding) for slot in g.slots)}
     for g in groups:
         if g.operand in stored:
             for slot in g.slots:
-                slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
+                if slot.symbol not in fused_symbols:
+                    slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
     gates = _gates(derivation, exprs, slot_code, kept)
     return Plan(groups, exprs, biases, fused, frozenset(stored), gates, _runs(gates, groups),
                 slot_code, steps, sums, kept)
@@ -232,22 +235,26 @@ def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]
     return biases
 
 
-def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, Group]:
-    """Where each pre-activation adds row k of the input's maps to row k of another operand's
-    (the groups share one adjoint buffer), the step adds its product into the input's buffer,
-    in place, and the pair becomes one symbol. Edits ``exprs``. -> {stepped operand: hoisted}."""
+def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, tuple[Group, frozenset]]:
+    """Where a pre-activation adds row k of the input's maps to row k of another operand's, the
+    step adds that row of its product into the input's buffer, in place, and the pair becomes
+    one symbol. Edits ``exprs``. -> {stepped operand: (hoisted group, fused stepped symbols)}."""
     single = _single_use_slots(derivation, groups, exprs)
-    fused = {}
+    fused, represented = {}, set()  # hoisted rows already standing for their sum in an expression
     for hoisted in (g for g in groups if g.hoisted):
-        for stepped in (g for g in groups if not g.hoisted and g.buffer == hoisted.buffer):
-            rows = list(zip(hoisted.slots, stepped.slots))
-            if not all(single.get(a.symbol) and single.get(a.symbol) == single.get(b.symbol)
-                       for a, b in rows):
+        for stepped in (g for g in groups if not g.hoisted):
+            pairs = [(a, b) for a, b in zip(hoisted.slots, stepped.slots)
+                     if (a.start, a.stop) == (b.start, b.stop)
+                     and single.get(a.symbol) and single.get(a.symbol) == single.get(b.symbol)]
+            if not pairs or stepped.operand in fused:
                 continue
-            for a, _ in rows:
+            for a, b in pairs:
+                # the row's sum is printed once: as the first stepped symbol fused into it
+                gone = b if a.symbol in represented else a
+                represented.add(a.symbol)
                 target = single[a.symbol]
-                exprs[target] = exprs[target].xreplace({sympy.Symbol(a.symbol): 0})
-            fused[stepped.operand] = hoisted
+                exprs[target] = exprs[target].xreplace({sympy.Symbol(gone.symbol): 0})
+            fused[stepped.operand] = (hoisted, frozenset(b.symbol for _, b in pairs))
     return fused
 
 
@@ -320,9 +327,10 @@ def _row_scales(plan: Plan) -> dict[tuple[str, str], float]:
     return scales
 
 
-def _buffer_of(plan: Plan, g: Group) -> str:
-    """The (T, B, K) or per-step buffer a group's product lands in."""
-    return plan.fused[g.operand].maps if g.operand in plan.fused else g.maps
+def _buffer_of(plan: Plan, g: Group, slot: Slot) -> str:
+    """The (T, B, K) or per-step buffer a slot of a group's product lands in."""
+    hoisted, symbols = plan.fused.get(g.operand, (None, ()))
+    return hoisted.maps if slot.symbol in symbols else g.maps
 
 
 def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, ...], dict]:
@@ -510,7 +518,7 @@ class ForwardPrinter:
             lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
             lines.append(f"    # {identities}")
         for g in plan.groups:
-            matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g), slot.start)),
+            matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g, slot), slot.start)),
                                          f"{slot.matrix}.T") for slot in g.slots)
             # transposed once, contiguous: BLAS is much faster on it than on a transposed view
             lines.append(f"    {g.stack}_T = numpy.concatenate(({matrices},), axis=1)")
@@ -607,14 +615,25 @@ class ForwardPrinter:
             return []
         maps = ", ".join(f"{slot.matrix} @ {g.operand}" for slot in g.slots)
         product = f"numpy.dot({g.operand}, {g.stack}_T)"
-        if g.operand in plan.fused:
-            hoisted = plan.fused[g.operand].maps
+        hoisted, symbols = plan.fused.get(g.operand, (None, frozenset()))
+        if len(symbols) == len(g.slots) == len(hoisted.slots if hoisted else ()):  # every row
             return [f"# {maps}: one product, added to the input's maps in place",
-                    f"numpy.add({hoisted}[t], {product}, out={hoisted}[t])"]
+                    f"numpy.add({hoisted.maps}[t], {product}, out={hoisted.maps}[t])"]
         if g.operand in plan.stored_maps:
-            return [f"# {maps}: one product",
-                    f"numpy.matmul({g.operand}, {g.stack}_T, out={g.maps}[t])"]
-        return [f"# {maps}: one product", f"{g.maps} = {product}"]
+            lines = [f"# {maps}: one product",
+                     f"numpy.matmul({g.operand}, {g.stack}_T, out={g.maps}[t])"]
+            own = f"{g.maps}[t, :, "
+        else:
+            lines = [f"# {maps}: one product", f"{g.maps} = {product}"]
+            own = f"{g.maps}[:, "
+        ranges = _row_ranges([slot for slot in g.slots if slot.symbol in symbols])
+        if ranges:
+            rows = ", ".join(f"{start}:{stop}" for start, stop in ranges)
+            lines[0] += f"; rows {rows} added to the input's maps in place"
+        for start, stop in ranges:
+            into = f"{hoisted.maps}[t, :, {start}:{stop}]"
+            lines.append(f"numpy.add({into}, {own}{start}:{stop}], out={into})")
+        return lines
 
     def run_lines(self, run) -> list[str]:
         """The loop's lines computing a run of gates in place over their rows: first the terms
@@ -678,6 +697,17 @@ class ForwardPrinter:
             '    cache = {"kept": kept, "xs": xs, "dtype": dtype}',
             "    return y, state_T, cache",
         ]
+
+
+def _row_ranges(slots) -> list[tuple[str, str]]:
+    """Adjacent slots merged: [(start, stop), ...]."""
+    ranges: list[list[str]] = []
+    for slot in slots:
+        if ranges and ranges[-1][1] == slot.start:
+            ranges[-1][1] = slot.stop
+        else:
+            ranges.append([slot.start, slot.stop])
+    return [tuple(r) for r in ranges]
 
 
 def _used_in_step(exprs: dict) -> set[str]:

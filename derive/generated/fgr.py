@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f691d355416a65c1e997a8390f88ddd9a3a0a0e347eb987e81c67f669fa15499
+gatecalc-content-sha256: f584d3333d6c8bd0c4ec29545d67f23ff3b80a281c0ac9e09960e3562bba0974
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -367,22 +367,26 @@ def forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
-        # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product
+        # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         maps_i_prev = numpy.dot(i_prev, stack_i_prev_T)
-        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product
+        numpy.add(maps_x[t, :, 0:2*D], maps_i_prev[:, 0:2*D], out=maps_x[t, :, 0:2*D])
+        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         maps_f_prev = numpy.dot(f_prev, stack_f_prev_T)
-        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product
+        numpy.add(maps_x[t, :, 0:2*D], maps_f_prev[:, 0:2*D], out=maps_x[t, :, 0:2*D])
+        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         maps_o_prev = numpy.dot(o_prev, stack_o_prev_T)
+        numpy.add(maps_x[t, :, 0:2*D], maps_o_prev[:, 0:2*D], out=maps_x[t, :, 0:2*D])
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
         #   o_prev + b_i)
-        a_i = (maps_f_prev[:, 0:D] + maps_i_prev[:, 0:D] + maps_o_prev[:, 0:D] + maps_x[t, :, 0:D]
-               + V_i*c_prev)
+        a_i = maps_x[t, :, 0:D] + V_i*c_prev
         i = seq_i[t + 1]
         sigmoid(a_i, out=i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
         #   o_prev + b_f)
-        a_f = (maps_f_prev[:, D:2*D] + maps_i_prev[:, D:2*D] + maps_o_prev[:, D:2*D]
-               + maps_x[t, :, D:2*D] + V_f*c_prev)
+        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
         f = seq_f[t + 1]
         sigmoid(a_f, out=f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)

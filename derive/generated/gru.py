@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e1cb2d53a0fb3d7cd7dcce6129480688ee3e364233a922241d43da5ff59235d9
+gatecalc-content-sha256: 5a917af6d9c00279080390a3d0f51536f953e6eaf95dda0d615deaf60b6fe992
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -200,32 +200,38 @@ def forward(params, x, state0=None):
     D = params['W_r'].shape[0]
     M = params['W_r'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.concatenate((W_r.T, W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((U_r.T, U_z.T, U_n.T,), axis=1)
+    # gates are computed through tanh, their rows scaled by its inner factor:
+    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T, U_n.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
     maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
     maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
-    maps_x += numpy.concatenate((b_hr + b_ir, b_hz + b_iz, b_in,))
+    maps_x += numpy.concatenate((0.5*b_hr + 0.5*b_ir, 0.5*b_hz + 0.5*b_iz, b_in,))
     maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
     seq_h = numpy.empty((steps + 1, batch, D), dtype)
     seq_h[0] = state0.get('h', 0)
-    seq_r = numpy.empty((steps, batch, D), dtype)
-    seq_z = numpy.empty((steps, batch, D), dtype)
     seq_n = numpy.empty((steps, batch, D), dtype)
+    seq_r_z = maps_x[:, :, 0:2*D]
+    seq_r = maps_x[:, :, 0:D]
+    seq_z = maps_x[:, :, D:2*D]
     for t in range(steps):
         h_prev = seq_h[t]
-        # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product
+        # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         numpy.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
+        numpy.add(maps_x[t, :, 0:2*D], maps_h_prev[t, :, 0:2*D], out=maps_x[t, :, 0:2*D])
         # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        a_r = maps_h_prev[t, :, 0:D] + maps_x[t, :, 0:D]
-        r = seq_r[t]
-        sigmoid(a_r, out=r)
         # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        a_z = maps_h_prev[t, :, D:2*D] + maps_x[t, :, D:2*D]
+        # r, z: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_r_z[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, 0.5, out=gates)
+        numpy.add(gates, 0.5, out=gates)
+        r = seq_r[t]
         z = seq_z[t]
-        sigmoid(a_z, out=z)
         # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
         a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
         n = seq_n[t]
