@@ -10,7 +10,8 @@ Forward:
 - maps that share a right operand are stacked into one matrix, so each operand costs one product
   a step (the article's W ∈ R^{4D×(M+D)}, split by operand);
 - maps of the input do not depend on the state: they run once, for all steps, before the loop,
-  with the constant biases added there; each step adds its recurrent product in place;
+  with the constant biases added there; each step adds its recurrent product (or the rows of it
+  that pair with the input's) into that buffer in place;
 - a gate whose pre-activation is its rows of that buffer, plus terms known at the step's start
   (a peephole V * c_prev), is computed in place (its derivative needs only its output). Adjacent gates share calls: functions with a tanh form
   (sigmoid(a) = 0.5 + 0.5*tanh(a/2)) as one tanh and a per-row scale and shift, the inner factor
