@@ -43,7 +43,7 @@ from .cell import Cell, prev_name
 from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name
 
 # values an array of the backward's precomputed partial derivatives holds (a block of steps)
-BLOCK_VALUES = 16384
+BLOCK_VALUES = 8192
 
 # -- stacked linear maps --------------------------------------------------------------------------
 

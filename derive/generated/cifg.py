@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a8b070670e25ca9a8353e7cd481aff2371017f9739675bab5781cd9120fa03f6
+gatecalc-content-sha256: 6f285a033e862a489d04ccc22d4d65dc4266544d774c98d913f34b7734959fb3
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -297,8 +297,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f584d3333d6c8bd0c4ec29545d67f23ff3b80a281c0ac9e09960e3562bba0974
+gatecalc-content-sha256: 7aa4c39728ae529c1e9c2c0edbb1580b27c62e368381e871992adf20d0b359bf
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -479,8 +479,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_f_next = numpy.zeros((batch, D), dtype) + d_state_T.get('f', 0)
     d_o_next = numpy.zeros((batch, D), dtype) + d_state_T.get('o', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5a917af6d9c00279080390a3d0f51536f953e6eaf95dda0d615deaf60b6fe992
+gatecalc-content-sha256: c2ef9496e0938cacbc92dff55a76bba7f399eb066df89f13a6b65a427666f524
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -288,8 +288,8 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         h_prev = seq_h_prev[start:stop]

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1db120595c4380576fa220134be3e250b8d809c5f90a791570ba0e75fb220777
+gatecalc-content-sha256: 8cde9ae6244d67ce2b498e36d8e4f85e80ba6daef1375b03a49a735e75ff197a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -323,8 +323,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 11e6db5bb7372a275d9b73660560fdd70c7c828024d0e931a81db9ecb76b4152
+gatecalc-content-sha256: f224fef9c5d2faaae273129468fbfe43ba4cb11dea1f4f33b17d2e3e19afc463
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -353,8 +353,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, P), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * P))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * P))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d3ef978d7fd64afc88d15f752cd703fee32a412f505757c5550bf11a22d6ed4b
+gatecalc-content-sha256: 038f6732a43f5d386d48ded1872518e87fa2f3e8f44cc889a64a97447e3cedd3
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -274,8 +274,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         i = seq_i[start:stop]

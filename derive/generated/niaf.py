@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fd234a6874fb12493d38faacecd9d8789e2238821413a7025b69a3e0915dafec
+gatecalc-content-sha256: d7765be91b0602ce4cd7bfbe8edfa239ca65fa98ad00f871299ddfb0fab7b4e4
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -347,8 +347,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

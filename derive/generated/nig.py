@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 20c02838f21997e5be03c833ad61bb6b21b781ad9a45b2fdad69ab95b7e839f8
+gatecalc-content-sha256: 65e0566c814f864c3201d1e4f93d28853888aecde8378e1dd34ff803cc83c43d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -304,8 +304,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c276f35a1db2004ea326fbb0330343d80e9081715c778e5889c21b2cf1fae026
+gatecalc-content-sha256: 4c5851eba1614cdb5ca6f26e47c7c61491ef4bcc6a7eb6abea845584ac2a36dc
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -351,8 +351,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

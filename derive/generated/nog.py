@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e5c5d1e4a6ef9aa1ce24089b67f932ee64d4787abd8bd1136003cdd52e3f56d7
+gatecalc-content-sha256: c07e76dc0faf796e0917cc492d3f8a4ef67a670d8d3f910fa6d5d4d5d7db35c2
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -303,8 +303,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: de01a7eceb52118053f977ef934aa20e63a774e3bb56ed722a23bda7d6ad2a1f
+gatecalc-content-sha256: dd00bc91b2c5570a8769547d1babd856837bd8077db7c65b4698e479a2132783
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -350,8 +350,8 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
     d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 16384 values an array, few calls and still in cache
-    block = max(1, 16384 // (batch * D))
+    # of steps at once, 8192 values an array, few calls and still in cache
+    block = max(1, 8192 // (batch * D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]
