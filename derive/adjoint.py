@@ -23,7 +23,7 @@ import sympy
 
 from .blocks import block_of
 from .cell import Cell, prev_name
-from .naming import adjoint_name, pre_activation_name
+from .naming import adjoint_name, fresh_name, pre_activation_name
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def forward_program(cell: Cell) -> tuple[Statement, ...]:
                 program.append(Statement(str(m.symbol), None, eq.text, m.matrix, m.operand))
         expr = eq.expr
         if block_of(expr) is not None and not isinstance(expr.args[0], sympy.Symbol):
-            pre = _fresh(pre_activation_name(eq.target), taken)
+            pre = fresh_name(pre_activation_name(eq.target), taken)
             taken.add(pre)
             program.append(Statement(pre, expr.args[0], eq.text))
             expr = expr.func(sympy.Symbol(pre))
@@ -199,9 +199,3 @@ def _ordered_symbols(expr: sympy.Expr) -> list[sympy.Symbol]:
 
 def _is_plain_symbol(term: Term) -> bool:
     return term.kind == "elementwise" and isinstance(term.expr, sympy.Symbol)
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    return name

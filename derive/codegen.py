@@ -60,6 +60,8 @@ def generate_module(derivation: Derivation) -> str:
     def printer_for(substitutions):
         return NumPyPrinter(known, substitutions)
 
+    plan = sequence.make_plan(derivation)  # where the sequence functions keep each value
+
     head = "\n".join([_module_header(cell), "import numpy\n", _constants(derivation)])
     parts = [
         head,
@@ -67,8 +69,8 @@ def generate_module(derivation: Derivation) -> str:
         _init_params(cell),
         _step_forward(derivation, printer),
         _step_backward(derivation, printer),
-        sequence.forward_code(derivation, printer_for),
-        sequence.backward_code(derivation, printer_for),
+        sequence.forward_code(derivation, plan, printer_for),
+        sequence.backward_code(derivation, plan, printer_for),
         _zero_state(),
     ]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")

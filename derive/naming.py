@@ -67,6 +67,13 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     return f"{base}_{{{step}}}"
 
 
+def fresh_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_``, ``name__``, ...: the first not in ``taken``."""
+    while name in taken:
+        name += "_"
+    return name
+
+
 # Names the generated code uses for itself; a cell may not take them.
 RESERVED = frozenset(
     {"numpy", "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new",

@@ -32,7 +32,6 @@ Backward:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sympy
@@ -40,7 +39,7 @@ import sympy
 from .adjoint import Derivation, Statement
 from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
-from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name
+from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name, fresh_name
 
 # values an array of the backward's precomputed partial derivatives holds (a block of steps)
 BLOCK_VALUES = 8192
@@ -175,8 +174,9 @@ def make_plan(derivation: Derivation) -> Plan:
                 slot_code[slot.symbol] = (hoisted.maps, slot.start, slot.stop, True)
     steps, sums = _plan_backward(derivation, groups)
     kept = _kept(derivation, groups, steps, sums)
-    candidates = _gates(derivation, exprs, slot_code, kept, any_buffer=True)
-    feeding = {slot for gate in candidates.values() for slot, code in slot_code.items()
+    gates = _gates(derivation, exprs, slot_code, kept)
+    # a recurrent product whose rows are kept or hold a gate is itself kept, (T, B, K)
+    feeding = {slot for gate in gates.values() for slot, code in slot_code.items()
                if (code[0], code[1]) == (gate.maps, gate.start)}
     fused_symbols = {symbol for _, symbols in fused.values() for symbol in symbols}
     stored = {g.operand for g in groups if not g.hoisted
@@ -187,7 +187,6 @@ def make_plan(derivation: Derivation) -> Plan:
             for slot in g.slots:
                 if slot.symbol not in fused_symbols:
                     slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
-    gates = _gates(derivation, exprs, slot_code, kept)
     return Plan(groups, exprs, biases, fused, frozenset(stored), gates, _runs(gates, groups),
                 slot_code, steps, sums, kept)
 
@@ -259,11 +258,11 @@ def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, tuple[Group, 
     return fused
 
 
-def _gates(derivation: Derivation, exprs, slot_code, kept, any_buffer=False) -> dict[str, Gate]:
-    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is one slot of a buffer kept per
-    step (or of any buffer, with ``any_buffer``) used nowhere else, plus terms known at the
-    step's start (a peephole ``V * c_prev``); f's derivative needs only its output, and v is not
-    a state (a state has its own array)."""
+def _gates(derivation: Derivation, exprs, slot_code, kept) -> dict[str, Gate]:
+    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is one slot of a product used
+    nowhere else, plus terms known at the step's start (a peephole ``V * c_prev``); f's
+    derivative needs only its output, and v is not a state (a state has its own array). The
+    product holding a gate is kept for every step (``make_plan``)."""
     uses = _uses(exprs)
     cell = derivation.cell
     states = set(cell.state_names)
@@ -286,9 +285,8 @@ def _gates(derivation: Derivation, exprs, slot_code, kept, any_buffer=False) -> 
         if ((slot != pre and uses.get(slot.name) != [pre.name])
                 or not {symbol.name for symbol in extra.free_symbols} <= at_start):
             continue
-        maps, start, stop, per_step = slot_code[slot.name]
-        if per_step or any_buffer:
-            gates[target] = Gate(target, pre.name, block.name, maps, start, stop, extra)
+        maps, start, stop, _ = slot_code[slot.name]
+        gates[target] = Gate(target, pre.name, block.name, maps, start, stop, extra)
     return gates
 
 
@@ -403,8 +401,7 @@ class Names:
         self.taken |= {adjoint_name(n) for n in set(self.taken)}
 
     def fresh(self, name: str) -> str:
-        while name in self.taken:
-            name += "_"
+        name = fresh_name(name, self.taken)
         self.taken.add(name)
         return name
 
@@ -447,10 +444,10 @@ def _out_of_pieces(dest: str, pieces: list[list[str]]) -> str:
 # -- forward ---------------------------------------------------------------------------------------
 
 
-def forward_code(derivation: Derivation, printer_for) -> str:
+def forward_code(derivation: Derivation, plan: Plan, printer_for) -> str:
     """``forward(params, x, state0)``; ``printer_for(names)`` makes a NumPy printer whose
     symbols print through the ``names`` substitution."""
-    return ForwardPrinter(derivation, printer_for).code()
+    return ForwardPrinter(derivation, plan, printer_for).code()
 
 
 class ForwardPrinter:
@@ -458,9 +455,9 @@ class ForwardPrinter:
     is written into, the loop (one statement of the derivation's program at a time), and the
     cache. Fresh names are taken in the order the function prints."""
 
-    def __init__(self, derivation: Derivation, printer_for):
+    def __init__(self, derivation: Derivation, plan: Plan, printer_for):
         self.derivation, self.cell = derivation, derivation.cell
-        self.plan = plan = make_plan(derivation)
+        self.plan = plan
         self.names = Names(derivation)
         self.states = set(self.cell.state_names)
         self.prevs = {prev_name(s): s for s in self.cell.state_names}
@@ -733,8 +730,8 @@ def _scaled(factor: float | None, name: str) -> str:
 # -- backward --------------------------------------------------------------------------------------
 
 
-def backward_code(derivation: Derivation, printer_for) -> str:
-    return BackwardPrinter(derivation, printer_for).code()
+def backward_code(derivation: Derivation, plan: Plan, printer_for) -> str:
+    return BackwardPrinter(derivation, plan, printer_for).code()
 
 
 class BackwardPrinter:
@@ -746,9 +743,9 @@ class BackwardPrinter:
     the function prints, so the same derivation always gives the same text.
     """
 
-    def __init__(self, derivation: Derivation, printer_for):
+    def __init__(self, derivation: Derivation, plan: Plan, printer_for):
         self.derivation, self.cell, self.printer_for = derivation, derivation.cell, printer_for
-        self.plan = plan = make_plan(derivation)
+        self.plan = plan
         self.names = Names(derivation)
         self.x = self.cell.input[0]
         self.seq = {self.x: "xs", **{n: self.names.fresh(f"seq_{n}") for n in plan.kept}}
@@ -772,17 +769,17 @@ class BackwardPrinter:
         self.later_sources = {part.source for s in plan.steps for part in s.parts}
         self.later_sources |= {part.source for parts in self.per_step_sums.values()
                                for part in parts}
+        # adjoints whose (T, B, size) view something reads: after the loop, the sums over it
+        # (a bias, one part times 1, reads the buffer's column sums instead)
+        self.viewed = {part.source for target, parts in plan.sums.items()
+                       if target not in self.per_step_sums
+                       and (target == self.x or _bias(parts) is None) for part in parts}
         self.family_stacks: list[str] = []  # per block: stacked coefficients of each family
         self.family_views: list[str] = []  # before the loop: each family's (T, B, n, size) view
 
     def code(self) -> str:
         body = self.body()
-        lines = self.setup() + self.loop(body) + self.after_loop()
-        text = "\n".join(lines)
-        unused = {view for view in self.adjoint_seq.values()
-                  if len(re.findall(rf"\b{re.escape(view)}\b", text)) == 1}  # never read
-        return "\n".join(line for line in lines
-                         if line.strip().partition(" = ")[0] not in unused) + "\n"
+        return "\n".join(self.setup() + self.loop(body) + self.after_loop()) + "\n"
 
     # -- the loop body ----------------------------------------------------------------------------
 
@@ -811,7 +808,9 @@ class BackwardPrinter:
         return self.coefficients[expr][0]
 
     def body(self) -> list[str]:
-        families = _families(self.plan, self.slot_views, self.seq) if self.blocked else []
+        row_dims = {p.name: p.shape[0] for p in self.cell.params}
+        families = (_families(self.plan, self.slot_views, self.seq, row_dims) if self.blocked
+                    else [])
         family_of = {step.name: family for family in families for step in family}
         body, shown, done = [], set(), set()
         for step in self.plan.steps:
@@ -850,6 +849,7 @@ class BackwardPrinter:
             pieces.append([f"numpy.zeros((batch, {self.cell.dim_of(step.target)}), dtype)"])
         if step.name not in self.adjoint_seq:
             return [f"{step.name} = {' + '.join('*'.join(p) for p in pieces)}"]
+        self.viewed.add(step.name)
         lines, view = [], f"{self.adjoint_seq[step.name]}[t]"
         copies = self.slot_views[step.name][1:]
         if step.name in self.later_sources or copies:
@@ -873,9 +873,10 @@ class BackwardPrinter:
         width = _dim(self.derivation, family[0].target)
         self.family_views.append(f"{view} = {buffer}[:, :, {start}:{stop}]"
                                  f".reshape(steps, batch, {len(family)}, {width})")
+        read = [m.name for m in family if m.name in self.later_sources]
+        self.viewed.update(read)
         return [f"numpy.multiply({source}[:, None], {stacked}[{self.k}], out={view}[t])",
-                *[f"{m.name} = {self.adjoint_seq[m.name]}[t]" for m in family
-                  if m.name in self.later_sources]]
+                *[f"{name} = {self.adjoint_seq[name]}[t]" for name in read]]
 
     # -- around the loop --------------------------------------------------------------------------
 
@@ -906,8 +907,9 @@ class BackwardPrinter:
             make = "empty" if every_slot else "zeros"
             lines.append(f"    {buffer} = numpy.{make}((steps, batch, {group.slots[-1].stop}), dtype)")
         for name, view in self.adjoint_seq.items():
-            buffer, start, stop = self.slot_views[name][0]
-            lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
+            if name in self.viewed:
+                buffer, start, stop = self.slot_views[name][0]
+                lines.append(f"    {view} = {buffer}[:, :, {start}:{stop}]")
         lines += ["    " + line for line in self.family_views]
         lines += [f"    {adjoint_name(t)} = numpy.zeros_like({t}, dtype=dtype)"
                   for t in self.per_step_sums if t != x]
@@ -967,8 +969,8 @@ class BackwardPrinter:
             total = sympy.Add(*[sympy.Symbol(p.source) * p.coefficient for p in parts])
             if target == x:
                 dx.append(after.doprint(total))
-            elif isinstance(total, sympy.Symbol):  # a bias: its rows of the buffer's column sums
-                buffer, start, stop = self.slot_views[total.name][0]
+            elif _bias(parts):  # its rows of the buffer's column sums
+                buffer, start, stop = self.slot_views[_bias(parts)][0]
                 if buffer not in column_sums:
                     column_sums[buffer] = self.names.fresh(f"sum_{buffer}")
                     lines.append(f"    {column_sums[buffer]} = {flat[buffer]}.sum(axis=0)")
@@ -983,42 +985,30 @@ class BackwardPrinter:
                         "    return grads, dx, d_state0"]
 
 
-def _families(plan: Plan, slot_views: dict, seq: dict) -> list[tuple[StepAdjoint, ...]]:
+def _families(plan: Plan, slot_views: dict, seq: dict, row_dims: dict) -> list[tuple]:
     """Adjoints on adjacent rows of one buffer, all of one width, each the same source adjoint
-    times its own precomputed coefficient: one broadcast multiply computes them all."""
-    rows = {}  # adjoint -> (buffer, position, width)
+    times its own precomputed coefficient: one broadcast multiply computes them all.
+    ``row_dims``: matrix -> the dimension of its rows."""
+    rows = {}  # adjoint -> (buffer, position in its group, width)
     for g in plan.groups:
         for position, slot in enumerate(g.slots):
-            rows.setdefault(slot.adjoint, (g.buffer, position, g.slots[position].matrix))
+            rows.setdefault(slot.adjoint, (g.buffer, position, row_dims[slot.matrix]))
     members = [step for step in plan.steps
                if not step.seeded and step.matmul is None and len(step.parts) == 1
                and len(slot_views.get(step.name, ())) == 1 and step.name in rows
                and step.parts[0].coefficient.as_coeff_Mul()[0] == 1
                and _precomputed(step.parts[0].coefficient, seq)]
-    members.sort(key=lambda step: (rows[step.name][0], rows[step.name][1]))
+    members.sort(key=lambda step: rows[step.name][:2])
     families: list[list[StepAdjoint]] = []
     for step in members:
         last = families[-1][-1] if families else None
-        if (last and rows[last.name][0] == rows[step.name][0]
-                and rows[last.name][1] + 1 == rows[step.name][1]
-                and last.parts[0].source == step.parts[0].source
-                and slot_views[last.name][0][2] == slot_views[step.name][0][1]
-                and _width(slot_views[last.name][0]) == _width(slot_views[step.name][0])):
+        (buffer, position, width) = rows[step.name]
+        if (last and rows[last.name] == (buffer, position - 1, width)
+                and last.parts[0].source == step.parts[0].source):
             families[-1].append(step)
         else:
             families.append([step])
     return [tuple(family) for family in families if len(family) > 1]  # in row order
-
-
-def _width(place: tuple[str, str, str]) -> str:
-    """The number of rows start:stop spans, as code: "2*D" to "3*D" -> "D"."""
-    _, start, stop = place
-    terms = {}
-    for sign, offset in ((1, stop), (-1, start)):
-        for part in [] if offset == "0" else offset.split(" + "):
-            count, _, name = part.rpartition("*")
-            terms[name] = terms.get(name, 0) + sign * (int(count) if count else 1)
-    return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items() if n)
 
 
 def _precomputed(coefficient: sympy.Expr, seq: dict) -> bool:
@@ -1046,6 +1036,11 @@ def _coefficient_lines(coefficients: dict, names_: Names, printer_for) -> list[s
         lines.append(f"    # {comment}")
         lines.append(f"    {name} = {printer_for(substitutions).doprint(expr)}")
     return lines
+
+
+def _bias(parts) -> str | None:
+    """The one adjoint a bias-like gradient sums unchanged (one part, coefficient 1), or None."""
+    return parts[0].source if len(parts) == 1 and parts[0].coefficient == 1 else None
 
 
 def _summed_after(parts, adjoint_seq) -> bool:

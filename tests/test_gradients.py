@@ -70,3 +70,29 @@ def test_a_missing_initial_state_means_zeros(name):
             numpy.testing.assert_array_equal(state[s], state_zeros[s])
     h0 = {"h": rng.standard_normal(zeros["h"].shape)}
     assert not numpy.allclose(module.forward(params, xs, h0)[0], y_zeros)  # h0 is read
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "gru", "lstmp"])
+def test_partial_derivatives_computed_block_by_block_give_the_same_gradients(name, monkeypatch,
+                                                                              tmp_path):
+    """The committed modules run these small problems in one block of steps; with blocks of two
+    steps (and a shorter last one) every block boundary is crossed and must change nothing."""
+    from derive import pipeline, sequence
+    from derive.writer import write_all
+    from verify.targets import import_file
+
+    monkeypatch.setattr(sequence, "BLOCK_VALUES", 2 * 3 * 4)  # 2 steps of B=3, D=4 a block
+    artifact = pipeline.module_artifact(pipeline.derivation_of(pipeline.CELLS / f"{name}.toml"),
+                                        tmp_path)
+    write_all([artifact])
+    blocked = import_file(artifact.path)
+    assert "block = max(1, 24 // (batch * " in artifact.text
+    sizes = Sizes(T=5, B=3, M=3, D=4)
+    problem = make_problem(blocked, sizes, seed=11)
+    for method in ("central", "steps"):
+        result = check(problem, method)
+        assert result.passed, (method, [(c.wrt, c.normwise_rel_err) for c in result.checks])
+    whole = make_problem(generated(name), sizes, seed=11)
+    one, many = whole.gradient(whole.arrays), problem.gradient(problem.arrays)
+    for k in one:
+        numpy.testing.assert_allclose(many[k], one[k], rtol=1e-12, atol=1e-14)

@@ -86,7 +86,8 @@ def test_generated_code_that_does_not_compile_is_refused_before_writing(monkeypa
     from derive import codegen, pipeline, sequence
     from derive.errors import GenerationError
 
-    monkeypatch.setattr(sequence, "forward_code", lambda derivation, printer_for: "def forward(:\n")
+    monkeypatch.setattr(sequence, "forward_code",
+                        lambda derivation, plan, printer_for: "def forward(:\n")
     derivation = pipeline.derivation_of(pipeline.builtin_spec_paths()[0])
     with pytest.raises(GenerationError, match="does not compile"):
         codegen.generate_module(derivation)
