@@ -30,12 +30,13 @@ def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):
     """Not a timing test: the figures are only checked for shape and sense."""
     from verify import bench
 
-    monkeypatch.setattr(bench, "_torch_runner", lambda M, D, dtype: None)
-    monkeypatch.setattr(bench, "_warm_up", lambda run, seconds=0.3: bench._time(run))
+    monkeypatch.setattr(bench, "_torch_runners", lambda M, D, dtype: None)
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(bench, "_matmul_peak_runner", _small_peak)
     rows = bench.bench_lstm(sizes=[(3, 2, 4, 5)], dtypes=("float32",), budget=0.01)
     (row,) = rows
-    assert row["repetitions"] >= 8 and row["generated_over_pytorch"] is None
+    # three rounds at least, two timed calls a block at least
+    assert row["timed_calls"]["generated"] >= 6 and row["generated_over_pytorch"] is None
     assert set(row["seconds"]) == {"generated", "handwritten", "matmul_peak", "generated_beside_peak"}
     assert all(seconds > 0 for seconds in row["seconds"].values())
     # the fraction compares the two medians of one interleaved run: generated beside the peak
@@ -44,6 +45,20 @@ def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):
         (flops / seconds["generated_beside_peak"]) / (2 * 64**3 / seconds["matmul_peak"]))
     text = bench.table(rows, [], torch_present=False, regen_seconds=1.0)
     assert "PyTorch is not installed" in text and "float32 3,2,4,5" in text
+
+
+def test_blocks_settle_untimed_then_time_each_implementation_in_rotation(monkeypatch):
+    """Each block calls its implementation untimed first, then times at least two calls; the
+    order of the blocks rotates every round."""
+    from verify import bench
+
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    log = []
+    runners = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
+    times = bench._interleaved_times(runners, budget=0.0)
+    assert {name: len(ts) for name, ts in times.items()} == {"a": 6, "b": 6}
+    # per block: one untimed call, two timed; rounds a-b, b-a, a-b
+    assert "".join(log) == "aaa" "bbb" "bbb" "aaa" "aaa" "bbb"
 
 
 def _small_peak(dtype):

@@ -1,14 +1,22 @@
 """Benchmark: generated ``lstm`` forward + backward against a plain hand-written NumPy LSTM and,
 when installed, PyTorch's CPU ``nn.LSTM``; all measured side by side in one run.
 
-Each pair (generated and hand-written; generated and PyTorch) is measured side by side: every
-repetition runs both, in an order rotated each time, so a slow moment on this shared machine hits
-both alike; the figure is the median over repetitions, and results are printed as ratios. The
-pairs run separately because PyTorch leaves its OpenMP threads spinning after each call, which
-would slow whatever NumPy code ran next on this 2-core machine. The matrix-multiply peak (a 1024²
-product of the same dtype) is measured the same way, beside the generated code, so the fraction of
-peak compares two medians taken side by side. PyTorch is also timed alone, call after call, which
-keeps its threads hot: reported beside the ratios, never in them.
+Implementations compared with each other (generated and hand-written; generated and PyTorch; the
+generated code and a matrix-multiply peak) run in blocks, interleaved: a block calls one
+implementation untimed for ``SETTLE_SECONDS``, then times its calls for about as long; the blocks
+rotate through the implementations until the budget is spent, so a slow spell of this shared
+machine hits each alike. Each figure is the median of an implementation's timed calls and results
+are printed as ratios.
+
+The untimed start of a block is there because both libraries leave threads spinning after a call,
+and on a 2-core machine those slow whatever runs next: measured here, PyTorch ran up to 2.5x
+slower for about 0.1 s after a threaded OpenBLAS product (its idle worker spins that long), and
+NumPy code ran slower for about 0.01 s after PyTorch (OpenMP). Timing single calls alternately
+charged each library for the other's threads; the blocks time each in its steady state, as in a
+training loop.
+
+PyTorch's float32 LSTM runs oneDNN's fused LSTM kernel; it is also timed with oneDNN turned off
+(ATen's own per-step kernels, which is what float64 always uses), reported beside the ratio.
 
 ``handwritten_lstm`` below is a timing baseline, the straightforward per-gate code a person would
 write. It is not used to produce or check any gradient (that is the derivation's and
@@ -21,6 +29,7 @@ import importlib
 import json
 import statistics
 import time
+import warnings
 
 import numpy
 
@@ -80,7 +89,8 @@ def _generated(module, params, x, dy):
     return module.backward(params, cache, dy)
 
 
-def _torch_runner(M, D, dtype):
+def _torch_runners(M, D, dtype):
+    """PyTorch's nn.LSTM as it runs by default and with oneDNN turned off; None without torch."""
     try:
         import torch
     except ImportError:
@@ -95,21 +105,47 @@ def _torch_runner(M, D, dtype):
         out.backward(torch.from_numpy(dy))
         return xt.grad
 
-    return run
+    def run_without_onednn(x, dy):
+        with warnings.catch_warnings():
+            # torch warns that TF32 needs an Intel GPU whenever these flags are set
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return run(x, dy)
+
+    return run, run_without_onednn
 
 
-def _median_times(runners: dict, repetitions: int) -> dict:
-    """Each repetition runs every implementation once, in an order rotated by one each time:
-    whatever runs right after PyTorch meets its OpenMP threads still spinning on this 2-core
-    machine, so a fixed order would charge that to one implementation."""
+SETTLE_SECONDS = 0.15
+"""A block's untimed calls, and about how long it then times: longer than the 0.1 s that
+OpenBLAS's idle worker thread spins after a threaded product (measured on this machine)."""
+
+
+def _interleaved_times(runners: dict, budget: float) -> dict[str, list[float]]:
+    """Blocks of calls to one implementation each, in an order rotated every round, for at
+    least three rounds and until ``budget`` seconds have passed. A block first calls its
+    implementation untimed for ``SETTLE_SECONDS`` (at least once): what the one before left
+    spinning has stopped and its own threads and caches are warm. Then it times calls for about
+    as long (at least two). Returns each implementation's timed calls, in seconds."""
     names = list(runners)
     times = {name: [] for name in names}
-    for repetition in range(repetitions):
-        k = repetition % len(names)
+    start, rounds = time.perf_counter(), 0
+    while rounds < 3 or time.perf_counter() - start < budget:
+        k = rounds % len(names)
         for name in names[k:] + names[:k]:
-            start = time.perf_counter()
-            runners[name]()
-            times[name].append(time.perf_counter() - start)
+            run = runners[name]
+            settle = time.perf_counter()
+            _time(run)
+            while time.perf_counter() - settle < SETTLE_SECONDS:
+                _time(run)
+            timed, block = 0, time.perf_counter()
+            while timed < 2 or time.perf_counter() - block < SETTLE_SECONDS:
+                times[name].append(_time(run))
+                timed += 1
+        rounds += 1
+    return times
+
+
+def _medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -119,16 +155,6 @@ def _matmul_peak_runner(dtype: str, n: int = 1024):
     rng = numpy.random.default_rng(0)
     a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
     return (lambda: a @ b), 2 * n**3
-
-
-def _warm_up(run, seconds: float = 0.3) -> float:
-    """Run until ``seconds`` have passed (at least 3 calls): this machine's clock and Python's
-    specialising interpreter take a while to settle. Returns the time of the last call."""
-    start, calls = time.perf_counter(), 0
-    while calls < 3 or time.perf_counter() - start < seconds:
-        last = _time(run)
-        calls += 1
-    return last
 
 
 def _time(run) -> float:
@@ -143,12 +169,12 @@ def lstm_flops(T, B, M, D) -> float:
 
 
 def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0) -> list[dict]:
-    """``budget``: about how many seconds each pair's interleaved repetitions take."""
+    """``budget``: about how many seconds each side-by-side comparison takes (at least three
+    rounds of blocks)."""
     module = importlib.import_module("derive.generated.lstm")
     rows = []
     for dtype in dtypes:
         peak_run, peak_flops = _matmul_peak_runner(dtype)
-        _warm_up(peak_run)
         for T, B, M, D in sizes:
             rng = numpy.random.default_rng(0)
             params = module.init_params(M, D, rng=rng, dtype=dtype)
@@ -160,34 +186,39 @@ def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0) -> list[dict]:
             def handwritten(params=params, x=x, dy=dy):
                 return handwritten_lstm(params, x, dy)
 
-            one = _warm_up(generated) + _warm_up(handwritten)
-            repetitions = max(8, min(400, int(budget / max(one, 1e-9))))
-            # each pair side by side, interleaved, in its own run of repetitions
-            medians = _median_times({"generated": generated, "handwritten": handwritten},
-                                    repetitions)
-            # the matmul peak beside the generated code too, so a slow spell of this shared
-            # machine hits both: the fraction of peak compares two medians taken side by side
-            beside = max(8, min(repetitions, int(budget / (one + _time(peak_run)))))
-            peak_pair = _median_times({"generated": generated, "matmul_peak": peak_run}, beside)
+            pair = _interleaved_times({"generated": generated, "handwritten": handwritten},
+                                      budget)
+            medians = _medians(pair)
+            calls = {name: len(ts) for name, ts in pair.items()}
+            # the matmul peak beside the generated code too, so the fraction of peak compares
+            # two medians taken side by side
+            peak_pair = _medians(_interleaved_times(
+                {"generated": generated, "matmul_peak": peak_run}, budget))
             medians["matmul_peak"] = peak_pair["matmul_peak"]
             medians["generated_beside_peak"] = peak_pair["generated"]
-            torch_run = _torch_runner(M, D, dtype)
-            if torch_run is not None:
-                def pytorch(x=x, dy=dy):
-                    return torch_run(x, dy)
+            torch_runs = _torch_runners(M, D, dtype)
+            if torch_runs is not None:
+                run, run_without_onednn = torch_runs
 
-                _warm_up(pytorch)
-                pair = _median_times({"generated": generated, "pytorch": pytorch}, repetitions)
-                medians["pytorch"] = pair["pytorch"]
-                medians["generated_beside_pytorch"] = pair["generated"]
-                # PyTorch alone, call after call: its worker threads stay hot, which no
-                # interleaved measurement allows; reported beside the ratio, not in it
-                medians["pytorch_back_to_back"] = _median_times({"p": pytorch}, repetitions)["p"]
+                def pytorch(x=x, dy=dy):
+                    return run(x, dy)
+
+                def pytorch_without_onednn(x=x, dy=dy):
+                    return run_without_onednn(x, dy)
+
+                trio = _interleaved_times({"generated": generated, "pytorch": pytorch,
+                                           "pytorch_without_onednn": pytorch_without_onednn},
+                                          budget)
+                calls["pytorch"] = len(trio["pytorch"])
+                trio = _medians(trio)
+                medians["pytorch"] = trio["pytorch"]
+                medians["pytorch_without_onednn"] = trio["pytorch_without_onednn"]
+                medians["generated_beside_pytorch"] = trio["generated"]
             # GFLOP/s of the generated code and of the peak, from the same interleaved run
             gflops = lstm_flops(T, B, M, D) / medians["generated_beside_peak"] / 1e9
             peak = peak_flops / medians["matmul_peak"] / 1e9
             rows.append({
-                "dtype": dtype, "T": T, "B": B, "M": M, "D": D, "repetitions": repetitions,
+                "dtype": dtype, "T": T, "B": B, "M": M, "D": D, "timed_calls": calls,
                 "seconds": medians,
                 "generated_over_handwritten": medians["generated"] / medians["handwritten"],
                 "generated_over_pytorch": (medians["generated_beside_pytorch"] / medians["pytorch"]
@@ -238,25 +269,27 @@ def bench_regen() -> float:
 
 def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool,
           regen_seconds: float) -> str:
-    lines = ["generated lstm forward+backward, side by side (median of interleaved repetitions);",
-             "torch b2b: PyTorch alone, call after call (threads kept hot; not in any ratio)",
-             "" if torch_present else "PyTorch is not installed: pip install torch (optional) "
-                                      "to add the PyTorch column", ""]
+    lines = ["generated lstm forward+backward, side by side (median of timed calls in "
+             "interleaved blocks);",
+             "no oneDNN: PyTorch with oneDNN turned off (its float32 LSTM kernel; in no ratio)"]
+    if not torch_present:
+        lines.append("PyTorch is not installed: pip install torch (optional) to add its columns")
+    lines.append("")
     head = (f"{'dtype':<8}{'T,B,M,D':<18}{'generated':>11}{'hand':>11}{'gen/hand':>10}"
-            f"{'pytorch':>11}{'gen/torch':>10}{'GFLOP/s':>9}{'peak':>8}{'of peak':>8}"
-            f"{'torch b2b':>11}")
+            f"{'pytorch':>11}{'gen/torch':>10}{'no oneDNN':>11}{'GFLOP/s':>9}{'peak':>8}"
+            f"{'of peak':>8}")
     lines.append(head)
     for r in lstm_rows:
         s = r["seconds"]
         torch_cols = (f"{s['pytorch'] * 1e3:>9.2f}ms{r['generated_over_pytorch']:>10.2f}"
-                      if "pytorch" in s else f"{'-':>11}{'-':>10}")
+                      f"{s['pytorch_without_onednn'] * 1e3:>9.2f}ms"
+                      if "pytorch" in s else f"{'-':>11}{'-':>10}{'-':>11}")
         lines.append(
             f"{r['dtype']:<8}{'%d,%d,%d,%d' % (r['T'], r['B'], r['M'], r['D']):<18}"
             f"{s['generated'] * 1e3:>9.2f}ms{s['handwritten'] * 1e3:>9.2f}ms"
             f"{r['generated_over_handwritten']:>10.2f}{torch_cols}"
             f"{r['generated_gflops']:>9.1f}{r['matmul_peak_gflops']:>8.1f}"
-            f"{r['fraction_of_peak']:>8.0%}"
-            + (f"{s['pytorch_back_to_back'] * 1e3:>9.2f}ms" if "pytorch" in s else f"{'-':>11}"))
+            f"{r['fraction_of_peak']:>8.0%}")
     lines += ["", f"{'cell':<10}{'derive':>9}{'codegen':>9}{'docs':>9}"
                   "  cached floats/step/sample (M=D=32)"]
     for r in pipeline_rows:
