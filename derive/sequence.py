@@ -554,11 +554,13 @@ class ForwardPrinter:
             lines.append(f"    {name} = {run[0].maps}[:, :, {run[0].start}:{run[-1].stop}]")
         for run, codes in self.affine.items():
             if codes and not codes[0][0].isdigit():
+                lines.append("    # each row's scale and shift, one copy per sample: the loop's "
+                             "multiply and add then need no broadcasting")
                 for code, k in zip(codes, (1, 2)):
                     values = ", ".join(repr(BLOCKS[gate.block].tanh_form[k]) for gate in run)
                     counts = ", ".join(cell.dim_of(gate.target) for gate in run)
-                    lines.append(f"    {code} = numpy.repeat(numpy.array([{values}], dtype), "
-                                 f"[{counts}])")
+                    lines.append(f"    {code} = numpy.tile(numpy.repeat(numpy.array([{values}], "
+                                 f"dtype), [{counts}]), (batch, 1))")
         for gate in plan.gates.values():
             name = seq.get(gate.target) or self.names.fresh(f"seq_{gate.target}")
             self.gate_seq[gate.target] = name

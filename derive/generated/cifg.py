@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6f285a033e862a489d04ccc22d4d65dc4266544d774c98d913f34b7734959fb3
+gatecalc-content-sha256: b2a3542a7880da4a9e99bbfbf2201e8fa8c70d16fa7c53b9719478ac4e476dcf
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -221,8 +221,12 @@ def forward(params, x, state0=None):
     seq_c[0] = state0.get('c', 0)
     seq_f = numpy.empty((steps, batch, D), dtype)
     seq_i_c_tilde_o = maps_x[:, :, 0:3*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8cde9ae6244d67ce2b498e36d8e4f85e80ba6daef1375b03a49a735e75ff197a
+gatecalc-content-sha256: 06f902ff43de435582582b79ab746922f0534444769cab8e35e8a68fd2bc3a8b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -243,8 +243,12 @@ def forward(params, x, state0=None):
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
     seq_c[0] = state0.get('c', 0)
     seq_i_f_c_tilde_o = maps_x[:, :, 0:4*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]

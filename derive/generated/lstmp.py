@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f224fef9c5d2faaae273129468fbfe43ba4cb11dea1f4f33b17d2e3e19afc463
+gatecalc-content-sha256: d643b2bd9a9f052233f924977c2ae1d2b769ff7fe351c035868bde8a2abf8d9a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -262,8 +262,12 @@ def forward(params, x, state0=None):
     seq_c[0] = state0.get('c', 0)
     seq_m = numpy.empty((steps, batch, D), dtype)
     seq_i_f_c_tilde_o = maps_x[:, :, 0:4*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 1.0, 0.5], dtype), [D, D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 0.0, 0.5], dtype), [D, D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 038f6732a43f5d386d48ded1872518e87fa2f3e8f44cc889a64a97447e3cedd3
+gatecalc-content-sha256: 00925b7aa0ef5c1bf57a66d03aedc8339a2c01d174d03946fb31bcdd5947a014
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -204,8 +204,12 @@ def forward(params, x, state0=None):
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
     seq_c[0] = state0.get('c', 0)
     seq_i_c_tilde_o = maps_x[:, :, 0:3*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]

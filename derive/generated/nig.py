@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 65e0566c814f864c3201d1e4f93d28853888aecde8378e1dd34ff803cc83c43d
+gatecalc-content-sha256: 0fbf11a080b178c5451d6b8e0f9eb9373cbf7bfa51dc876e3136e7b91ff3a4ef
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -227,8 +227,10 @@ def forward(params, x, state0=None):
     seq_c[0] = state0.get('c', 0)
     seq_o = numpy.empty((steps, batch, D), dtype)
     seq_f_c_tilde = maps_x[:, :, 0:2*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 1.0], dtype), [D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.0], dtype), [D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 1.0], dtype), [D, D]), (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0], dtype), [D, D]), (batch, 1))
     seq_f = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     for t in range(steps):

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4c5851eba1614cdb5ca6f26e47c7c61491ef4bcc6a7eb6abea845584ac2a36dc
+gatecalc-content-sha256: 076252049f8325053ce812ebed396c9a6fd088f6ad98a90ff4441eb6ac46cc87
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -263,8 +263,12 @@ def forward(params, x, state0=None):
     seq_c[0] = state0.get('c', 0)
     seq_o = numpy.empty((steps, batch, D), dtype)
     seq_i_f_c_tilde = maps_x[:, :, 0:3*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]

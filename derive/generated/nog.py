@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c07e76dc0faf796e0917cc492d3f8a4ef67a670d8d3f910fa6d5d4d5d7db35c2
+gatecalc-content-sha256: 1fe750b3d4cdafc4c83530a6744ec2b20a957f8c46818b56b4ee3ec73a917b30
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -226,8 +226,12 @@ def forward(params, x, state0=None):
     seq_c = numpy.empty((steps + 1, batch, D), dtype)
     seq_c[0] = state0.get('c', 0)
     seq_i_f_c_tilde = maps_x[:, :, 0:3*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dd00bc91b2c5570a8769547d1babd856837bd8077db7c65b4698e479a2132783
+gatecalc-content-sha256: 3d0dbfab20597cb4dacb6dea081f232608c8b2e6cef6efbabaeb74e3f1ef5963
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -262,8 +262,12 @@ def forward(params, x, state0=None):
     seq_c[0] = state0.get('c', 0)
     seq_o = numpy.empty((steps, batch, D), dtype)
     seq_i_f_c_tilde = maps_x[:, :, 0:3*D]
-    gate_scale = numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D])
-    gate_shift = numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D])
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 1.0], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.5, 0.0], dtype), [D, D, D]),
+                            (batch, 1))
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
