@@ -61,6 +61,24 @@ def test_blocks_settle_untimed_then_time_each_implementation_in_rotation(monkeyp
     assert "".join(log) == "aaa" "bbb" "bbb" "aaa" "aaa" "bbb"
 
 
+def test_aftermath_reports_each_interval_over_the_steady_one(monkeypatch):
+    """Not a timing test: with a stand-in for PyTorch, every line names the order of the switch
+    and has one figure per interval; without PyTorch it says so."""
+    from verify import bench
+
+    monkeypatch.setattr(bench, "AFTER_EDGES", (0.0, 0.002, 0.004))
+    monkeypatch.setattr(bench, "_torch_runners", lambda M, D, dtype: None)
+    assert bench.aftermath(sizes=[(3, 2, 4, 5)]) == ["PyTorch is not installed: nothing to measure"]
+    stand_in = (lambda x, dy: numpy.tanh(x), None)
+    monkeypatch.setattr(bench, "_torch_runners", lambda M, D, dtype: stand_in)
+    head, *lines = bench.aftermath(sizes=[(3, 2, 4, 5)], rounds=2)
+    assert "over that at 0.002-0.004 s" in head
+    assert [line.split(":")[0] for line in lines] == ["3,2,4,5 pytorch after generated",
+                                                       "3,2,4,5 generated after pytorch"]
+    for line in lines:
+        assert "0-2ms " in line and "2-4ms 1.00" in line and "(steady " in line
+
+
 def _small_peak(dtype):
     a = numpy.ones((64, 64), dtype)
     return (lambda: a @ a), 2 * 64**3

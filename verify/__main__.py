@@ -125,7 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("bench", help="speed of generated code, side by side")
     cmd.add_argument("--json", metavar="FILE", help="write the figures here")
     cmd.add_argument("--quick", action="store_true", help="the two smaller sizes, fewer repetitions")
-    cmd.set_defaults(run=lambda args: bench.main(args.json, args.quick))
+    cmd.add_argument("--after", action="store_true",
+                     help="only measure how long each library's threads slow the other after a "
+                          "switch (what the settling time of the blocks is chosen from)")
+    cmd.set_defaults(run=lambda args: bench.main(args.json, args.quick, args.after))
     return parser
 
 

@@ -10,8 +10,9 @@ are printed as ratios.
 
 The untimed start of a block is there because both libraries leave threads spinning after a call,
 and on a 2-core machine those slow whatever runs next: measured here, PyTorch ran up to 2.5x
-slower for about 0.1 s after a threaded OpenBLAS product (its idle worker spins that long), and
-NumPy code ran slower for about 0.01 s after PyTorch (OpenMP). Timing single calls alternately
+slower for 0.1 to 0.15 s after a threaded OpenBLAS product (its idle worker spins that long), and
+NumPy code ran slower for about 0.01 s after PyTorch (OpenMP); ``python -m verify bench --after``
+measures it. Timing single calls alternately
 charged each library for the other's threads; the blocks time each in its steady state, as in a
 training loop.
 
@@ -115,9 +116,10 @@ def _torch_runners(M, D, dtype):
     return run, run_without_onednn
 
 
-SETTLE_SECONDS = 0.15
-"""A block's untimed calls, and about how long it then times: longer than the 0.1 s that
-OpenBLAS's idle worker thread spins after a threaded product (measured on this machine)."""
+SETTLE_SECONDS = 0.2
+"""A block's untimed calls, and about how long it then times: longer than the 0.1 to 0.15 s for
+which OpenBLAS's idle worker thread, spinning after a threaded product, slowed PyTorch on this
+machine (``aftermath``)."""
 
 
 def _interleaved_times(runners: dict, budget: float) -> dict[str, list[float]]:
@@ -161,6 +163,46 @@ def _time(run) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
+
+
+AFTER_EDGES = (0.0, 0.01, 0.03, 0.1, 0.15, 0.3, 0.6)
+
+
+def aftermath(sizes=SIZES[1:3], dtype: str = "float32", rounds: int = 5) -> list[str]:
+    """How long the one library's threads slow the other: after 0.3 s of calls to one
+    implementation, the other's calls for 0.3 s, each by when it starts after the switch,
+    as the median in each interval over that of the last. This is what ``SETTLE_SECONDS`` is
+    chosen from. Needs PyTorch."""
+    module = importlib.import_module("derive.generated.lstm")
+    lines = [f"median call time by when it starts after the switch, over that at "
+             f"{AFTER_EDGES[-2]:g}-{AFTER_EDGES[-1]:g} s ({dtype})"]
+    for T, B, M, D in sizes:
+        torch_runs = _torch_runners(M, D, dtype)
+        if torch_runs is None:
+            return ["PyTorch is not installed: nothing to measure"]
+        rng = numpy.random.default_rng(0)
+        params = module.init_params(M, D, rng=rng, dtype=dtype)
+        x = rng.standard_normal((T, B, M)).astype(dtype)
+        dy = rng.standard_normal((T, B, D)).astype(dtype)
+        runners = {"generated": lambda: _generated(module, params, x, dy),
+                   "pytorch": lambda: torch_runs[0](x, dy)}
+        for before, after in (("generated", "pytorch"), ("pytorch", "generated")):
+            by_interval = [[] for _ in AFTER_EDGES[1:]]
+            for _ in range(rounds):
+                start = time.perf_counter()
+                while time.perf_counter() - start < AFTER_EDGES[-1]:
+                    runners[before]()
+                switch = time.perf_counter()
+                while (since := time.perf_counter() - switch) < AFTER_EDGES[-1]:
+                    k = max(i for i, edge in enumerate(AFTER_EDGES[:-1]) if since >= edge)
+                    by_interval[k].append(_time(runners[after]))
+            steady = statistics.median(by_interval[-1])
+            cells = [f"{AFTER_EDGES[k] * 1e3:g}-{AFTER_EDGES[k + 1] * 1e3:g}ms "
+                     + (f"{statistics.median(ts) / steady:.2f}" if ts else "-")
+                     for k, ts in enumerate(by_interval)]
+            lines.append(f"{T},{B},{M},{D} {after} after {before}: " + "  ".join(cells)
+                         + f"  (steady {steady * 1e3:.2f} ms)")
+    return lines
 
 
 def lstm_flops(T, B, M, D) -> float:
@@ -300,7 +342,10 @@ def table(lstm_rows: list[dict], pipeline_rows: list[dict], torch_present: bool,
     return "\n".join(lines) + "\n"
 
 
-def main(json_path: str | None = None, quick: bool = False) -> int:
+def main(json_path: str | None = None, quick: bool = False, after: bool = False) -> int:
+    if after:
+        print("\n".join(aftermath()))
+        return 0
     sizes = SIZES[:2] if quick else SIZES
     lstm_rows = bench_lstm(sizes, budget=0.5 if quick else 3.0)
     pipeline_rows = bench_pipeline()
