@@ -2,6 +2,8 @@
 displayed step true, nothing shown that SymPy could not confirm."""
 
 import dataclasses
+import hashlib
+import json
 import random
 import re
 import xml.etree.ElementTree as ET
@@ -131,3 +133,51 @@ def test_verification_page_is_in_sync_with_the_report():
     assert result.returncode == 0, result.stdout
     page = (DOCS / "en" / "verification.md").read_text()
     assert "## lstm" in page and "`complex` float64" in page
+
+
+def _report_with(tmp_path, change):
+    """The committed report with ``change`` applied to its first result, and `verify report`
+    run on it into a fresh folder."""
+    data = json.loads((DOCS / "verification.json").read_text("utf-8"))
+    change(data["results"][0])
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(data), "utf-8")
+    out = tmp_path / "out"
+    return run("-m", "verify", "report", "--json", str(report), "--out", str(out)), out
+
+
+def test_report_refuses_figures_measured_on_another_module_and_writes_nothing(tmp_path):
+    def edit(result):
+        result["module_sha256"] = "0" * 64
+
+    result, out = _report_with(tmp_path, edit)
+    assert result.returncode == 1
+    assert "derive/generated/cifg.py: changed since these figures were measured" in result.stderr
+    assert "python -m verify check --all --method all --json" in result.stderr
+    assert not out.exists()
+
+
+def test_report_refuses_figures_with_no_module_hash(tmp_path):
+    result, out = _report_with(tmp_path, lambda r: r.pop("module_sha256"))
+    assert result.returncode == 1 and "records no SHA-256" in result.stderr and not out.exists()
+
+
+def test_report_accepts_figures_of_a_module_that_is_gone(tmp_path):
+    """A spec's module generated into a temporary folder cannot be compared any more."""
+    def edit(result):
+        result["module"] = str(tmp_path / "gone" / "cell.py")
+        result["module_sha256"] = "0" * 64
+
+    result, out = _report_with(tmp_path, edit)
+    assert result.returncode == 0, result.stderr
+    assert (out / "en" / "verification.md").exists()
+
+
+def test_check_records_the_sha256_of_the_module_it_checked(tmp_path):
+    report = tmp_path / "r.json"
+    result = run("-m", "verify", "check", "nfg", "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(report.read_text("utf-8"))["results"]
+    module = ROOT / "derive" / "generated" / "nfg.py"
+    assert entry["module"] == "derive/generated/nfg.py"
+    assert entry["module_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()

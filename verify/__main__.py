@@ -75,6 +75,13 @@ def _report(args) -> int:
         raise UsageError(f"no report at {path}: run 'python -m verify check --all --method all "
                          f"--json {path}' first")
     data = json.loads(path.read_text("utf-8"))
+    changed = report.changed_modules(data)
+    if changed:
+        for module, why in changed.items():
+            print(f"error: {path}: {module}: {why}", file=sys.stderr)
+        print(f"nothing written; measure again: python -m verify check --all --method all "
+              f"--json {path}", file=sys.stderr)
+        return 1
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
                           seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]

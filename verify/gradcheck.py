@@ -24,6 +24,7 @@ threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -140,6 +141,7 @@ class CheckResult:
     seed: int
     sizes: Sizes
     checks: list[WrtCheck]
+    module_sha256: str | None = None  # of the module file checked: a report names what it checked
 
     @property
     def passed(self) -> bool:
@@ -239,7 +241,7 @@ def _compared(name, error, hybrid, threshold, worst) -> WrtCheck:
 def _result(problem: Problem, method: str, dtype: str, checks: list[WrtCheck]) -> CheckResult:
     return CheckResult(getattr(problem.module, "CELL", problem.module.__name__.rsplit(".", 1)[-1]),
                        _module_path(problem.module), method, dtype, problem.seed, problem.sizes,
-                       checks)
+                       checks, _module_digest(problem.module))
 
 
 def _step_checks(problem: Problem, threshold: float) -> list[WrtCheck]:
@@ -315,11 +317,22 @@ def _global_checks(problem: Problem, analytic, method: str, threshold: float) ->
     return checks
 
 
+ROOT = Path(__file__).resolve().parents[1]  # the project: reports name modules relative to it
+
+
 def _module_path(module: ModuleType) -> str:
     """The module's file, relative to the project when inside it (so reports are portable)."""
     path = Path(getattr(module, "__file__", module.__name__)).resolve()
-    root = Path(__file__).resolve().parents[1]
     try:
-        return path.relative_to(root).as_posix()
+        return path.relative_to(ROOT).as_posix()
     except ValueError:
         return str(path)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _module_digest(module: ModuleType) -> str | None:
+    path = getattr(module, "__file__", None)
+    return file_digest(Path(path)) if path else None

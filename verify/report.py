@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from derive import __version__
 
 from derive.docs import Block, Page
 from derive.prose import PROSE
 
-from .gradcheck import CheckResult
+from .gradcheck import ROOT, CheckResult, file_digest
 
 
 def as_json(results: list[CheckResult]) -> dict:
@@ -20,6 +21,7 @@ def as_json(results: list[CheckResult]) -> dict:
             {
                 "cell": r.cell,
                 "module": r.module,
+                "module_sha256": r.module_sha256,
                 "method": r.method,
                 "dtype": r.dtype,
                 "seed": r.seed,
@@ -41,6 +43,21 @@ def as_json(results: list[CheckResult]) -> dict:
             for r in results
         ],
     }
+
+
+def changed_modules(report: dict, root: Path = ROOT) -> dict[str, str]:
+    """The modules of a JSON report that may no longer be the files it checked, each with why:
+    the file (a path relative to ``root``, or absolute) has another SHA-256, or the report
+    recorded none. Files that are gone (a spec's module generated into a temporary folder) are
+    not compared."""
+    changed = {}
+    for result in report.get("results", []):
+        path = root / result["module"]
+        recorded = result.get("module_sha256")
+        if path.is_file() and recorded != file_digest(path):
+            changed[result["module"]] = ("changed since these figures were measured" if recorded
+                                         else "the report records no SHA-256 of it")
+    return changed
 
 
 def dumps(results: list[CheckResult]) -> str:
