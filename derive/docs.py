@@ -22,7 +22,7 @@ from .latex import CellLatexPrinter
 from .mathml import to_mathml
 from .naming import latex_name
 from .prose import PROSE
-from .sequence import plan_groups
+from .plan import plan_groups
 from .writer import PLACEHOLDER
 
 FORMATS = ("md", "html", "tex")

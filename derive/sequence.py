@@ -1,7 +1,7 @@
 """The sequence printer: forward and backward through time, organised for speed.
 
 The per-step arithmetic is the derivation's, printed by the same NumPy printer as the step
-functions; what changes is where values live and when work happens. All of it follows from the
+functions; what changes is where values live and when work happens, which ``plan`` decides. All of it follows from the
 equation graph and the building-block table, never from knowing which cell this is. At small
 sizes the cost is the number of NumPy calls a step, at large ones the matrix products and the
 passes over memory; both are cut.
@@ -13,9 +13,10 @@ Forward:
   with the constant biases added there; each step adds its recurrent product (or the rows of it
   that pair with the input's) into that buffer in place;
 - a gate whose pre-activation is its rows of that buffer, plus terms known at the step's start
-  (a peephole V * c_prev), is computed in place (its derivative needs only its output). Adjacent gates share calls: functions with a tanh form
-  (sigmoid(a) = 0.5 + 0.5*tanh(a/2)) as one tanh and a per-row scale and shift, the inner factor
-  folded into the stacked rows before the loop;
+  (a peephole V * c_prev), is computed in place (its derivative needs only its output).
+  Adjacent gates share calls: functions with a tanh form (sigmoid(a) = 0.5 + 0.5*tanh(a/2)) as
+  one tanh and a per-row scale and shift, the inner factor folded into the stacked rows before
+  the loop;
 - every value the backward reads is written, as it is computed, into a (T, B, size) array
   (a state into (T+1, B, size), entry 0 the initial state): nothing is copied or appended.
 
@@ -32,361 +33,16 @@ Backward:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy
 
 from .adjoint import Derivation, Statement
 from .blocks import BLOCKS, block_of
 from .cell import Cell, prev_name
 from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name, fresh_name
+from .plan import Part, Plan, StepAdjoint, buffer_of, row_scales, tanh_run
 
 # values an array of the backward's precomputed partial derivatives holds (a block of steps)
 BLOCK_VALUES = 8192
-
-# -- stacked linear maps --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One linear map inside a stacked group: rows start:stop of the stacked matrix."""
-
-    symbol: str
-    matrix: str
-    start: str  # code expression, e.g. "2*D"
-    stop: str
-    adjoint: str  # the adjoint variable that holds d_symbol (after aliasing)
-
-
-@dataclass(frozen=True)
-class Group:
-    operand: str
-    hoisted: bool  # the operand is the cell input: maps run once, before the loop
-    slots: tuple[Slot, ...]
-    buffer: str  # name of the (T, B, K) buffer of the slots' adjoints (shared when identical)
-
-    @property
-    def stack(self) -> str:
-        return f"stack_{self.operand}"
-
-    @property
-    def maps(self) -> str:
-        return f"maps_{self.operand}"
-
-
-def plan_groups(derivation: Derivation) -> tuple[Group, ...]:
-    """One group per operand, its rows in the order the maps were written."""
-    cell = derivation.cell
-    aliases = dict(derivation.aliases)
-    rows = {p.name: p.shape[0] for p in cell.params}
-    by_operand: dict[str, list] = {}
-    for statement in derivation.forward:
-        if statement.is_linear_map:
-            by_operand.setdefault(statement.operand, []).append(statement)
-    groups, buffers = [], {}
-    for operand, statements in by_operand.items():
-        slots, offset = [], "0"
-        for s in statements:
-            stop = _add(offset, rows[s.matrix])
-            d = adjoint_name(s.target)
-            slots.append(Slot(s.target, s.matrix, offset, stop, aliases.get(d, d)))
-            offset = stop
-        key = tuple((slot.adjoint, slot.start, slot.stop) for slot in slots)
-        buffer = buffers.setdefault(key, f"d_maps_{operand}")
-        groups.append(Group(operand, operand == cell.input[0], tuple(slots), buffer))
-    return tuple(groups)
-
-
-def _add(offset: str, dim: str) -> str:
-    """Offsets as code: "0" + "D" -> "D", "D" + "D" -> "2*D", "2*D" + "P" -> "2*D + P"."""
-    terms: dict[str, int] = {}
-    for part in ([] if offset == "0" else offset.split(" + ")) + [dim]:
-        count, _, name = part.rpartition("*")
-        terms[name] = terms.get(name, 0) + (int(count) if count else 1)
-    return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items())
-
-
-# -- the plan: where every value lives ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    """``target = block(pre)``, computed in place over rows start:stop of a (T, B, K) buffer."""
-
-    target: str
-    pre: str  # the pre-activation's name (never materialised)
-    block: str
-    maps: str
-    start: str
-    stop: str
-    extra: sympy.Expr = sympy.Integer(0)  # added to the rows first, known at the step's start
-
-
-@dataclass(frozen=True)
-class Part:
-    """``source * coefficient``: one contribution to an adjoint within the step."""
-
-    source: str  # a computed adjoint
-    coefficient: sympy.Expr  # a function of forward values only
-
-
-@dataclass(frozen=True)
-class StepAdjoint:
-    """An adjoint the loop computes: ``[seed] + sum(source * coefficient) + [buffer @ stack]``."""
-
-    name: str
-    target: str
-    role: str  # "local" or "state_prev"
-    seeded: bool
-    parts: tuple[Part, ...]
-    matmul: Group | None  # the group whose operand is the target: its buffer @ its stack
-    equations: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    groups: tuple[Group, ...]
-    exprs: dict  # forward target -> expression as the loop computes it (maps folded in)
-    biases: dict  # hoisted slot symbol -> vector parameters added before the loop
-    fused: dict  # stepped operand -> (hoisted group its rows are added into, those rows' symbols)
-    stored_maps: frozenset[str]  # stepped operands whose maps buffer is (T, B, K)
-    gates: dict  # target -> Gate
-    runs: tuple[tuple[Gate, ...], ...]  # adjacent gates of one block: one call
-    slot_code: dict  # slot symbol -> (buffer, start, stop, whether the buffer holds every step)
-    steps: tuple[StepAdjoint, ...]  # the backward loop's adjoints, in order
-    sums: dict  # parameter or input -> parts summed over steps (and batch)
-    kept: tuple[str, ...]  # forward values kept over time for the backward
-
-
-def make_plan(derivation: Derivation) -> Plan:
-    """Where every value of the sequence functions lives, and which adjoints the loop computes."""
-    groups = plan_groups(derivation)
-    exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
-    biases = _hoist_biases(derivation, groups, exprs)
-    fused = _fuse_sums(derivation, groups, exprs)
-    slot_code = {}
-    for g in groups:
-        for slot in g.slots:
-            slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, g.hoisted)
-    for stepped, (hoisted, symbols) in fused.items():
-        for slot in next(g for g in groups if g.operand == stepped).slots:
-            if slot.symbol in symbols:
-                slot_code[slot.symbol] = (hoisted.maps, slot.start, slot.stop, True)
-    steps, sums = _plan_backward(derivation, groups)
-    kept = _kept(derivation, groups, steps, sums)
-    gates = _gates(derivation, exprs, slot_code, kept)
-    # a recurrent product whose rows are kept or hold a gate is itself kept, (T, B, K)
-    feeding = {slot for gate in gates.values() for slot, code in slot_code.items()
-               if (code[0], code[1]) == (gate.maps, gate.start)}
-    fused_symbols = {symbol for _, symbols in fused.values() for symbol in symbols}
-    stored = {g.operand for g in groups if not g.hoisted
-              and any(slot.symbol not in fused_symbols
-                      and (slot.symbol in kept or slot.symbol in feeding) for slot in g.slots)}
-    for g in groups:
-        if g.operand in stored:
-            for slot in g.slots:
-                if slot.symbol not in fused_symbols:
-                    slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
-    return Plan(groups, exprs, biases, fused, frozenset(stored), gates, _runs(gates, groups),
-                slot_code, steps, sums, kept)
-
-
-def _uses(exprs: dict) -> dict[str, list[str]]:
-    uses: dict[str, list[str]] = {}
-    for target, expr in exprs.items():
-        for symbol in expr.free_symbols:
-            uses.setdefault(symbol.name, []).append(target)
-    return uses
-
-
-def _single_use_slots(derivation: Derivation, groups, exprs) -> dict[str, str]:
-    """Slot symbols used as a plain term of exactly one sum and nowhere else (nor kept for the
-    backward): such a slot's value may be folded into something larger. -> {symbol: target}."""
-    slots = {slot.symbol for g in groups for slot in g.slots}
-    needed = set(derivation.cache)
-    single = {}
-    for name, targets in _uses(exprs).items():
-        if name not in slots or len(targets) != 1 or name in needed:
-            continue
-        expr = exprs[targets[0]]
-        if isinstance(expr, sympy.Add) and sympy.Symbol(name) in expr.args:
-            single[name] = targets[0]
-    return single
-
-
-def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]:
-    """Vector parameters added to a map of the input are constant in time: add them to the
-    hoisted maps once, before the loop, and drop them from the step. Edits ``exprs``."""
-    vectors = {p.name for p in derivation.cell.params if not p.is_matrix}
-    single = _single_use_slots(derivation, groups, exprs)
-    biases: dict[str, list[str]] = {}
-    for g in groups:
-        if not g.hoisted:
-            continue
-        for slot in g.slots:
-            target = single.get(slot.symbol)
-            if target is None or any(b for s, b in biases.items() if single.get(s) == target):
-                continue
-            terms = exprs[target].args
-            constant = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in vectors]
-            if constant:
-                biases[slot.symbol] = [t.name for t in constant]
-                exprs[target] = sympy.Add(*[t for t in terms if t not in constant])
-    return biases
-
-
-def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, tuple[Group, frozenset]]:
-    """Where a pre-activation adds row k of the input's maps to row k of another operand's, the
-    step adds that row of its product into the input's buffer, in place, and the pair becomes
-    one symbol. Edits ``exprs``. -> {stepped operand: (hoisted group, fused stepped symbols)}."""
-    single = _single_use_slots(derivation, groups, exprs)
-    fused, represented = {}, set()  # hoisted rows already standing for their sum in an expression
-    for hoisted in (g for g in groups if g.hoisted):
-        for stepped in (g for g in groups if not g.hoisted):
-            pairs = [(a, b) for a, b in zip(hoisted.slots, stepped.slots)
-                     if (a.start, a.stop) == (b.start, b.stop)
-                     and single.get(a.symbol) and single.get(a.symbol) == single.get(b.symbol)]
-            if not pairs or stepped.operand in fused:
-                continue
-            for a, b in pairs:
-                # the row's sum is printed once: as the first stepped symbol fused into it
-                gone = b if a.symbol in represented else a
-                represented.add(a.symbol)
-                target = single[a.symbol]
-                exprs[target] = exprs[target].xreplace({sympy.Symbol(gone.symbol): 0})
-            fused[stepped.operand] = (hoisted, frozenset(b.symbol for _, b in pairs))
-    return fused
-
-
-def _gates(derivation: Derivation, exprs, slot_code, kept) -> dict[str, Gate]:
-    """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is one slot of a product used
-    nowhere else, plus terms known at the step's start (a peephole ``V * c_prev``); f's
-    derivative needs only its output, and v is not a state (a state has its own array). The
-    product holding a gate is kept for every step (``make_plan``)."""
-    uses = _uses(exprs)
-    cell = derivation.cell
-    states = set(cell.state_names)
-    at_start = {cell.input[0]} | {prev_name(s) for s in states} | {p.name for p in cell.params}
-    gates = {}
-    for target, expr in exprs.items():
-        block = block_of(expr)
-        if (block is None or block.derivative_needs_argument or not block.numpy_out
-                or target in states):
-            continue
-        pre = expr.args[0]
-        if not isinstance(pre, sympy.Symbol) or uses.get(pre.name) != [target] or pre.name in kept:
-            continue
-        terms = sympy.Add.make_args(exprs.get(pre.name, pre))  # sigmoid(A @ v) has no a_v
-        slots = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in slot_code]
-        if len(slots) != 1 or slots[0].name in kept:
-            continue
-        slot = slots[0]
-        extra = sympy.Add(*[t for t in terms if t != slot])
-        if ((slot != pre and uses.get(slot.name) != [pre.name])
-                or not {symbol.name for symbol in extra.free_symbols} <= at_start):
-            continue
-        maps, start, stop, _ = slot_code[slot.name]
-        gates[target] = Gate(target, pre.name, block.name, maps, start, stop, extra)
-    return gates
-
-
-def _runs(gates: dict, groups) -> tuple[tuple[Gate, ...], ...]:
-    """Gates on adjacent rows of one buffer that one call can compute: all of functions with a
-    tanh form (one tanh, then each row's scale and shift), or all of one function."""
-    order = {}
-    for g in groups:
-        for k, slot in enumerate(g.slots):
-            order.setdefault((g.maps, slot.start), k)
-    runs: list[list[Gate]] = []
-    for gate in sorted(gates.values(), key=lambda x: (x.maps, order.get((x.maps, x.start), 0))):
-        last = runs[-1][-1] if runs else None
-        if last and (last.maps, last.stop) == (gate.maps, gate.start) and (
-                last.block == gate.block
-                or BLOCKS[last.block].tanh_form and BLOCKS[gate.block].tanh_form):
-            runs[-1].append(gate)
-        else:
-            runs.append([gate])
-    return tuple(tuple(run) for run in runs)
-
-
-def _tanh_run(run) -> bool:
-    return all(BLOCKS[gate.block].tanh_form for gate in run)
-
-
-def _row_scales(plan: Plan) -> dict[tuple[str, str], float]:
-    """(buffer, first row) -> the factor its gate's rows are scaled by before the loop: the
-    inner factor of its function's tanh form (sigmoid(a) = 0.5 + 0.5*tanh(a/2): 0.5)."""
-    scales = {}
-    for run in plan.runs:
-        if _tanh_run(run):
-            for gate in run:
-                inner = BLOCKS[gate.block].tanh_form[0]
-                if inner != 1:
-                    scales[(gate.maps, gate.start)] = inner
-    return scales
-
-
-def _buffer_of(plan: Plan, g: Group, slot: Slot) -> str:
-    """The (T, B, K) or per-step buffer a slot of a group's product lands in."""
-    hoisted, symbols = plan.fused.get(g.operand, (None, ()))
-    return hoisted.maps if slot.symbol in symbols else g.maps
-
-
-def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, ...], dict]:
-    """Which adjoints the loop computes, each as parts over adjoints computed before it."""
-    group_of = {g.operand: g for g in groups}
-    buffered = {slot.adjoint for g in groups for slot in g.slots}
-    uses: dict[str, int] = {}
-    for a in derivation.backward:
-        for term in a.terms:
-            if term.kind == "elementwise":
-                uses[term.adjoint.name] = uses.get(term.adjoint.name, 0) + 1
-    inlined: dict[str, dict] = {}
-
-    def parts_of(adjoint) -> dict:
-        parts: dict[str, sympy.Expr] = {}
-        for term in adjoint.terms:
-            if term.kind != "elementwise":
-                continue
-            source = term.adjoint.name
-            for s, q in inlined.get(source, {source: sympy.Integer(1)}).items():
-                parts[s] = parts.get(s, 0) + q * term.partial
-        return {s: q for s, q in parts.items() if q != 0}
-
-    steps, sums = [], {}
-    for a in derivation.backward:
-        name = adjoint_name(a.target)
-        if a.role in ("input", "param_vector"):
-            parts = parts_of(a)
-            if parts:
-                sums[a.target] = tuple(Part(s, q) for s, q in parts.items())
-            continue
-        if a.role not in ("local", "state_prev"):
-            continue
-        parts = parts_of(a)
-        matmul = group_of.get(a.target) if any(t.kind == "back_matmul" for t in a.terms) else None
-        computed = (a.seeded or matmul is not None or name in buffered or a.role == "state_prev"
-                    or (uses.get(name, 0) > 1 and len(parts) > 1))
-        if computed:
-            steps.append(StepAdjoint(name, a.target, a.role, a.seeded,
-                                     tuple(Part(s, q) for s, q in parts.items()), matmul,
-                                     a.equations))
-        else:
-            inlined[name] = parts
-    return tuple(steps), sums
-
-
-def _kept(derivation: Derivation, groups, steps, sums) -> tuple[str, ...]:
-    """Forward values the backward reads: in coefficients, and the stepped maps' operands."""
-    needed = {g.operand for g in groups if not g.hoisted}
-    for parts in [s.parts for s in steps] + list(sums.values()):
-        for part in parts:
-            needed |= {symbol.name for symbol in part.coefficient.free_symbols}
-    cell = derivation.cell
-    order = ([cell.input[0]] + [prev_name(s) for s in cell.state_names]
-             + [s.target for s in derivation.forward])
-    return tuple(dict.fromkeys(n for n in order if n in needed and n != cell.input[0]))
-
 
 # -- names and small printing helpers -------------------------------------------------------------
 
@@ -473,7 +129,7 @@ class ForwardPrinter:
         self.affine = {}  # run -> (scale code, shift code) after its tanh, or None
         for run in plan.runs:
             forms = [BLOCKS[gate.block].tanh_form for gate in run]
-            if not _tanh_run(run) or all(form[1:] == (1.0, 0.0) for form in forms):
+            if not tanh_run(run) or all(form[1:] == (1.0, 0.0) for form in forms):
                 self.affine[run] = None
             elif len(set(forms)) == 1:
                 self.affine[run] = (repr(forms[0][1]), repr(forms[0][2]))
@@ -505,10 +161,10 @@ class ForwardPrinter:
             *_dims(cell),
             "    # linear maps that share an operand, stacked: one matrix product per operand",
         ]
-        scales = _row_scales(plan)
+        scales = row_scales(plan)
         rows_of = {p.name: p.shape[0] for p in cell.params}
         if scales:
-            forms = dict.fromkeys(g.block for run in plan.runs if _tanh_run(run) for g in run
+            forms = dict.fromkeys(g.block for run in plan.runs if tanh_run(run) for g in run
                                   if BLOCKS[g.block].tanh_form[0] != 1)
             identities = ", ".join(f"{name}(a) = {shift!r} + {scale!r}*tanh({inner!r}*a)"
                                    for name in forms
@@ -516,7 +172,7 @@ class ForwardPrinter:
             lines.append("    # gates are computed through tanh, their rows scaled by its inner factor:")
             lines.append(f"    # {identities}")
         for g in plan.groups:
-            matrices = ", ".join(_scaled(scales.get((_buffer_of(plan, g, slot), slot.start)),
+            matrices = ", ".join(_scaled(scales.get((buffer_of(plan, g, slot), slot.start)),
                                          f"{slot.matrix}.T") for slot in g.slots)
             # transposed once, contiguous: BLAS is much faster on it than on a transposed view
             lines.append(f"    {g.stack}_T = numpy.concatenate(({matrices},), axis=1)")
@@ -645,7 +301,7 @@ class ForwardPrinter:
         for gate in run:
             if gate.extra == 0:
                 continue
-            inner = BLOCKS[gate.block].tanh_form[0] if _tanh_run(run) else 1.0
+            inner = BLOCKS[gate.block].tanh_form[0] if tanh_run(run) else 1.0
             extra = gate.extra if inner == 1 else sympy.Float(inner) * gate.extra
             rows = f"{self.gate_seq[gate.target]}[t]"
             lines.append(f"numpy.add({rows}, {self.printer.doprint(extra)}, out={rows})")
@@ -654,7 +310,7 @@ class ForwardPrinter:
     def activation_lines(self, run) -> list[str]:
         view = self.run_views.get(run, self.gate_seq[run[0].target])
         targets = ", ".join(gate.target for gate in run)
-        if not _tanh_run(run):
+        if not tanh_run(run):
             head = [f"# {targets}: {run[0].block} over their rows, one call, in place"] * (len(run) > 1)
             return head + [BLOCKS[run[0].block].numpy_out.format(a=f"{view}[t]", out=f"{view}[t]")]
         affine = self.affine[run]
