@@ -7,6 +7,7 @@ same verification report give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from html import escape
@@ -23,7 +24,7 @@ from .mathml import to_mathml
 from .naming import latex_name
 from .prose import PROSE
 from .plan import plan_groups
-from .writer import PLACEHOLDER
+from .writer import PLACEHOLDER, seal
 
 FORMATS = ("md", "html", "tex")
 
@@ -97,9 +98,12 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
         blocks.append(Block("eq", arriving))
     blocks.append(Block("p", t["bptt_end"]))
 
+    module = seal(generate_module(derivation))  # the generated file, byte for byte
     blocks += [Block("h2", t["code"]), Block("p", t["code_intro"]),
-               Block("code", _function_source(generate_module(derivation), "step_backward"))]
-    blocks += [Block("h2", t["verification"]), *_verification_blocks(cell.name, report, lang)]
+               Block("code", _function_source(module, "step_backward"))]
+    digest = hashlib.sha256(module.encode("utf-8")).hexdigest()
+    blocks += [Block("h2", t["verification"]),
+               *_verification_blocks(cell.name, report, lang, digest)]
     return Page(cell.name, f"{cell.name}: {cell.title}", lang,
                 ("gatecalc", "LSTM", cell.name, t["tag"]), tuple(blocks))
 
@@ -184,11 +188,17 @@ def _function_source(module_source: str, name: str) -> str:
     return module_source[start:end if end >= 0 else None].rstrip() + "\n"
 
 
-def _verification_blocks(cell: str, report: dict | None, lang: str) -> list[Block]:
+def _verification_blocks(cell: str, report: dict | None, lang: str,
+                         module_sha256: str) -> list[Block]:
+    """The report's figures for this cell, only those measured on exactly this module (the
+    report records each module file's SHA-256): figures of older code are not shown as its."""
     t = PROSE[lang]
-    results = [r for r in (report or {}).get("results", []) if r["cell"] == cell]
-    if not results:
+    measured = [r for r in (report or {}).get("results", []) if r["cell"] == cell]
+    results = [r for r in measured if r.get("module_sha256") == module_sha256]
+    if not measured:
         return [Block("p", t["no_report"])]
+    if not results:
+        return [Block("p", t["stale_report"])]
     rows = [(t["method"], "dtype", "T,B,M,D", t["worst"], t["threshold"], t["status"])]
     for r in results:
         errors = [c["normwise_rel_err"] for c in r["checks"]
@@ -198,7 +208,10 @@ def _verification_blocks(cell: str, report: dict | None, lang: str) -> list[Bloc
         threshold = f"{r['checks'][0]['threshold']:g}" if r["checks"] else "-"
         rows.append((r["method"], r["dtype"], sizes, worst, threshold,
                      t["pass"] if r["passed"] else t["fail"]))
-    return [Block("p", t["report_intro"]), Block("table", rows=tuple(rows))]
+    blocks = [Block("p", t["report_intro"]), Block("table", rows=tuple(rows))]
+    if len(results) < len(measured):
+        blocks.append(Block("p", t["stale_results"].format(n=len(measured) - len(results))))
+    return blocks
 
 
 def comparison_page(derivations: list[Derivation], lang: str, base: str = "lstm") -> Page:

@@ -41,6 +41,12 @@ PROSE = {
         "verification": "Verification",
         "no_report": "No verification report yet: run `python -m verify check --all --method all "
                      "--json docs/verification.json`, then `python -m derive regen`.",
+        "stale_report": "The figures for this cell in `docs/verification.json` were measured on "
+                        "another version of its generated module, so none is shown: run `python -m "
+                        "verify check --all --method all --json docs/verification.json`, then "
+                        "`python -m derive regen`.",
+        "stale_results": "Not shown: {n} result(s) measured on another version of the generated "
+                         "module.",
         "report_intro": "Latest figures from `docs/verification.json` (worst normwise relative "
                         "error over all parameters, the input and the initial state):",
         "method": "method", "worst": "worst error", "threshold": "threshold",
@@ -90,6 +96,10 @@ PROSE = {
         "verification": "验证",
         "no_report": "尚无验证报告：先运行 `python -m verify check --all --method all "
                      "--json docs/verification.json`，再运行 `python -m derive regen`。",
+        "stale_report": "`docs/verification.json` 中本单元的结果是在其生成模块的另一个版本上测得的，"
+                        "因此一概不予显示：先运行 `python -m verify check --all --method all --json "
+                        "docs/verification.json`，再运行 `python -m derive regen`。",
+        "stale_results": "未显示：{n} 条结果是在生成模块的另一个版本上测得的。",
         "report_intro": "来自 `docs/verification.json` 的最新结果（所有参数、输入和初始状态中最大的"
                         "范数相对误差）：",
         "method": "方法", "worst": "最大误差", "threshold": "阈值",

@@ -17,6 +17,7 @@ from derive.adjoint import derive
 from derive.blocks import block_of, to_builtin
 from derive.checks import UncheckedStep, checked_steps
 from derive.mathml import to_mathml
+from derive.prose import PROSE
 from derive.spec import parse_spec
 
 DOCS = ROOT / "docs"
@@ -181,3 +182,29 @@ def test_check_records_the_sha256_of_the_module_it_checked(tmp_path):
     module = ROOT / "derive" / "generated" / "nfg.py"
     assert entry["module"] == "derive/generated/nfg.py"
     assert entry["module_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_cell_page_shows_only_figures_measured_on_its_module(lang):
+    """The committed report's figures for nfg are shown; with the module's hash changed in the
+    report (as after an equation edit and regen without a new check) none of them is, and the
+    page says how to measure again; with one result changed, the others are shown and it says
+    how many are not."""
+    report = json.loads((DOCS / "verification.json").read_text("utf-8"))
+    d = derivation("nfg")
+
+    def text(report):
+        return docs.render(docs.cell_page(d, lang, report), "md")
+
+    current = text(report)
+    assert "| central | float64 |" in current and PROSE[lang]["stale_report"] not in current
+    nfg = [r for r in report["results"] if r["cell"] == "nfg"]
+    for r in nfg:
+        r["module_sha256"] = "0" * 64
+    stale = text(report)
+    assert "| central | float64 |" not in stale and PROSE[lang]["stale_report"] in stale
+    nfg[0]["module_sha256"] = [r for r in json.loads((DOCS / "verification.json").read_text())
+                               ["results"] if r["cell"] == "nfg"][0]["module_sha256"]
+    partial = text(report)
+    assert f"| {nfg[0]['method']} | float64 |" in partial
+    assert PROSE[lang]["stale_results"].format(n=len(nfg) - 1) in partial
