@@ -12,9 +12,8 @@ The untimed start of a block is there because both libraries leave threads spinn
 and on a 2-core machine those slow whatever runs next: measured here, PyTorch ran up to 2.5x
 slower for 0.1 to 0.15 s after a threaded OpenBLAS product (its idle worker spins that long), and
 NumPy code ran slower for about 0.01 s after PyTorch (OpenMP); ``python -m verify bench --after``
-measures it. Timing single calls alternately
-charged each library for the other's threads; the blocks time each in its steady state, as in a
-training loop.
+measures it. Timing single calls alternately charged each library for the other's threads; the
+blocks time each in its steady state, as in a training loop.
 
 PyTorch's float32 LSTM runs oneDNN's fused LSTM kernel; it is also timed with oneDNN turned off
 (ATen's own per-step kernels, which is what float64 always uses), reported beside the ratio.
@@ -169,10 +168,10 @@ AFTER_EDGES = (0.0, 0.01, 0.03, 0.1, 0.15, 0.3, 0.6)
 
 
 def aftermath(sizes=SIZES[1:3], dtype: str = "float32", rounds: int = 5) -> list[str]:
-    """How long the one library's threads slow the other: after 0.3 s of calls to one
-    implementation, the other's calls for 0.3 s, each by when it starts after the switch,
-    as the median in each interval over that of the last. This is what ``SETTLE_SECONDS`` is
-    chosen from. Needs PyTorch."""
+    """How long one library's threads slow the other: after ``AFTER_EDGES[-1]`` seconds of
+    calls to one implementation, the other's calls for as long, each filed by when it starts
+    after the switch; per interval of ``AFTER_EDGES``, the median over that of the last
+    interval. ``SETTLE_SECONDS`` is chosen from this. Needs PyTorch."""
     module = importlib.import_module("derive.generated.lstm")
     lines = [f"median call time by when it starts after the switch, over that at "
              f"{AFTER_EDGES[-2]:g}-{AFTER_EDGES[-1]:g} s ({dtype})"]
