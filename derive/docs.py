@@ -7,7 +7,6 @@ same verification report give the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from html import escape
@@ -18,13 +17,13 @@ from .adjoint import Adjoint, Derivation
 from .cell import Cell, prev_name
 from .blocks import to_builtin
 from .checks import checked_steps
-from .codegen import generate_module, known_names
+from .codegen import known_names
 from .latex import CellLatexPrinter
 from .mathml import to_mathml
 from .naming import latex_name
 from .prose import PROSE
 from .plan import plan_groups
-from .writer import PLACEHOLDER, seal
+from .writer import PLACEHOLDER, sha256
 
 FORMATS = ("md", "html", "tex")
 
@@ -48,7 +47,9 @@ class Page:
 # -- building pages -------------------------------------------------------------------------------
 
 
-def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
+def cell_page(derivation: Derivation, lang: str, report: dict | None, module: str) -> Page:
+    """``module``: the generated module's file content, shown in part and matched against the
+    report's module hashes."""
     cell = derivation.cell
     t = PROSE[lang]
     printer = CellLatexPrinter(cell, known_names(derivation))
@@ -98,12 +99,10 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None) -> Page:
         blocks.append(Block("eq", arriving))
     blocks.append(Block("p", t["bptt_end"]))
 
-    module = seal(generate_module(derivation))  # the generated file, byte for byte
     blocks += [Block("h2", t["code"]), Block("p", t["code_intro"]),
                Block("code", _function_source(module, "step_backward"))]
-    digest = hashlib.sha256(module.encode("utf-8")).hexdigest()
     blocks += [Block("h2", t["verification"]),
-               *_verification_blocks(cell.name, report, lang, digest)]
+               *_verification_blocks(cell.name, report, lang, sha256(module))]
     return Page(cell.name, f"{cell.name}: {cell.title}", lang,
                 ("gatecalc", "LSTM", cell.name, t["tag"]), tuple(blocks))
 

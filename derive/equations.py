@@ -142,8 +142,7 @@ class EquationBuilder:
                       f"is {kind.describe()}", assign.value)
         self.env[target] = kind
         written = f"{target} = {text.split('=', 1)[1].strip()}"  # alignment spaces dropped
-        display = _display(assign.value, {k[0] + "@" + k[1]: m.symbol
-                                           for k, m in self.linear_maps.items()})
+        display = _display(assign.value, self.linear_maps)
         return Equation(target, expr, written, self.line, display)
 
     # -- expressions -------------------------------------------------------------------------
@@ -161,9 +160,7 @@ class EquationBuilder:
                       " is not allowed in an equation", node)
         if isinstance(value, float) and not math.isfinite(value):
             self.fail("numbers must be finite", node)
-        if isinstance(value, int):
-            return sympy.Integer(value), SCALAR
-        return sympy.Rational(repr(value)), SCALAR
+        return _number(value), SCALAR
 
     def _convert_Name(self, node: ast.Name):
         name = node.id
@@ -268,12 +265,16 @@ _FORBIDDEN = {
 }
 
 
-def _display(node: ast.AST, maps: dict[str, sympy.Symbol]) -> sympy.Expr:
+def _number(value: int | float) -> sympy.Expr:
+    """A literal as SymPy holds it exactly: 0.5 is 1/2, as written (its repr), not its binary."""
+    return sympy.Integer(value) if isinstance(value, int) else sympy.Rational(repr(value))
+
+
+def _display(node: ast.AST, maps: dict[tuple[str, str], LinearMap]) -> sympy.Expr:
     """The checked expression again, unevaluated, so printers keep the order it was written in
     (SymPy would sort ``W_i @ x + U_i @ h_prev + b_i`` alphabetically)."""
     if isinstance(node, ast.Constant):
-        value = node.value
-        return sympy.Integer(value) if isinstance(value, int) else sympy.Rational(repr(value))
+        return _number(node.value)
     if isinstance(node, ast.Name):
         return sympy.Symbol(node.id)
     if isinstance(node, ast.UnaryOp):
@@ -283,7 +284,7 @@ def _display(node: ast.AST, maps: dict[str, sympy.Symbol]) -> sympy.Expr:
         return FUNCTIONS[node.func.id](_display(node.args[0], maps), evaluate=False)
     op = type(node.op).__name__
     if op == "MatMult":
-        return maps[f"{node.left.id}@{node.right.id}"]
+        return maps[(node.left.id, node.right.id)].symbol
     left, right = _display(node.left, maps), _display(node.right, maps)
 
     def flat(kind, a, b):  # a + b + c as one sum, not (a + b) + c

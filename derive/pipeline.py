@@ -45,18 +45,26 @@ def derivation_of(spec: Path) -> Derivation:
     return derive(parse_spec(_display_path(spec)))
 
 
+def module_text(derivation: Derivation) -> str:
+    """The generated module's file content."""
+    return seal(generate_module(derivation))
+
+
 def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
-    return Artifact(out_dir / f"{derivation.cell.name}.py", seal(generate_module(derivation)))
+    return Artifact(out_dir / f"{derivation.cell.name}.py", module_text(derivation))
 
 
 def doc_artifacts(derivations: list[Derivation], out_dir: Path, langs=LANGS,
-                  formats=docs.FORMATS, report: dict | None = None,
-                  comparison: bool = True) -> list[Artifact]:
+                  formats=docs.FORMATS, report: dict | None = None, comparison: bool = True,
+                  modules: dict[str, str] | None = None) -> list[Artifact]:
     """Each cell's page, and the variant comparison when the standard cell is among them, in
-    ``out_dir/<lang>/<name>.<format>``."""
+    ``out_dir/<lang>/<name>.<format>``. ``modules``: each cell's module text, when the caller
+    has it already (otherwise generated here, once per cell)."""
+    if modules is None:
+        modules = {d.cell.name: module_text(d) for d in derivations}
     artifacts = []
     for lang in langs:
-        pages = [docs.cell_page(d, lang, report) for d in derivations]
+        pages = [docs.cell_page(d, lang, report, modules[d.cell.name]) for d in derivations]
         if comparison and any(d.cell.name == "lstm" for d in derivations):
             pages.append(docs.comparison_page(derivations, lang))
         for page in pages:
@@ -77,7 +85,8 @@ def builtin_artifacts() -> list[Artifact]:
     """Everything ``regen`` writes for the built-in cells: modules and document pages."""
     derivations = [derivation_of(spec) for spec in builtin_spec_paths()]
     modules = [module_artifact(d, GENERATED) for d in derivations]
-    return modules + doc_artifacts(derivations, DOCS, report=read_report())
+    texts = {d.cell.name: m.text for d, m in zip(derivations, modules)}
+    return modules + doc_artifacts(derivations, DOCS, report=read_report(), modules=texts)
 
 
 def renamed_spec(text: str, name: str) -> str:

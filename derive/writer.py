@@ -28,12 +28,16 @@ class Artifact:
     text: str
 
 
+def sha256(data: str | bytes) -> str:
+    """Hex SHA-256 of text as written to disk (UTF-8), or of a file's bytes."""
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
 def seal(text: str) -> str:
     """Fill the placeholder in ``text`` with the hash of the text that holds the placeholder."""
     if PLACEHOLDER not in text:
         return text
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return text.replace(PLACEHOLDER, f"gatecalc-content-sha256: {digest}", 1)
+    return text.replace(PLACEHOLDER, f"gatecalc-content-sha256: {sha256(text)}", 1)
 
 
 def edited_by_hand(text: str) -> bool:
@@ -42,7 +46,7 @@ def edited_by_hand(text: str) -> bool:
     if match is None:
         return False
     unsealed = text[: match.start()] + PLACEHOLDER + text[match.end():]
-    return hashlib.sha256(unsealed.encode("utf-8")).hexdigest() != match.group(1)
+    return sha256(unsealed) != match.group(1)
 
 
 def stale(artifacts: list[Artifact]) -> list[Path]:

@@ -92,7 +92,7 @@ def test_a_step_sympy_cannot_confirm_is_never_shown():
     with pytest.raises(UncheckedStep, match="di/da_i"):
         checked_steps(tampered)
     with pytest.raises(UncheckedStep):
-        docs.cell_page(tampered, "en", None)
+        docs.cell_page(tampered, "en", None, pipeline.module_text(d))
 
 
 def test_forward_equations_keep_the_written_order():
@@ -192,9 +192,10 @@ def test_a_cell_page_shows_only_figures_measured_on_its_module(lang):
     how many are not."""
     report = json.loads((DOCS / "verification.json").read_text("utf-8"))
     d = derivation("nfg")
+    module = pipeline.module_text(d)
 
     def text(report):
-        return docs.render(docs.cell_page(d, lang, report), "md")
+        return docs.render(docs.cell_page(d, lang, report, module), "md")
 
     current = text(report)
     assert "| central | float64 |" in current and PROSE[lang]["stale_report"] not in current

@@ -280,9 +280,10 @@ def bench_pipeline() -> list[dict]:
         start = time.perf_counter()
         derivation = pipeline.derivation_of(spec)
         derived = time.perf_counter()
-        pipeline.module_artifact(derivation, pipeline.GENERATED)
+        artifact = pipeline.module_artifact(derivation, pipeline.GENERATED)
         printed = time.perf_counter()
-        pipeline.doc_artifacts([derivation], pipeline.DOCS, comparison=False)
+        pipeline.doc_artifacts([derivation], pipeline.DOCS, comparison=False,
+                               modules={derivation.cell.name: artifact.text})
         documented = time.perf_counter()
         module = importlib.import_module(f"derive.generated.{spec.stem}")
         problem = make_problem(module, Sizes(T=1, B=1, M=32, D=32), seed=0)

@@ -24,7 +24,6 @@ threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +31,7 @@ from types import ModuleType
 import numpy
 
 from derive.cell import Cell
+from derive.writer import sha256
 
 from . import numeric, reference
 
@@ -329,10 +329,6 @@ def _module_path(module: ModuleType) -> str:
         return str(path)
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _module_digest(module: ModuleType) -> str | None:
     path = getattr(module, "__file__", None)
-    return file_digest(Path(path)) if path else None
+    return sha256(Path(path).read_bytes()) if path else None

@@ -10,8 +10,9 @@ from derive import __version__
 
 from derive.docs import Block, Page
 from derive.prose import PROSE
+from derive.writer import sha256
 
-from .gradcheck import ROOT, CheckResult, file_digest
+from .gradcheck import ROOT, CheckResult
 
 
 def as_json(results: list[CheckResult]) -> dict:
@@ -54,7 +55,7 @@ def changed_modules(report: dict, root: Path = ROOT) -> dict[str, str]:
     for result in report.get("results", []):
         path = root / result["module"]
         recorded = result.get("module_sha256")
-        if path.is_file() and recorded != file_digest(path):
+        if path.is_file() and recorded != sha256(path.read_bytes()):
             changed[result["module"]] = ("changed since these figures were measured" if recorded
                                          else "the report records no SHA-256 of it")
     return changed
