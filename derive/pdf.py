@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .writer import Artifact
+from .writer import Artifact, write_atomically
 
 ENGINE = "xelatex"
 
@@ -36,12 +36,8 @@ def build_pdfs(tex_artifacts: list[Artifact]) -> list[Path]:
                 if result.returncode != 0:
                     errors = [line for line in result.stdout.splitlines() if line.startswith("!")]
                     raise PdfError(f"{artifact.path}: LaTeX failed: {' | '.join(errors[:3]) or result.stdout[-500:]}")
-            pdf = (Path(folder) / "page.pdf").read_bytes()
             target = artifact.path.with_suffix(".pdf")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.tmp")
-            temporary.write_bytes(pdf)
-            temporary.replace(target)
+            write_atomically(target, (Path(folder) / "page.pdf").read_bytes())
             written.append(target)
     return written
 

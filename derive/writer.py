@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,19 +66,30 @@ def write_all(artifacts: list[Artifact], *, force: bool = False) -> list[Path]:
             raise GenerationError(f"edited by hand, not overwritten (use --force): {names}")
     texts = {a.path: a.text for a in artifacts}
     for path in changed:
-        _atomic_write(path, texts[path])
+        write_atomically(path, texts[path].encode("utf-8"))
     return changed
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename it over ``path``: an
+    interruption leaves the old file or the new one, whole. The file keeps the permissions of
+    the one it replaces; a new one gets what the umask allows (mkstemp alone would give 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)  # the only way to read it is to set it
+    os.umask(current)
+    return current

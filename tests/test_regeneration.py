@@ -91,3 +91,21 @@ def test_generated_code_that_does_not_compile_is_refused_before_writing(monkeypa
     derivation = pipeline.derivation_of(pipeline.builtin_spec_paths()[0])
     with pytest.raises(GenerationError, match="does not compile"):
         codegen.generate_module(derivation)
+
+
+def test_written_files_get_the_umask_permissions_or_keep_their_own(tmp_path):
+    """The temporary file behind each atomic write is created 0600; what lands must not be."""
+    import os
+    import stat
+
+    new, existing = tmp_path / "new.md", tmp_path / "old.md"
+    existing.write_text("old")
+    existing.chmod(0o640)
+    umask = os.umask(0o022)
+    try:
+        writer.write_all([writer.Artifact(new, "new"), writer.Artifact(existing, "changed")])
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640
+    assert existing.read_text() == "changed"
