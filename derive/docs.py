@@ -61,7 +61,7 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
     for eq in cell.equations:
         blocks.append(Block("eq", f"{latex_name(eq.target, cell)} = {tex(eq.display)}"))
 
-    stacked = _stacked_blocks(derivation, printer)
+    stacked = _stacked_blocks(derivation)
     if stacked:
         blocks += [Block("h2", t["stacked"]), Block("p", t["stacked_intro"]), *stacked]
 
@@ -135,13 +135,12 @@ def _param_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
     return rf"{lhs} = \sum_{{t=1}}^{{T}} \left({body}\right)"
 
 
-def _stacked_blocks(derivation: Derivation, printer) -> list[Block]:
+def _stacked_blocks(derivation: Derivation) -> list[Block]:
     """The article's stacked form, for each group of linear maps that share an operand; groups
     whose maps feed the same sums (same adjoints) are shown side by side as one matrix."""
     cell = derivation.cell
     groups = plan_groups(derivation)
     blocks, done = [], set()
-    dims = dict(cell.dims)
     for g in groups:
         if g.buffer in done:
             continue
@@ -153,9 +152,8 @@ def _stacked_blocks(derivation: Derivation, printer) -> list[Block]:
         matrix = r" \\ ".join(" & ".join(latex_name(h.slots[k].matrix, cell) for h in together)
                               for k in range(len(g.slots)))
         operands = r" \\ ".join(latex_name(h.operand, cell) for h in together)
-        height = " + ".join(_size(cell, s.matrix, 0) for s in g.slots)
-        height = _collapse(height)
-        width = " + ".join(dims.get(h.operand, "") or _operand_dim(cell, h.operand) for h in together)
+        height = _collapse(" + ".join(cell.param(s.matrix).shape[0] for s in g.slots))
+        width = " + ".join(cell.dim_of(h.operand) for h in together)
         shape = rf"\mathbb{{R}}^{{{height} \times ({width})}}" if len(together) > 1 else \
             rf"\mathbb{{R}}^{{{height} \times {width}}}"
         row_sep = r" \\ "
@@ -164,14 +162,6 @@ def _stacked_blocks(derivation: Derivation, printer) -> list[Block]:
                                   rf"\begin{{bmatrix}} {operands} \end{{bmatrix}}, \quad "
                                   rf"W \in {shape}"))
     return blocks
-
-
-def _size(cell: Cell, param: str, axis: int) -> str:
-    return cell.param(param).shape[axis]
-
-
-def _operand_dim(cell: Cell, operand: str) -> str:
-    return dict(cell.dims)[operand]
 
 
 def _collapse(sum_text: str) -> str:
