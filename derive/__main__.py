@@ -6,11 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import pdf, pipeline, terminal
-from .docs import FORMATS
-from .errors import GenerationError, SpecError
-from .spec import parse_spec, unused_params
-from .writer import Artifact, stale, write_all
+from derive.pages import pdf
+
+from derive.io import pipeline
+
+from derive.pages import terminal
+from derive.pages.docs import FORMATS
+from derive.errors import GenerationError, SpecError
+from derive.spec.reader import parse_spec, unused_params
+from derive.io.writer import Artifact, stale, write_all
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import keyword
 import re
 
-from .blocks import FUNCTIONS
-from .cell import Cell
-from .errors import Location, SpecError
+from derive.ad.blocks import FUNCTIONS
+from derive.ad.cell import Cell
+from derive.errors import Location, SpecError
 
 PREV_SUFFIX = "_prev"
 ADJOINT_PREFIX = "d_"

@@ -4,7 +4,7 @@ SymPy's own definition of the function, not against the table."""
 import pytest
 import sympy
 
-from derive.blocks import BLOCKS
+from derive.ad.blocks import BLOCKS
 
 a = sympy.Symbol("a", real=True)
 POINTS = [-3.5, -0.7, 0.0, 0.4, 2.9]

@@ -5,8 +5,8 @@ import numpy
 import pytest
 
 from conftest import ALL_CELLS, generated, run
-from derive import pipeline
-from derive.spec import parse_spec
+from derive.io import pipeline
+from derive.spec.reader import parse_spec
 from verify.gradcheck import Sizes, check, make_problem
 
 GREFF = {"peephole", "nig", "nfg", "nog", "niaf", "noaf", "lstm", "cifg", "fgr"}

@@ -4,7 +4,7 @@ import os
 
 from conftest import ROOT, run
 
-from derive import pipeline
+from derive.io import pipeline
 
 
 def test_regen_check_passes_on_the_committed_files():

@@ -12,13 +12,14 @@ import pytest
 import sympy
 
 from conftest import ALL_CELLS, ROOT, run
-from derive import docs, pipeline
-from derive.adjoint import derive
-from derive.blocks import block_of, to_builtin
-from derive.checks import UncheckedStep, checked_steps
-from derive.mathml import to_mathml
-from derive.prose import PROSE
-from derive.spec import parse_spec
+from derive.io import pipeline
+from derive.pages import docs
+from derive.ad.adjoint import derive
+from derive.ad.blocks import block_of, to_builtin
+from derive.ad.checks import UncheckedStep, checked_steps
+from derive.pages.mathml import to_mathml
+from derive.pages.prose import PROSE
+from derive.spec.reader import parse_spec
 
 DOCS = ROOT / "docs"
 MATHML = "{http://www.w3.org/1998/Math/MathML}"

@@ -77,8 +77,9 @@ def test_partial_derivatives_computed_block_by_block_give_the_same_gradients(nam
                                                                               tmp_path):
     """The committed modules run these small problems in one block of steps; with blocks of two
     steps (and a shorter last one) every block boundary is crossed and must change nothing."""
-    from derive import pipeline, sequence
-    from derive.writer import write_all
+    from derive.io import pipeline
+    from derive.targets.numpy import sequence
+    from derive.io.writer import write_all
     from verify.targets import import_file
 
     monkeypatch.setattr(sequence, "BLOCK_VALUES", 2 * 3 * 4)  # 2 steps of B=3, D=4 a block

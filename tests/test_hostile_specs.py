@@ -72,7 +72,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from derive.errors import SpecError  # noqa: E402
-from derive.spec import parse_spec_text  # noqa: E402
+from derive.spec.reader import parse_spec_text  # noqa: E402
 
 TOKENS = ["x", "h_prev", "W", "tanh", "sigmoid", "exp", "log", "(", ")", "+", "-", "*", "/",
           "@", "**", "2", "0.5", "1e999", "9", ",", ".", "[", "]", "'", '"', "=", "==", "lambda",

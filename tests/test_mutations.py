@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import run
-from derive import pipeline
+from derive.io import pipeline
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ the gradients can only have come from the derivation."""
 import numpy
 import pytest
 
-from derive import pipeline
-from derive.writer import write_all
+from derive.io import pipeline
+from derive.io.writer import write_all
 from verify.gradcheck import Sizes, check, make_problem, reference_sizes
 from verify.targets import import_file
 
@@ -154,7 +154,7 @@ def test_the_gates_cell_takes_every_in_place_path(write_spec, tmp_path):
 
 def test_unseen_cell_with_a_use_before_definition_is_refused(write_spec):
     from derive.errors import SpecError
-    from derive.spec import parse_spec
+    from derive.spec.reader import parse_spec
     swapped = ODD_ACTIVATIONS.replace("x_proj = W_p @ x\n", "").replace(
         "- V * x_proj\n", "- V * x_proj\nx_proj = W_p @ x\n")
     with pytest.raises(SpecError, match="'x_proj' is used before its definition"):

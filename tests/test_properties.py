@@ -5,8 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ALL_CELLS, generated
-from derive.spec import parse_spec
-from derive import pipeline
+from derive.spec.reader import parse_spec
+from derive.io import pipeline
 from verify import numeric
 from verify.gradcheck import Sizes, check, make_problem, normwise_error
 from verify.reference import reference_forward

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from derive import pipeline, writer
+from derive.io import pipeline, writer
 from derive.__main__ import main
 from verify.targets import import_file
 
@@ -83,7 +83,8 @@ def test_sealed_hash_detects_any_change():
 
 def test_generated_code_that_does_not_compile_is_refused_before_writing(monkeypatch):
     """A printer bug must not reach a file: the module is compiled before it is written."""
-    from derive import codegen, pipeline, sequence
+    from derive.io import pipeline
+    from derive.targets.numpy import module as codegen, sequence
     from derive.errors import GenerationError
 
     monkeypatch.setattr(sequence, "forward_code",

@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import generated
-from derive import pipeline
-from derive.spec import parse_spec
+from derive.io import pipeline
+from derive.spec.reader import parse_spec
 from verify.gradcheck import Sizes, make_problem
 from verify.reference import exact_gradient, whole_tree_derivative
 

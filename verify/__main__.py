@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from derive import pdf
-from derive.docs import FORMATS, render
+from derive.pages import pdf
+from derive.pages.docs import FORMATS, render
 from derive.errors import GenerationError, SpecError
-from derive.writer import Artifact, seal, stale, write_all
+from derive.io.writer import Artifact, seal, stale, write_all
 
 from . import bench, report
 from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes

@@ -272,7 +272,7 @@ def bench_lstm(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0) -> list[dict]:
 
 def bench_pipeline() -> list[dict]:
     """Per built-in cell: seconds to derive and print the module, and cached floats per step."""
-    from derive import pipeline
+    from derive.io import pipeline
     from verify.gradcheck import Sizes, make_problem
 
     rows = []
@@ -304,7 +304,7 @@ def bench_regen() -> float:
     import subprocess
     import sys
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from derive import pipeline; pipeline.builtin_artifacts()"],
+    subprocess.run([sys.executable, "-c", "from derive.io import pipeline; pipeline.builtin_artifacts()"],
                    check=True)
     return time.perf_counter() - start
 

@@ -30,8 +30,8 @@ from types import ModuleType
 
 import numpy
 
-from derive.cell import Cell
-from derive.writer import sha256
+from derive.ad.cell import Cell
+from derive.io.writer import sha256
 
 from . import numeric, reference
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy
 import sympy
 
-from derive.blocks import to_builtin
-from derive.cell import Cell, prev_name
+from derive.ad.blocks import to_builtin
+from derive.ad.cell import Cell, prev_name
 
 DIGITS = 50
 ZERO = sympy.Float(0, DIGITS)

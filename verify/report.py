@@ -8,9 +8,9 @@ from pathlib import Path
 
 from derive import __version__
 
-from derive.docs import Block, Page
-from derive.prose import PROSE
-from derive.writer import sha256
+from derive.pages.docs import Block, Page
+from derive.pages.prose import PROSE
+from derive.io.writer import sha256
 
 from .gradcheck import ROOT, CheckResult
 

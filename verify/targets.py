@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from derive import pipeline
-from derive.cell import Cell
-from derive.spec import parse_spec
-from derive.writer import write_all
+from derive.io import pipeline
+from derive.ad.cell import Cell
+from derive.spec.reader import parse_spec
+from derive.io.writer import write_all
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import sympy
 
-from .adjoint import Derivation
-from .blocks import BLOCKS, block_of
-from .cell import prev_name
-from .naming import adjoint_name
+from derive.ad.adjoint import Derivation
+from derive.ad.blocks import BLOCKS, block_of
+from derive.ad.cell import prev_name
+from derive.naming import adjoint_name
 
 
 # -- stacked linear maps --------------------------------------------------------------------------

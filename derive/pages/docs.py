@@ -13,17 +13,17 @@ from html import escape
 
 import sympy
 
-from .adjoint import Adjoint, Derivation
-from .cell import Cell, prev_name
-from .blocks import to_builtin
-from .checks import checked_steps
-from .codegen import known_names
-from .latex import CellLatexPrinter
-from .mathml import to_mathml
-from .naming import latex_name
-from .prose import PROSE
-from .plan import plan_groups
-from .writer import PLACEHOLDER, sha256
+from derive.ad.adjoint import Adjoint, Derivation
+from derive.ad.cell import Cell, prev_name
+from derive.ad.blocks import to_builtin
+from derive.ad.checks import checked_steps
+from derive.targets.numpy.module import known_names
+from derive.pages.latex import CellLatexPrinter
+from derive.pages.mathml import to_mathml
+from derive.naming import latex_name
+from derive.pages.prose import PROSE
+from derive.targets.numpy.plan import plan_groups
+from derive.io.writer import PLACEHOLDER, sha256
 
 FORMATS = ("md", "html", "tex")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .adjoint import Adjoint, Derivation
-from .blocks import block_of
-from .naming import adjoint_name
+from derive.ad.adjoint import Adjoint, Derivation
+from derive.ad.blocks import block_of
+from derive.naming import adjoint_name
 
 
 class TextPrinter(StrPrinter):

@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import sympy
 
-from .adjoint import Derivation, Statement
-from .blocks import BLOCKS, block_of
-from .cell import Cell, prev_name
-from .naming import ADJOINT_PREFIX, RESERVED, adjoint_name, fresh_name
-from .plan import Part, Plan, StepAdjoint, buffer_of, row_scales, tanh_run
+from derive.ad.adjoint import Derivation, Statement
+from derive.ad.blocks import BLOCKS, block_of
+from derive.ad.cell import Cell, prev_name
+from derive.naming import ADJOINT_PREFIX, RESERVED, adjoint_name, fresh_name
+from derive.targets.numpy.plan import Part, Plan, StepAdjoint, buffer_of, row_scales, tanh_run
 
 # values an array of the backward's precomputed partial derivatives holds (a block of steps)
 BLOCK_VALUES = 8192

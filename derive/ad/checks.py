@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import sympy
 
-from .adjoint import Derivation
-from .blocks import block_of, to_builtin
+from derive.ad.adjoint import Derivation
+from derive.ad.blocks import block_of, to_builtin
 
 
 class UncheckedStep(Exception):

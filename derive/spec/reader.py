@@ -12,10 +12,10 @@ import re
 import tomllib
 from pathlib import Path
 
-from .cell import Cell, Param, prev_name
-from .equations import EquationBuilder, ValueType, vector
-from .errors import Location, SpecError, SpecText
-from .naming import IDENTIFIER, check_name
+from derive.ad.cell import Cell, Param, prev_name
+from derive.spec.equations import EquationBuilder, ValueType, vector
+from derive.errors import Location, SpecError, SpecText
+from derive.naming import IDENTIFIER, check_name
 
 KNOWN_FIELDS = ("name", "title", "source", "sizes", "input", "state", "output", "params", "init",
                 "equations")

@@ -9,15 +9,15 @@ import json
 import re
 from pathlib import Path
 
-from . import docs
-from .adjoint import Derivation, derive
-from .codegen import generate_module
-from .errors import SpecError, Location
-from .naming import IDENTIFIER
-from .spec import parse_spec
-from .writer import Artifact, seal
+from derive.pages import docs
+from derive.ad.adjoint import Derivation, derive
+from derive.targets.numpy.module import generate_module
+from derive.errors import SpecError, Location
+from derive.naming import IDENTIFIER
+from derive.spec.reader import parse_spec
+from derive.io.writer import Artifact, seal
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # derive/
 CELLS = PACKAGE / "cells"
 GENERATED = PACKAGE / "generated"
 DOCS = PACKAGE.parent / "docs"

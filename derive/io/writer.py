@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GenerationError
+from derive.errors import GenerationError
 
 PLACEHOLDER = "gatecalc-content-sha256: " + "0" * 64
 _RECORDED = re.compile(r"gatecalc-content-sha256: ([0-9a-f]{64})")

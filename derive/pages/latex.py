@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter
 
-from .blocks import block_of
-from .cell import Cell
-from .naming import latex_name
+from derive.ad.blocks import block_of
+from derive.ad.cell import Cell
+from derive.naming import latex_name
 
 
 class CellLatexPrinter(LatexPrinter):

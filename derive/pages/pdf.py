@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .writer import Artifact, write_atomically
+from derive.io.writer import Artifact, write_atomically
 
 ENGINE = "xelatex"
 

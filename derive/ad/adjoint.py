@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from .blocks import block_of
-from .cell import Cell, prev_name
-from .naming import adjoint_name, fresh_name, pre_activation_name
+from derive.ad.blocks import block_of
+from derive.ad.cell import Cell, prev_name
+from derive.naming import adjoint_name, fresh_name, pre_activation_name
 
 
 @dataclass(frozen=True)

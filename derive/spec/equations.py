@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import sympy
 
-from .blocks import FUNCTIONS
-from .cell import Equation, LinearMap, prev_name
-from .errors import Location, SpecError, SpecText
-from .naming import check_name, linear_map_name
+from derive.ad.blocks import FUNCTIONS
+from derive.ad.cell import Equation, LinearMap, prev_name
+from derive.errors import Location, SpecError, SpecText
+from derive.naming import check_name, linear_map_name
 
 MAX_EXPONENT = 8
 MAX_LINE_LENGTH = 1000
