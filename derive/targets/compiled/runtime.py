@@ -1,0 +1,149 @@
+"""What every compiled module imports: numba, a ``tanh`` the compiler can vectorise, and where
+numba keeps its cache. Building blocks only; no cell's formula lives here.
+
+numba's own ``math.tanh`` is a scalar libm call (no SIMD: llvmlite here has no SVML), so a loop
+over a row calls it once per value, while NumPy's ``tanh`` runs a SIMD loop. ``tanh`` below is
+pure multiply-add, one or two divides and a bit cast, which LLVM's loop vectoriser turns into
+AVX code inside the fused per-step loops:
+
+- float32: Eigen's rational approximation (``generic_fast_tanh_float``: odd degree-13 numerator,
+  degree-6 denominator in x², the argument clamped to ±7.90531), within a few float32 ulp;
+- float64: Cephes' ``tanh`` (a rational form for |x| < 0.625, else (1 - e)/(1 + e) with
+  e = exp(-2|x|)), ``exp`` by Cephes' range reduction and rational form, 2**n built from its
+  bits; within a few float64 ulp;
+- complex: ``cmath.tanh`` (scalar; correct, not vectorised).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy
+
+try:
+    import numba
+except ImportError as error:  # pragma: no cover - exercised by the tests without the extra
+    raise ImportError("the compiled target needs numba and scipy: pip install -e '.[fast]'") \
+        from error
+from llvmlite import ir as llvm_ir
+from numba import types
+from numba.extending import intrinsic, overload
+
+
+def _cache_dir() -> str:
+    """numba's cache folder: NUMBA_CACHE_DIR when set; else beside the module when that is
+    writable (numba's default), else a per-user folder under the system's temporary directory."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    here = Path(__file__).resolve().parent.parent.parent / "generated" / "compiled"
+    if os.access(here, os.W_OK):
+        return ""
+    fallback = Path(tempfile.gettempdir()) / f"gatecalc-numba-{os.getuid()}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return str(fallback)
+
+
+if _cache_dir():
+    os.environ.setdefault("NUMBA_CACHE_DIR", _cache_dir())
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
+"""Options of every compiled function: no Python lock held, cached on disk, and the float
+contract LLVM needs to vectorise a loop (no division-by-zero checks, reassociation allowed)."""
+
+
+def tanh(x):
+    """The hyperbolic tangent, vectorisable inside a compiled loop (one form per dtype)."""
+    return numpy.tanh(x)
+
+
+def sigmoid(x):
+    """The logistic function in its tanh form, 0.5 + 0.5 * tanh(0.5 * x)."""
+    return 0.5 + 0.5 * numpy.tanh(0.5 * x)
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_F32 = numpy.float32
+_T32_CLAMP, _T32_TINY = _F32(7.90531110763549805), _F32(0.0004)
+_T32_P = tuple(_F32(a) for a in (-2.76076847742355e-16, 2.00018790482477e-13,
+                                 -8.60467152213735e-11, 5.12229709037114e-08,
+                                 1.48572235717979e-05, 6.37261928875436e-04,
+                                 4.89352455891786e-03))
+_T32_Q = tuple(_F32(b) for b in (1.19825839466702e-06, 1.18534705686654e-04,
+                                 2.26843463243900e-03, 4.89352518554385e-03))
+
+
+def _tanh32(x):
+    y = min(max(x, -_T32_CLAMP), _T32_CLAMP)
+    y2 = y * y
+    p = y2 * _T32_P[0] + _T32_P[1]
+    p = y2 * p + _T32_P[2]
+    p = y2 * p + _T32_P[3]
+    p = y2 * p + _T32_P[4]
+    p = y2 * p + _T32_P[5]
+    p = y * (y2 * p + _T32_P[6])
+    q = y2 * _T32_Q[0] + _T32_Q[1]
+    q = y2 * q + _T32_Q[2]
+    q = y2 * q + _T32_Q[3]
+    return x if abs(x) < _T32_TINY else p / q
+
+
+_LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634073599, 6.93145751953125e-1, 1.42860682030941723212e-6
+_EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+_EXP_Q = (3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
+          2.00000000000000000009e0)
+_T64_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_T64_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+
+
+@numba.njit(**JIT)
+def _exp_nonpositive(y):
+    """exp(y) for -80 <= y <= 0: y = n ln 2 + r, exp(r) rational, 2**n from its bits."""
+    n = numpy.floor(y * _LOG2E + 0.5)
+    r = y - n * _LN2_HI - n * _LN2_LO
+    r2 = r * r
+    pr = r * ((_EXP_P[0] * r2 + _EXP_P[1]) * r2 + _EXP_P[2])
+    e = pr / ((((_EXP_Q[0] * r2 + _EXP_Q[1]) * r2 + _EXP_Q[2]) * r2 + _EXP_Q[3]) - pr)
+    return (1.0 + 2.0 * e) * _float64_from_bits((numpy.int64(n) + 1023) << 52)
+
+
+def _tanh64(x):
+    ax = abs(x)
+    x2 = x * x
+    small = x + x * x2 * ((_T64_P[0] * x2 + _T64_P[1]) * x2 + _T64_P[2]) / (
+        ((x2 + _T64_Q[0]) * x2 + _T64_Q[1]) * x2 + _T64_Q[2])
+    e = _exp_nonpositive(-2.0 * min(ax, 40.0))
+    large = math.copysign((1.0 - e) / (1.0 + e), x)
+    return small if ax < 0.625 else large
+
+
+def _sigmoid_of(kind):
+    half = numpy.float32(0.5) if kind is types.float32 else 0.5
+    return lambda x: half + half * tanh(half * x)
+
+
+@overload(tanh, jit_options=JIT)
+def _overload_tanh(x):
+    if x is types.float32:
+        return _tanh32
+    if x is types.float64:
+        return _tanh64
+    if isinstance(x, types.Complex):
+        return lambda x: numpy.tanh(x)
+    return None
+
+
+@overload(sigmoid, jit_options=JIT)
+def _overload_sigmoid(x):
+    if x in (types.float32, types.float64) or isinstance(x, types.Complex):
+        return _sigmoid_of(x)
+    return None
