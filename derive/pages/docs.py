@@ -22,7 +22,7 @@ from derive.pages.latex import CellLatexPrinter
 from derive.pages.mathml import to_mathml
 from derive.naming import latex_name
 from derive.pages.prose import PROSE
-from derive.targets.numpy.plan import plan_groups
+from derive.targets.plan import plan_groups
 from derive.io.writer import PLACEHOLDER, sha256
 
 FORMATS = ("md", "html", "tex")
