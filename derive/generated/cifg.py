@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d81571a509d62c415dfb6710ea170b9e63bcc5199f6f1cf09e1643949022e617
+gatecalc-content-sha256: 90c7b837cce3af044300a19c30d107a4320e709bd2de0385d4b6c9bc30067238
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -81,7 +81,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 39a968699c39d51b4f965f9ee8500820ecda55c99ee0e328ac8903539b86e5ea
+gatecalc-content-sha256: c5e9544bcc1c0f41601f879283d5a58aa986ac0b4986c26fd9eaace44e3fa73c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -100,7 +100,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

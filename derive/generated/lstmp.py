@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fe70ef666ae88932a6e0cb2f11b4896f686681cbf898c2cc7682eec00b312442
+gatecalc-content-sha256: 6a604d1684e24d7a88920285f13a0841ee285610b61cca0c7332aba083f14bbc
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -87,7 +87,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

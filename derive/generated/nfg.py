@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 88b3b4c34a12af1179e056a4a8191b8ec71c20fb5d6c5d235c55ffe67624d052
+gatecalc-content-sha256: 5b9952b96c76f724fd47ba7efbf407e73d8aca9912467b8bc5b59e4bb080a09a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -80,7 +80,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0920eb46be2ab0ddc423f68ee1f08793cd5188b8bde47a5e317c12c6f34cb65c
+gatecalc-content-sha256: 8beb7693c32adcabf83d2725a3cf27db2a66d503977a075e2874e09555efedfc
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -82,7 +82,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

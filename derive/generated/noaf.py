@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 155f9d751ed3fee52a16b4127cb9a25dbec333c415732bb6047ad89cee4e500b
+gatecalc-content-sha256: 7def714ab96668b26d475c51604426e8452a7aa19c92f29484dc1d7ccb91a1aa
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -87,7 +87,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

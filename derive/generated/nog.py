@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7819875c0d7f49c25b721a2a66a280e204d552455762c7ecea68243f27921ad6
+gatecalc-content-sha256: 565dbcb47415c5e62b7b9e058d82069d27db4740e43934cd7b259bf6ce066df9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -82,7 +82,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes

@@ -357,7 +357,7 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
         parts = parts_of(a)
         matmul = group_of.get(a.target) if any(t.kind == "back_matmul" for t in a.terms) else None
         computed = (a.seeded or matmul is not None or name in buffered or a.role == "state_prev"
-                    or (uses.get(name, 0) > 1 and len(parts) > 1))
+                    or _swells(uses.get(name, 0), parts, inlined))
         if computed:
             steps.append(StepAdjoint(name, a.target, a.role, a.seeded,
                                      tuple(Part(s, q) for s, q in parts.items()), matmul,
@@ -365,6 +365,16 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
         else:
             inlined[name] = parts
     return tuple(steps), sums
+
+
+def _swells(uses: int, parts: dict, inlined: dict) -> bool:
+    """Whether inlining an adjoint into its ``uses`` users would grow their coefficients with the
+    number of paths through the cell: it has several parts (each user would carry them all), or
+    one part that is itself a merge of inlined paths. An adjoint used once, or used several times
+    with one plain part, is inlined."""
+    if uses <= 1:
+        return False
+    return len(parts) > 1 or any(sympy.Add.make_args(q)[1:] for q in parts.values())
 
 
 def _kept(derivation: Derivation, groups, steps, sums) -> tuple[str, ...]:

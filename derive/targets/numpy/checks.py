@@ -24,7 +24,11 @@ def _check_params(params):
     if missing or extra:
         raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
                          f"{list(PARAMS)}")
-    sizes = {}
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
     return sizes
