@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 90c7b837cce3af044300a19c30d107a4320e709bd2de0385d4b6c9bc30067238
+gatecalc-content-sha256: 2cb58c16274bdff406852f1266cb2506a1a74494284f25897a3ec56cfdaf5ac2
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -39,8 +39,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
 SPEC_SHA256 = '9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -161,22 +162,22 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + b_i
     i = sigmoid(a_i)
     # f = 1 - i
     f = 1 - i
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + b_o
     o = sigmoid(a_o)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
     state_new = {'h': h, 'c': c}
@@ -211,8 +212,9 @@ def step_backward(params, step_cache, d_state_new):
     c = step_cache['c']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
@@ -322,7 +324,7 @@ def forward(params, x, state0=None):
         o = seq_o[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # h = o * tanh(c)
         h = seq_h[t + 1]
         numpy.multiply(o, numpy.tanh(c), out=h)

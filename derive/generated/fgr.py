@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c5e9544bcc1c0f41601f879283d5a58aa986ac0b4986c26fd9eaace44e3fa73c
+gatecalc-content-sha256: d46ca6cc8f3deb083b2043946e659cf7bb0657061f3b8c3627c39d9cd1927c22
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -58,8 +58,9 @@ STATE = ('h', 'c', 'i', 'f', 'o')
 STATE_DIMS = {'h': 'D', 'c': 'D', 'i': 'D', 'f': 'D', 'o': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = '2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -202,7 +203,7 @@ def step_forward(params, x_t, state):
     R_ii_i_prev = i_prev @ R_ii.T
     R_if_f_prev = f_prev @ R_if.T
     R_io_o_prev = o_prev @ R_io.T
-    a_i = R_if_f_prev + R_ii_i_prev + R_io_o_prev + U_i_h_prev + W_i_x + b_i + V_i*c_prev
+    a_i = W_i_x + U_i_h_prev + V_i*c_prev + R_ii_i_prev + R_if_f_prev + R_io_o_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
     #   o_prev + b_f)
@@ -211,15 +212,15 @@ def step_forward(params, x_t, state):
     R_fi_i_prev = i_prev @ R_fi.T
     R_ff_f_prev = f_prev @ R_ff.T
     R_fo_o_prev = o_prev @ R_fo.T
-    a_f = R_ff_f_prev + R_fi_i_prev + R_fo_o_prev + U_f_h_prev + W_f_x + b_f + V_f*c_prev
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + R_fi_i_prev + R_ff_f_prev + R_fo_o_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev +
     #   b_o)
     W_o_x = x @ W_o.T
@@ -227,7 +228,7 @@ def step_forward(params, x_t, state):
     R_oi_i_prev = i_prev @ R_oi.T
     R_of_f_prev = f_prev @ R_of.T
     R_oo_o_prev = o_prev @ R_oo.T
-    a_o = R_of_f_prev + R_oi_i_prev + R_oo_o_prev + U_o_h_prev + W_o_x + b_o + V_o*c
+    a_o = W_o_x + U_o_h_prev + V_o*c + R_oi_i_prev + R_of_f_prev + R_oo_o_prev + b_o
     o = sigmoid(a_o)
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
@@ -283,11 +284,12 @@ def step_backward(params, step_cache, d_state_new):
     o = step_cache['o']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_o = d_state_new['o'] + d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_o = d_state_new['o'] + d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
     #   o_prev + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -466,11 +468,11 @@ def forward(params, x, state0=None):
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
         #   o_prev + b_o)
-        a_o = (maps_f_prev[:, 2*D:3*D] + maps_i_prev[:, 2*D:3*D] + maps_o_prev[:, 2*D:3*D]
-               + maps_x[t, :, 3*D:4*D] + V_o*c)
+        a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
+               + maps_o_prev[:, 2*D:3*D])
         o = seq_o[t + 1]
         sigmoid(a_o, out=o)
         # h = o * tanh(c)

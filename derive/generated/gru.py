@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e94a1aff464d35e2b25f4cddff2ad9a918c95e20ed3dcdb72439b4a24a6aa323
+gatecalc-content-sha256: f2a631f8d4f067629b93e1b9411119bdc0083cb4a52790ceff68f8e940821feb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -40,8 +40,9 @@ STATE = ('h',)
 STATE_DIMS = {'h': 'D'}
 OUTPUT = 'h'
 INIT = {}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'r', 'z', 'U_n_h_prev', 'n')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'r', 'z', 'U_n_h_prev', 'n')
 SPEC_SHA256 = 'c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -164,12 +165,12 @@ def step_forward(params, x_t, state):
     # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
     W_r_x = x @ W_r.T
     U_r_h_prev = h_prev @ U_r.T
-    a_r = U_r_h_prev + W_r_x + b_hr + b_ir
+    a_r = W_r_x + b_ir + U_r_h_prev + b_hr
     r = sigmoid(a_r)
     # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
     W_z_x = x @ W_z.T
     U_z_h_prev = h_prev @ U_z.T
-    a_z = U_z_h_prev + W_z_x + b_hz + b_iz
+    a_z = W_z_x + b_iz + U_z_h_prev + b_hz
     z = sigmoid(a_z)
     # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
     W_n_x = x @ W_n.T
@@ -177,7 +178,7 @@ def step_forward(params, x_t, state):
     a_n = W_n_x + b_in + r*(U_n_h_prev + b_hn)
     n = numpy.tanh(a_n)
     # h = (1 - z) * n + z * h_prev
-    h = h_prev*z + n*(1 - z)
+    h = (1 - z)*n + z*h_prev
     state_new = {'h': h}
     step_cache = {'x': x, 'h_prev': h_prev, 'r': r, 'z': z, 'U_n_h_prev': U_n_h_prev, 'n': n}
     return state_new, step_cache
@@ -309,7 +310,7 @@ def forward(params, x, state0=None):
         numpy.tanh(a_n, out=n)
         # h = (1 - z) * n + z * h_prev
         h = seq_h[t + 1]
-        numpy.add(h_prev*z, n*(1 - z), out=h)
+        numpy.add((1 - z)*n, z*h_prev, out=h)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b86de720c4a55a3194abdbf68bf8eefb76e3078b12edb9c8969d9b6adc489d9c
+gatecalc-content-sha256: f5442b76afdaca552e306961fec890a24b556092d8f1a8ef89a281935fdd985a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -42,8 +42,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
 SPEC_SHA256 = '9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -167,25 +168,25 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f
+    a_f = W_f_x + U_f_h_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + b_o
     o = sigmoid(a_o)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
     state_new = {'h': h, 'c': c}
@@ -222,8 +223,9 @@ def step_backward(params, step_cache, d_state_new):
     c = step_cache['c']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
@@ -345,7 +347,7 @@ def forward(params, x, state0=None):
         o = seq_o[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # h = o * tanh(c)
         h = seq_h[t + 1]
         numpy.multiply(o, numpy.tanh(c), out=h)

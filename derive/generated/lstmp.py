@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6a604d1684e24d7a88920285f13a0841ee285610b61cca0c7332aba083f14bbc
+gatecalc-content-sha256: a8a5d327e8fcba7b2a057b5c2cbaa9211a6307a3537e1874ce734d52bda40487
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -45,8 +45,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'P', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c', 'm')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c', 'm')
 SPEC_SHA256 = 'd9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -171,25 +172,25 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f
+    a_f = W_f_x + U_f_h_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + b_o
     o = sigmoid(a_o)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # m = o * tanh(c)
     m = o*numpy.tanh(c)
     # h = W_p @ m
@@ -234,8 +235,9 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: h = W_p @ m
     d_m = d_h @ W_p
     # grad of: m = o * tanh(c)
-    d_c = d_state_new['c'] + d_m*o*(1 - numpy.tanh(c)**2)
-    d_o = d_m*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_c = d_state_new['c'] + d_m*o*(1 - tanh_c**2)
+    d_o = d_m*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
@@ -363,7 +365,7 @@ def forward(params, x, state0=None):
         o = seq_o[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # m = o * tanh(c)
         m = seq_m[t]
         numpy.multiply(o, numpy.tanh(c), out=m)

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5b9952b96c76f724fd47ba7efbf407e73d8aca9912467b8bc5b59e4bb080a09a
+gatecalc-content-sha256: 8fca12347109ea2bf353141c424cae453f73c2cbe2251d375a1d7319b8329c51
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -38,8 +38,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'i', 'c_tilde', 'o', 'c')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'i', 'c_tilde', 'o', 'c')
 SPEC_SHA256 = 'd79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -160,20 +161,20 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + b_i
     i = sigmoid(a_i)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + b_o
     o = sigmoid(a_o)
     # c = c_prev + i * c_tilde
-    c = c_prev + c_tilde*i
+    c = c_prev + i*c_tilde
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
     state_new = {'h': h, 'c': c}
@@ -197,8 +198,9 @@ def step_backward(params, step_cache, d_state_new):
     c = step_cache['c']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = c_prev + i * c_tilde
@@ -302,7 +304,7 @@ def forward(params, x, state0=None):
         o = seq_o[t]
         # c = c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev, c_tilde*i, out=c)
+        numpy.add(c_prev, i*c_tilde, out=c)
         # h = o * tanh(c)
         h = seq_h[t + 1]
         numpy.multiply(o, numpy.tanh(c), out=h)

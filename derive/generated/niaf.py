@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dd4fc4d324d9b22f3bdd0a3e7bd24ff7d09a88fc110b62841ab70b7645efb7c7
+gatecalc-content-sha256: 38bfdb4abde3104e67bc786479aadc43d5cfb835a5e600e94f09cea5296b73e7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -45,8 +45,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = 'cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -173,23 +174,23 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i + V_i*c_prev
+    a_i = W_i_x + U_i_h_prev + V_i*c_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f + V_f*c_prev
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = W_c @ x + U_c @ h_prev + b_c
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    c_tilde = U_c_h_prev + W_c_x + b_c
+    c_tilde = W_c_x + U_c_h_prev + b_c
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o + V_o*c
+    a_o = W_o_x + U_o_h_prev + V_o*c + b_o
     o = sigmoid(a_o)
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
@@ -230,10 +231,11 @@ def step_backward(params, step_cache, d_state_new):
     o = step_cache['o']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     d_f = c_prev*d_c
@@ -356,7 +358,7 @@ def forward(params, x, state0=None):
         c_tilde[...] = maps_x[t, :, 2*D:3*D]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
         a_o = maps_x[t, :, 3*D:4*D] + V_o*c
         o = seq_o[t]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8beb7693c32adcabf83d2725a3cf27db2a66d503977a075e2874e09555efedfc
+gatecalc-content-sha256: 4fd32e8a6d65c3467e238b00a9e2cfad49335a36b9968d75e2bb300eb3819426
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -40,8 +40,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = 'adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -164,19 +165,19 @@ def step_forward(params, x_t, state):
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f + V_f*c_prev
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # c = f * c_prev + c_tilde
-    c = c_tilde + c_prev*f
+    c = f*c_prev + c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o + V_o*c
+    a_o = W_o_x + U_o_h_prev + V_o*c + b_o
     o = sigmoid(a_o)
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
@@ -212,10 +213,11 @@ def step_backward(params, step_cache, d_state_new):
     o = step_cache['o']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2) + V_o*d_a_o
     # grad of: c = f * c_prev + c_tilde
     d_c_tilde = d_c
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -320,7 +322,7 @@ def forward(params, x, state0=None):
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_tilde, c_prev*f, out=c)
+        numpy.add(f*c_prev, c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
         a_o = maps_x[t, :, 2*D:3*D] + V_o*c
         o = seq_o[t]

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7def714ab96668b26d475c51604426e8452a7aa19c92f29484dc1d7ccb91a1aa
+gatecalc-content-sha256: b7e3f6831f69d67cef200f03f2c249fd77ccf2bcb457e22882424b356d1bebdd
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -45,8 +45,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = '181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -173,27 +174,27 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i + V_i*c_prev
+    a_i = W_i_x + U_i_h_prev + V_i*c_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f + V_f*c_prev
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o + V_o*c
+    a_o = W_o_x + U_o_h_prev + V_o*c + b_o
     o = sigmoid(a_o)
     # h = o * c
-    h = c*o
+    h = o*c
     state_new = {'h': h, 'c': c}
     step_cache = {
         'x': x,
@@ -363,14 +364,14 @@ def forward(params, x, state0=None):
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
         a_o = maps_x[t, :, 3*D:4*D] + V_o*c
         o = seq_o[t]
         sigmoid(a_o, out=o)
         # h = o * c
         h = seq_h[t + 1]
-        numpy.multiply(c, o, out=h)
+        numpy.multiply(o, c, out=h)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {

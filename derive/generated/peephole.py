@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9b928665324e8093de0817141aeaff024fe2b4bfca048d72db2f58fd6da990cf
+gatecalc-content-sha256: ef4748ff3236690b5a3779f954b85f8dcdf038de2e4c42aa8e32b4f8fb626327
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -44,8 +44,9 @@ STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = '5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
@@ -172,24 +173,24 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i + V_i*c_prev
+    a_i = W_i_x + U_i_h_prev + V_i*c_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f + V_f*c_prev
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o + V_o*c
+    a_o = W_o_x + U_o_h_prev + V_o*c + b_o
     o = sigmoid(a_o)
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
@@ -230,10 +231,11 @@ def step_backward(params, step_cache, d_state_new):
     o = step_cache['o']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -362,7 +364,7 @@ def forward(params, x, state0=None):
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
         a_o = maps_x[t, :, 3*D:4*D] + V_o*c
         o = seq_o[t]

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import sympy
 
-from derive.ad.adjoint import Derivation
+from derive.ad.adjoint import BackMatmulTerm, Derivation, ElementwiseTerm
 from derive.ad.blocks import BLOCKS, block_of
 from derive.ad.cell import prev_name
 from derive.naming import adjoint_name
@@ -330,14 +330,14 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
     uses: dict[str, int] = {}
     for a in derivation.backward:
         for term in a.terms:
-            if term.kind == "elementwise":
+            if isinstance(term, ElementwiseTerm):
                 uses[term.adjoint.name] = uses.get(term.adjoint.name, 0) + 1
     inlined: dict[str, dict] = {}
 
     def parts_of(adjoint) -> dict:
         parts: dict[str, sympy.Expr] = {}
         for term in adjoint.terms:
-            if term.kind != "elementwise":
+            if not isinstance(term, ElementwiseTerm):
                 continue
             source = term.adjoint.name
             for s, q in inlined.get(source, {source: sympy.Integer(1)}).items():
@@ -355,7 +355,7 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
         if a.role not in ("local", "state_prev"):
             continue
         parts = parts_of(a)
-        matmul = group_of.get(a.target) if any(t.kind == "back_matmul" for t in a.terms) else None
+        matmul = group_of.get(a.target) if any(isinstance(t, BackMatmulTerm) for t in a.terms) else None
         computed = (a.seeded or matmul is not None or name in buffered or a.role == "state_prev"
                     or _swells(uses.get(name, 0), parts, inlined))
         if computed:

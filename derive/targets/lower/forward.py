@@ -19,7 +19,8 @@ from derive.ad.cell import prev_name
 from derive.targets import ir
 from derive.targets.ir import ALL, Ref, Span
 from derive.targets.lower.names import BATCH, STEPS, T, Names
-from derive.targets.lower.rewrites import group_elementwise, params_and_sizes_read
+from derive.targets.lower.rewrites import (group_elementwise, params_and_sizes_read,
+                                           written_order, written_positions)
 from derive.targets.plan import Plan, buffer_of, row_scales, tanh_run
 
 
@@ -57,6 +58,9 @@ class _Forward:
                          for gate in plan.gates.values()}
         self.gates_name = names.fresh("gates") if any(self.affine.values()) else ""
         self.flat_xs = names.fresh("flat_xs")
+        displays = {eq.text: eq.display for eq in self.cell.equations}
+        self.positions = {s.target: written_positions(displays.get(s.equation))
+                          for s in derivation.forward}
 
     def rows(self, start, stop) -> Span:
         return Span(self.names.size(start), self.names.size(stop))
@@ -178,6 +182,7 @@ class _Forward:
     def value(self, target, run, used, done_runs) -> list[ir.Node]:
         plan, seq, places = self.plan, self.seq, tuple(self.places.items())
         expr = plan.exprs.get(target)
+        expr = expr if expr is None else written_order(expr, self.positions[target])
         if target in plan.gates:
             nodes = []
             if run not in done_runs:

@@ -78,3 +78,29 @@ def params_and_sizes_read(cell: Cell, names: Names, body) -> list[ir.Node]:
                 nodes.append(ir.SizeOf(local, ir.Ref("params", key=p.name), axis))
             seen.add(dim)
     return nodes
+
+
+def written_positions(display: sympy.Expr | None) -> dict[str, int]:
+    """Each symbol's position of first appearance in an equation as written."""
+    positions: dict[str, int] = {}
+    if display is not None:
+        for node in sympy.preorder_traversal(display):
+            if isinstance(node, sympy.Symbol):
+                positions.setdefault(node.name, len(positions))
+    return positions
+
+
+def written_order(expr: sympy.Expr, positions: dict[str, int]) -> sympy.Expr:
+    """``expr`` with the terms of every sum and the factors of every product in the order their
+    symbols were written (numbers first); printers keep that order (``order='none'``)."""
+    if not positions or expr.is_Atom:
+        return expr
+    args = [written_order(a, positions) for a in expr.args]
+    if isinstance(expr, (sympy.Add, sympy.Mul)):
+        late = len(positions)
+
+        def key(arg):
+            return sorted(positions.get(s.name, late) for s in arg.free_symbols) or [-1]
+
+        return expr.func(*sorted(args, key=key), evaluate=False)
+    return expr.func(*args)

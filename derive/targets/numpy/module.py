@@ -1,8 +1,11 @@
-"""NumPy printer: a Derivation -> the source text of one generated module (DESIGN §3).
+"""The NumPy target: a Derivation -> the source text of one generated module.
 
 Per unit, each equation is scalar algebra, so on a (B, D) batch it is the same expression applied
-elementwise. The only non-elementwise pieces are the linear maps, printed by one generic rule:
-forward ``L = v @ A.T``; backward ``d_v += d_L @ A`` and ``d_A += d_L.T @ v``.
+elementwise. The only non-elementwise pieces are the linear maps, lowered by one generic rule:
+forward ``L = A v``; backward ``d_v += Aᵀ d_L`` and ``d_A += d_L vᵀ`` (in code, whose rows are
+samples: ``v @ A.T``, ``d_L @ A`` and ``d_L.T @ v``). The functions are lowered to the loop IR
+(``derive/targets/lower``) and printed by ``NumPyCodePrinter``; the rest of the module (header,
+constants, argument checks, ``init_params``, ``zero_state``) is printed here.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def generate_module(derivation: Derivation) -> str:
     cell = derivation.cell
     plan = make_plan(derivation)  # where the sequence functions keep each value
     printer = NumPyCodePrinter()
-    head = "\n".join([_module_header(cell), "import numpy\n", _constants(derivation)])
+    head = "\n".join([_module_header(cell), "import numpy\n", _constants(derivation, plan)])
     functions = (lower_step_forward(derivation), lower_step_backward(derivation),
                  lower_forward(derivation, plan), lower_backward(derivation, plan))
     parts = [
@@ -78,7 +81,7 @@ def _module_header(cell: Cell) -> str:
     )
 
 
-def _constants(derivation: Derivation) -> str:
+def _constants(derivation: Derivation, plan) -> str:
     cell = derivation.cell
     params = ",\n".join(f"    {p.name!r}: {p.shape!r}" for p in cell.params)
     init = ", ".join(f"{p.name!r}: {p.init!r}" for p in cell.params if p.init is not None)
@@ -92,8 +95,9 @@ def _constants(derivation: Derivation) -> str:
         f"STATE_DIMS = {dict(cell.state)!r}\n"
         f"OUTPUT = {cell.output!r}\n"
         f"INIT = {{{init}}}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))\n"
-        "# forward values kept per step for the backward pass\n"
-        f"CACHE = {derivation.cache!r}\n"
+        "# forward values forward keeps per step for backward, cache['kept'] (step_forward's\n"
+        "# step_cache holds the step's input too)\n"
+        f"CACHE = {plan.kept!r}\n"
         f"SPEC_SHA256 = {cell.spec_hash!r}\n"
         f"GATECALC_VERSION = {__version__!r}\n"
         "# values an array of the backward's precomputed partial derivatives holds (a block of\n"
