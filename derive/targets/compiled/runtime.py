@@ -12,14 +12,15 @@ AVX code inside the fused per-step loops:
   e = exp(-2|x|)), ``exp`` by Cephes' range reduction and rational form, 2**n built from its
   bits; within a few float64 ulp;
 - complex: ``cmath.tanh`` (scalar; correct, not vectorised).
+
+Compiled code is cached on disk (``cache=True``) by numba's own rules: ``NUMBA_CACHE_DIR`` when
+set, else a ``__pycache__`` folder beside the module when it is writable, else the user's cache
+folder (``~/.cache/numba``); a second process loads the machine code instead of compiling.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import numpy
 
@@ -33,35 +34,18 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 
-def _cache_dir() -> str:
-    """numba's cache folder: NUMBA_CACHE_DIR when set; else beside the module when that is
-    writable (numba's default), else a per-user folder under the system's temporary directory."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return os.environ["NUMBA_CACHE_DIR"]
-    here = Path(__file__).resolve().parent.parent.parent / "generated" / "compiled"
-    if os.access(here, os.W_OK):
-        return ""
-    fallback = Path(tempfile.gettempdir()) / f"gatecalc-numba-{os.getuid()}"
-    fallback.mkdir(parents=True, exist_ok=True)
-    return str(fallback)
-
-
-if _cache_dir():
-    os.environ.setdefault("NUMBA_CACHE_DIR", _cache_dir())
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
-
 JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 """Options of every compiled function: no Python lock held, cached on disk, and the float
 contract LLVM needs to vectorise a loop (no division-by-zero checks, reassociation allowed)."""
 
 
-def tanh(x):
-    """The hyperbolic tangent, vectorisable inside a compiled loop (one form per dtype)."""
+def _tanh_scalar(x):
+    """The hyperbolic tangent of one number, in the form of its dtype (overloaded below)."""
     return numpy.tanh(x)
 
 
-def sigmoid(x):
-    """The logistic function in its tanh form, 0.5 + 0.5 * tanh(0.5 * x)."""
+def _sigmoid_scalar(x):
+    """The logistic function of one number in its tanh form, 0.5 + 0.5 * tanh(0.5 * x)."""
     return 0.5 + 0.5 * numpy.tanh(0.5 * x)
 
 
@@ -128,10 +112,10 @@ def _tanh64(x):
 
 def _sigmoid_of(kind):
     half = numpy.float32(0.5) if kind is types.float32 else 0.5
-    return lambda x: half + half * tanh(half * x)
+    return lambda x: half + half * _tanh_scalar(half * x)
 
 
-@overload(tanh, jit_options=JIT)
+@overload(_tanh_scalar, jit_options=JIT)
 def _overload_tanh(x):
     if x is types.float32:
         return _tanh32
@@ -142,8 +126,25 @@ def _overload_tanh(x):
     return None
 
 
-@overload(sigmoid, jit_options=JIT)
+@overload(_sigmoid_scalar, jit_options=JIT)
 def _overload_sigmoid(x):
     if x in (types.float32, types.float64) or isinstance(x, types.Complex):
         return _sigmoid_of(x)
     return None
+
+
+SIGNATURES = ["float32(float32)", "float64(float64)", "complex128(complex128)"]
+"""The dtypes a compiled module runs in; arrays of others are refused by its argument checks."""
+
+
+@numba.vectorize(SIGNATURES, cache=True, fastmath=True)
+def tanh(x):
+    """tanh as a ufunc: elementwise over arrays in NumPy or compiled code, fused by numba into
+    the array expression that calls it."""
+    return _tanh_scalar(x)
+
+
+@numba.vectorize(SIGNATURES, cache=True, fastmath=True)
+def sigmoid(x):
+    """The logistic function 1/(1+exp(-x)) as 0.5 + 0.5 * tanh(0.5 * x), as a ufunc."""
+    return _sigmoid_scalar(x)

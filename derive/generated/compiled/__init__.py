@@ -1,0 +1,1 @@
+"""Compiled modules of the built-in cells (python -m derive regen; target "compiled")."""

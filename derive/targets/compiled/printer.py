@@ -1,0 +1,186 @@
+"""The compiled printer of the loop IR: the NumPy printer's Python for everything around the time
+loops, and each time loop (``Loop``/``BlockLoop`` at a function's top level) moved into a numba
+function compiled once per dtype, which the Python function calls with the arrays it needs.
+
+Inside a compiled loop every statement is a numba array expression: numba fuses each statement's
+operations into one loop without temporaries, ``tanh`` and ``sigmoid`` are ufuncs from
+``runtime`` whose scalar forms LLVM vectorises, products are ``numpy.dot`` (BLAS through scipy),
+and no step pays a Python call.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import sympy
+
+from derive.ad.blocks import BLOCKS
+from derive.targets import ir
+from derive.targets.numpy.printer import NumPyCodePrinter, NumPyExprPrinter
+
+RUNTIME_FUNCTIONS = ("tanh", "sigmoid")
+"""Element functions the runtime provides as vectorisable ufuncs; the rest print as NumPy."""
+
+
+class CompiledExprPrinter(NumPyExprPrinter):
+    """As NumPy's, but small integer powers print as products (numba would call ``pow``)."""
+
+    def _print_Pow(self, expr):
+        base, exp = expr.args
+        if exp.is_Integer and 2 <= int(exp) <= 4:
+            factor = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
+            return "*".join([factor] * int(exp))
+        return super()._print_Pow(expr)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A compiled loop: ``name(args) -> results`` and its body's lines."""
+
+    name: str
+    args: tuple[str, ...]
+    results: tuple[str, ...]
+    body: tuple[str, ...]
+
+
+def _function_templates():
+    templates = {}
+    for name, block in BLOCKS.items():
+        templates[name] = f"{name}({{a}})" if name in RUNTIME_FUNCTIONS else block.numpy
+    return MappingProxyType(templates)
+
+
+class CompiledCodePrinter(NumPyCodePrinter):
+    """Prints functions as Python around compiled loops; ``kernels`` collects the loops."""
+
+    functions = _function_templates()
+
+    def __init__(self):
+        self.kernels: list[Kernel] = []
+        self.in_kernel = False
+
+    def expr(self, expr: sympy.Expr, places=()) -> str:
+        substitutions = {name: self.ref(ref) for name, ref in places}
+        return CompiledExprPrinter(self.functions, substitutions).doprint(expr)
+
+    # -- a function: Python with its loops compiled ----------------------------------------------
+
+    def _print_Function(self, node: ir.Function) -> list[str]:
+        pieces: list[list[str] | ir.Node] = []
+        for child in node.body:
+            pieces.append(child if isinstance(child, (ir.Loop, ir.BlockLoop))
+                          else self.lines(child))
+        if not any(isinstance(p, ir.Node) for p in pieces):
+            return super()._print_Function(node)
+        body, count = [], 0
+        for k, piece in enumerate(pieces):
+            if isinstance(piece, list):
+                body += piece
+                continue
+            count += 1
+            name = f"_{node.name}_loop" + ("" if count == 1 else f"_{count}")
+            after = [line for p in pieces[k + 1:] for line in
+                     (p if isinstance(p, list) else self._kernel_lines(p))]
+            kernel = self._kernel(name, piece, [a.split("=")[0] for a in node.args], body, after)
+            self.kernels.append(kernel)
+            call = f"{name}({', '.join(kernel.args)})"
+            body.append(f"{', '.join(kernel.results)} = {call}" if kernel.results else call)
+        printed = ir.Function(node.name, node.args, node.doc, ())
+        return [*super()._print_Function(printed), *[self.indent + line for line in body]]
+
+    def _kernel_lines(self, loop: ir.Node) -> list[str]:
+        self.in_kernel = True
+        try:
+            return self.lines(loop)
+        finally:
+            self.in_kernel = False
+
+    def _kernel(self, name, loop, args, before, after) -> Kernel:
+        """The loop's kernel: its arguments are the names it reads that exist before it; its
+        results the names it binds that are read after it."""
+        lines = self._kernel_lines(loop)
+        read, bound = _names(lines)
+        known = set(args) | _names(before)[1]
+        later = _names(after)[0]
+        inputs = tuple(n for n in read if n in known)
+        outputs = tuple(n for n in bound if n in later)
+        return Kernel(name, inputs, outputs, tuple(lines))
+
+    def print_kernel(self, kernel: Kernel) -> str:
+        lines = ["@numba.njit(**JIT)", f"def {kernel.name}({', '.join(kernel.args)}):",
+                 *[self.indent + line for line in kernel.body]]
+        if kernel.results:
+            lines.append(f"{self.indent}return {', '.join(kernel.results)}")
+        return "\n".join(lines) + "\n"
+
+    def _print_CheckArgs(self, node: ir.CheckArgs) -> list[str]:
+        """The NumPy checks, then the dtype refused unless the compiled loops are built for it."""
+        lines = super()._print_CheckArgs(node)
+        if "dtype" not in node.results:
+            return lines
+        names, call = lines[0].split(" = ", 1)
+        return [f"{names} = _compiled_dtype({call})"]
+
+    # -- statements inside a compiled loop -------------------------------------------------------
+
+    def _print_Loop(self, node: ir.Loop) -> list[str]:
+        if not (self.in_kernel and node.reverse):
+            return super()._print_Loop(node)
+        start = "-1" if node.start == 0 else f"{self.size(node.start)} - 1"
+        return [f"for {node.var} in range({self.size(node.stop)} - 1, {start}, -1):",
+                *self.block(node.body)]
+
+    def _print_MatMul(self, node: ir.MatMul) -> list[str]:
+        if not self.in_kernel:
+            return super()._print_MatMul(node)
+        a = self.ref(node.a) + (".T" if node.transpose_a else "")
+        b = self.ref(node.b) + (".T" if node.transpose_b else "")
+        out = self.ref(node.out)
+        if node.new:
+            return [f"{out} = numpy.dot({a}, {b})"]
+        if node.accumulate:
+            return [f"{out} += numpy.dot({a}, {b})"]
+        return [f"numpy.dot({a}, {b}, {out})"]
+
+    def _print_Elementwise(self, node: ir.Elementwise) -> list[str]:
+        if not self.in_kernel:
+            return super()._print_Elementwise(node)
+        out, value = self.ref(node.out), self.expr(node.expr, node.places)
+        if node.new:
+            return [f"{out} = {value}"]
+        if node.accumulate:
+            return [f"{out} += {value}"]
+        return [f"{out}{'' if node.out.index else '[...]'} = {value}"]
+
+    def _print_Activate(self, node: ir.Activate) -> list[str]:
+        if not self.in_kernel:
+            return super()._print_Activate(node)
+        view = self.ref(node.view)
+        if node.scale is None and node.shift is None:
+            value = self.functions[node.function].format(a=view)
+        else:
+            scale = self.ref(node.scale) if isinstance(node.scale, ir.Ref) else repr(node.scale)
+            shift = self.ref(node.shift) if isinstance(node.shift, ir.Ref) else repr(node.shift)
+            value = f"{shift} + {scale}*tanh({view})"
+        return [f"{view}{'' if node.view.index else '[...]'} = {value}"]
+
+
+def _names(lines: list[str]) -> tuple[list[str], set[str]]:
+    """Names the code reads before binding them (in order of first use) and names it binds;
+    builtins and the module's globals excluded."""
+    tree = ast.parse("\n".join(_dedent(lines)) or "pass")
+    read, bound = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            elif node.id not in read and not hasattr(builtins, node.id):
+                read.append(node.id)
+    return read, bound
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.strip()]
