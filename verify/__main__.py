@@ -12,6 +12,7 @@ from derive.pages import pdf
 from derive.pages.docs import FORMATS, render
 from derive.errors import GenerationError, SpecError
 from derive.io.writer import Artifact, seal, stale, write_all
+from derive.targets import TARGETS
 
 from . import bench, report
 from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
@@ -49,7 +50,7 @@ def _check(args) -> int:
         raise UsageError("--module checks one module: name exactly one CELL or SPEC")
     sizes = _sizes(args.sizes)
     methods = METHODS if args.method == "all" else (args.method,)
-    targets = [load_target(name, args.module) for name in names]
+    targets = [load_target(name, args.module, args.target) for name in names]
     results = []
     total = len(targets) * len(methods)
     for target in targets:
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="built-in cell names or spec files")
     cmd.add_argument("--all", action="store_true", help="every built-in cell")
     cmd.add_argument("--module", metavar="PATH", help="check this module file against the spec")
+    cmd.add_argument("--target", default="numpy", choices=tuple(TARGETS),
+                     help="which generated module of the cell: numpy (default) or compiled "
+                          "(needs the fast extra)")
     cmd.add_argument("--method", default="central", choices=METHODS + ("all",))
     cmd.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     cmd.add_argument("--seed", type=int, default=0)

@@ -26,17 +26,21 @@ def builtin_names() -> list[str]:
     return [p.stem for p in pipeline.builtin_spec_paths()]
 
 
-def load_target(name_or_spec: str, module_path: str | None = None) -> Target:
-    """A built-in cell uses its committed generated module; a spec file is generated afresh
-    into a temporary folder; ``module_path`` checks that file against the spec instead."""
+def load_target(name_or_spec: str, module_path: str | None = None,
+                code_target: str = "numpy") -> Target:
+    """A built-in cell uses its committed generated module (of ``code_target``: ``numpy`` or
+    another registered target); a spec file is generated afresh into a temporary folder;
+    ``module_path`` checks that file against the spec instead."""
     spec = pipeline.resolve_spec(name_or_spec)
     cell = parse_spec(spec)
     if module_path is not None:
         return Target(cell, import_file(Path(module_path)))
     if spec.parent == pipeline.CELLS:
-        return Target(cell, importlib.import_module(f"derive.generated.{cell.name}"))
+        folder = pipeline.target(code_target).folder
+        package = "derive.generated" + (f".{folder}" if folder else "")
+        return Target(cell, importlib.import_module(f"{package}.{cell.name}"))
     out = Path(tempfile.mkdtemp(prefix="gatecalc-"))
-    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), out)
+    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), out, code_target)
     write_all([artifact])
     return Target(cell, import_file(artifact.path))
 

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3e1afdd7c5819d9b50eb53bf725ac5560da58df7c1c877fcfa086cd4e5c435b1
+gatecalc-content-sha256: 2989a20b016d5f6edb3979fa43efcbf745f777af963bf05bc64e8fbf20b23697
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -153,8 +153,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, gate_scale):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -181,8 +181,8 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, 
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next, d_c_next,
-                   seq_d_a_o, seq_d_a_i_d_a_c_tilde, stack_h_prev, batch, D, dy, d_maps_x):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next,
+                   dy, d_c_next, seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x, stack_h_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -378,8 +378,8 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, gate_scale)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -432,9 +432,9 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c,
-                                        d_h_next, d_c_next, seq_d_a_o, seq_d_a_i_d_a_c_tilde,
-                                        stack_h_prev, batch, D, dy, d_maps_x)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_o, seq_c, d_h_next, dy, d_c_next, seq_d_a_o,
+                                        seq_d_a_i_d_a_c_tilde, d_maps_x, stack_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fed9f8fd5414018ad3883f4ff0c192d79ebf5db46984fe58440ed809dd78e0ce
+gatecalc-content-sha256: 796aa8d680dd614fcb5361220568513474fc8a123f40e2cfff847a1563e85d78
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -173,7 +173,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev_T, stack_i_prev_T,
-                  stack_f_prev_T, stack_o_prev_T, seq_c_tilde, V_i, V_f, D, V_o):
+                  D, stack_f_prev_T, stack_o_prev_T, V_i, V_f, seq_c_tilde, V_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -223,10 +223,10 @@ def _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, d_o_next,
-                   seq_d_a_o, d_maps_i_prev, seq_d_a_c_tilde, d_f_next, seq_d_a_f, d_i_next,
-                   seq_d_a_i, stack_h_prev, stack_i_prev, stack_f_prev, stack_o_prev, batch, D, dy,
-                   d_c_next, V_o, d_maps_x, V_i, V_f):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
+                   dy, d_o_next, seq_d_a_o, d_maps_i_prev, d_c_next, V_o, seq_d_a_c_tilde, d_f_next,
+                   seq_d_a_f, d_i_next, seq_d_a_i, d_maps_x, stack_h_prev, V_i, V_f, stack_i_prev,
+                   stack_f_prev, stack_o_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -285,7 +285,7 @@ def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d
             d_i_next = d_i_prev
             d_f_next = d_f_prev
             d_o_next = d_o_prev
-    return d_f_next, d_o_next, d_h_next, d_c_next, d_i_next
+    return d_h_next, d_c_next, d_i_next, d_f_next, d_o_next
 
 
 def step_forward(params, x_t, state):
@@ -557,7 +557,7 @@ def forward(params, x, state0=None):
     seq_o[0] = state0.get('o', 0)
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev_T, stack_i_prev_T,
-                  stack_f_prev_T, stack_o_prev_T, seq_c_tilde, V_i, V_f, D, V_o)
+                  D, stack_f_prev_T, stack_o_prev_T, V_i, V_f, seq_c_tilde, V_o)
     y = seq_h[1:]
     state_T = {
         'h': seq_h[steps],
@@ -648,17 +648,17 @@ def backward(params, cache, dy, d_state_T=None):
     d_o_next[...] = d_state_T.get('o', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_f_next, d_o_next, d_h_next, d_c_next, d_i_next = _backward_loop(steps, seq_c_prev, seq_i,
-                                                                      seq_f, seq_c_tilde, seq_c,
-                                                                      seq_o, d_h_next, d_o_next,
-                                                                      seq_d_a_o, d_maps_i_prev,
+    d_h_next, d_c_next, d_i_next, d_f_next, d_o_next = _backward_loop(batch, D, steps, seq_c_prev,
+                                                                      seq_i, seq_f, seq_c_tilde,
+                                                                      seq_c, seq_o, d_h_next, dy,
+                                                                      d_o_next, seq_d_a_o,
+                                                                      d_maps_i_prev, d_c_next, V_o,
                                                                       seq_d_a_c_tilde, d_f_next,
                                                                       seq_d_a_f, d_i_next,
-                                                                      seq_d_a_i, stack_h_prev,
+                                                                      seq_d_a_i, d_maps_x,
+                                                                      stack_h_prev, V_i, V_f,
                                                                       stack_i_prev, stack_f_prev,
-                                                                      stack_o_prev, batch, D, dy,
-                                                                      d_c_next, V_o, d_maps_x, V_i,
-                                                                      V_f)
+                                                                      stack_o_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

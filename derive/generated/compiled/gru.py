@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0725ae41966b6cb81cfd14fb66b66da9b1e09068b50f044130ddac33db98d188
+gatecalc-content-sha256: 490e606f3620743dc31a04a36f84341497a063467f56251517c0a8bd863d2774
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -154,8 +154,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, stack_h_prev_T, maps_x, maps_h_prev, seq_r_z, seq_r, seq_z, seq_n,
-                  b_hn, D):
+def _forward_loop(steps, seq_h, stack_h_prev_T, maps_h_prev, maps_x, D, seq_r_z, seq_r, seq_z, b_hn,
+                  seq_n):
     for t in range(steps):
         h_prev = seq_h[t]
         # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
@@ -179,9 +179,9 @@ def _forward_loop(steps, seq_h, stack_h_prev_T, maps_x, maps_h_prev, seq_r_z, se
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n, b_hn, d_h_next,
-                   seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z, d_maps_h_prev, seq_d_a_r, stack_h_prev,
-                   batch, D, dy):
+def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n, b_hn, d_h_next,
+                   dy, seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z, d_maps_h_prev, seq_d_a_r,
+                   stack_h_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -362,8 +362,8 @@ def forward(params, x, state0=None):
     seq_r_z = maps_x[:, :, 0:2*D]
     seq_r = maps_x[:, :, 0:D]
     seq_z = maps_x[:, :, D:2*D]
-    _forward_loop(steps, seq_h, stack_h_prev_T, maps_x, maps_h_prev, seq_r_z, seq_r, seq_z, seq_n,
-                  b_hn, D)
+    _forward_loop(steps, seq_h, stack_h_prev_T, maps_h_prev, maps_x, D, seq_r_z, seq_r, seq_z, b_hn,
+                  seq_n)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {
@@ -414,9 +414,9 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next = _backward_loop(steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n, b_hn,
-                              d_h_next, seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z, d_maps_h_prev,
-                              seq_d_a_r, stack_h_prev, batch, D, dy)
+    d_h_next = _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n,
+                              b_hn, d_h_next, dy, seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z,
+                              d_maps_h_prev, seq_d_a_r, stack_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

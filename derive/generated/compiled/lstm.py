@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b7ee248c514f06a1f3dcf1890d74d412e5afd4a48efaf23714b283f946f5c4df
+gatecalc-content-sha256: d19036f5ac5bb1c128ae963c7faf62dd09974eb1e4b30e8797198fda7e9a1897
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -156,8 +156,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, gate_scale):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -184,8 +184,8 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next, d_c_next,
-                   seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde, stack_h_prev, batch, D, dy, d_maps_x):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next,
+                   dy, d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde, d_maps_x, stack_h_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -405,8 +405,8 @@ def forward(params, x, state0=None):
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     seq_o = maps_x[:, :, 3*D:4*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, gate_scale)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -461,9 +461,9 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c,
-                                        d_h_next, d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde,
-                                        stack_h_prev, batch, D, dy, d_maps_x)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_o, seq_c, d_h_next, dy, d_c_next, seq_d_a_o,
+                                        seq_d_a_i_d_a_f_d_a_c_tilde, d_maps_x, stack_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 64e27c683df69d5c3543f48a925f8a22f3549c6be8ffa81406010e75152f5d04
+gatecalc-content-sha256: b8e84e226742e9bd62a40922b45aca9fcb8e3517462e59921ad8a3704cec6c77
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -159,8 +159,8 @@ def init_params(input_size, hidden_size, *, proj_size, rng=None, dtype=numpy.flo
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, seq_m, stack_m_T, gate_scale, P):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o, seq_m, stack_m_T, P):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -192,9 +192,9 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next, seq_d_h,
-                   stack_m, d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde, stack_h_prev, batch,
-                   P, dy, d_maps_m, d_maps_x):
+def _backward_loop(batch, P, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next,
+                   dy, seq_d_h, d_maps_m, stack_m, d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde,
+                   d_maps_x, stack_h_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*P))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -432,8 +432,8 @@ def forward(params, x, state0=None):
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     seq_o = maps_x[:, :, 3*D:4*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift, seq_i,
-                  seq_f, seq_c_tilde, seq_o, seq_m, stack_m_T, gate_scale, P)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_f, seq_c_tilde, seq_o, seq_m, stack_m_T, P)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -495,10 +495,10 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c,
-                                        d_h_next, seq_d_h, stack_m, d_c_next, seq_d_a_o,
-                                        seq_d_a_i_d_a_f_d_a_c_tilde, stack_h_prev, batch, P, dy,
-                                        d_maps_m, d_maps_x)
+    d_h_next, d_c_next = _backward_loop(batch, P, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_o, seq_c, d_h_next, dy, seq_d_h, d_maps_m, stack_m,
+                                        d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde, d_maps_x,
+                                        stack_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7db7d712bf2a06161da8e4cdaa09bc9d2171ef1c65bed52dd772ade94338b0cf
+gatecalc-content-sha256: 772499981d1d031658da957faa43b337d7d5c7ebfba2ad6c94d000e76f9970fe
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -152,8 +152,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift, seq_i,
-                  seq_c_tilde, seq_o, gate_scale):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_c_tilde, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -177,8 +177,8 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, 
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, d_c_next, seq_d_a_o,
-                   seq_d_a_i_d_a_c_tilde, stack_h_prev, batch, D, dy, d_maps_x):
+def _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, dy, d_c_next,
+                   seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x, stack_h_prev):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -356,8 +356,8 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift, seq_i,
-                  seq_c_tilde, seq_o, gate_scale)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
+                  gate_scale, seq_i, seq_c_tilde, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -406,9 +406,9 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, d_c_next,
-                                        seq_d_a_o, seq_d_a_i_d_a_c_tilde, stack_h_prev, batch, D,
-                                        dy, d_maps_x)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next,
+                                        dy, d_c_next, seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x,
+                                        stack_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

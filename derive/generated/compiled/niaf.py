@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 366b54abf5b1a232e2c1e880814f5257fb72f42560ab8cc0b1a36358628a6190
+gatecalc-content-sha256: 91eee3190449ac52e70b77aec36798e8a86ae37a8ac09967c230bf48d2646ce2
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -159,8 +159,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f, seq_c_tilde,
-                  seq_o, V_i, V_f, V_o, D):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f, seq_i_f,
+                  seq_c_tilde, D, V_o, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -192,9 +192,9 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, seq_d_a_o,
-                   seq_d_c_tilde, seq_d_a_i_d_a_f, seq_d_a_i, seq_d_a_f, stack_h_prev, batch, D, dy,
-                   d_c_next, V_o, d_maps_x, V_i, V_f):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
+                   dy, seq_d_a_o, d_c_next, V_o, seq_d_c_tilde, seq_d_a_i_d_a_f, seq_d_a_i,
+                   seq_d_a_f, d_maps_x, stack_h_prev, V_i, V_f):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -422,8 +422,8 @@ def forward(params, x, state0=None):
     seq_i_f = maps_x[:, :, 0:2*D]
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f, seq_c_tilde,
-                  seq_o, V_i, V_f, V_o, D)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f, seq_i_f,
+                  seq_c_tilde, D, V_o, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -484,10 +484,10 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o,
-                                        d_h_next, seq_d_a_o, seq_d_c_tilde, seq_d_a_i_d_a_f,
-                                        seq_d_a_i, seq_d_a_f, stack_h_prev, batch, D, dy, d_c_next,
-                                        V_o, d_maps_x, V_i, V_f)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_c, seq_o, d_h_next, dy, seq_d_a_o, d_c_next, V_o,
+                                        seq_d_c_tilde, seq_d_a_i_d_a_f, seq_d_a_i, seq_d_a_f,
+                                        d_maps_x, stack_h_prev, V_i, V_f)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4ac1361df8804d02a74ea5f170e3a939226111f98d6d460e9335cd5f93dee775
+gatecalc-content-sha256: 9a509141aba1a2d8b6f344461dc184e699315a6aedc9e86f465714413228d68e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -154,8 +154,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, seq_f_c_tilde, gate_shift,
-                  seq_c_tilde, seq_o, V_f, gate_scale, V_o, D):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, V_f, seq_f_c_tilde,
+                  gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -182,9 +182,9 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, seq_f_c_ti
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, seq_d_a_o,
-                   seq_d_a_f_d_a_c_tilde, seq_d_a_f, stack_h_prev, batch, D, dy, d_c_next, V_o,
-                   d_maps_x, V_f):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, dy,
+                   seq_d_a_o, d_c_next, V_o, seq_d_a_f_d_a_c_tilde, seq_d_a_f, d_maps_x,
+                   stack_h_prev, V_f):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -382,8 +382,8 @@ def forward(params, x, state0=None):
     gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0], dtype), [D, D]), (batch, 1))
     seq_f = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, seq_f_c_tilde, gate_shift,
-                  seq_c_tilde, seq_o, V_f, gate_scale, V_o, D)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, V_f, seq_f_c_tilde,
+                  gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -437,9 +437,10 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o,
-                                        d_h_next, seq_d_a_o, seq_d_a_f_d_a_c_tilde, seq_d_a_f,
-                                        stack_h_prev, batch, D, dy, d_c_next, V_o, d_maps_x, V_f)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c,
+                                        seq_o, d_h_next, dy, seq_d_a_o, d_c_next, V_o,
+                                        seq_d_a_f_d_a_c_tilde, seq_d_a_f, d_maps_x, stack_h_prev,
+                                        V_f)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

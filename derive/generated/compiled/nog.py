@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 60a9b4cfdf2d9aa32f77758d454c1245386ea10c4bd19fcc2ede745500664b83
+gatecalc-content-sha256: e2e3bb587b3892fbc9b397fbd1f1940cf49f28012e18d0ce8649d86cdd2d0a15
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -154,8 +154,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f_c_tilde,
-                  gate_shift, seq_c_tilde, V_i, V_f, gate_scale):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
+                  seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -181,9 +181,9 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_h, d_h_next, d_c_next,
-                   seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f, stack_h_prev, batch, D, dy,
-                   d_maps_x, V_i, V_f):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_h, d_h_next, dy,
+                   d_c_next, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f, d_maps_x,
+                   stack_h_prev, V_i, V_f):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -381,8 +381,8 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f_c_tilde,
-                  gate_shift, seq_c_tilde, V_i, V_f, gate_scale)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
+                  seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -436,9 +436,9 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_h,
-                                        d_h_next, d_c_next, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i,
-                                        seq_d_a_f, stack_h_prev, batch, D, dy, d_maps_x, V_i, V_f)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_h, d_h_next, dy, d_c_next, seq_d_a_i_d_a_f_d_a_c_tilde,
+                                        seq_d_a_i, seq_d_a_f, d_maps_x, stack_h_prev, V_i, V_f)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a2e6c1ec6f3b72e9f7c60f37c2f9933d3ae9bf8216375a031b996ca97e09dec4
+gatecalc-content-sha256: 10dc1023c0fd3595ab00bd29010c61d9d965298b24b0291cf169b5e0180175a0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -158,8 +158,8 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
 
 
 @numba.njit(**JIT)
-def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f_c_tilde,
-                  gate_shift, seq_c_tilde, seq_o, V_i, V_f, gate_scale, V_o, D):
+def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
+                  seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o):
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -190,9 +190,9 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq
 
 
 @numba.njit(**JIT)
-def _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, seq_d_a_o,
-                   seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f, stack_h_prev, batch, D, dy,
-                   d_c_next, V_o, d_maps_x, V_i, V_f):
+def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
+                   dy, seq_d_a_o, d_c_next, V_o, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f,
+                   d_maps_x, stack_h_prev, V_i, V_f):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -430,8 +430,8 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
-    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, seq_f, seq_i_f_c_tilde,
-                  gate_shift, seq_c_tilde, seq_o, V_i, V_f, gate_scale, V_o, D)
+    _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
+                  seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -491,10 +491,10 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
-    d_h_next, d_c_next = _backward_loop(steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o,
-                                        d_h_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i,
-                                        seq_d_a_f, stack_h_prev, batch, D, dy, d_c_next, V_o,
-                                        d_maps_x, V_i, V_f)
+    d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde,
+                                        seq_c, seq_o, d_h_next, dy, seq_d_a_o, d_c_next, V_o,
+                                        seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f, d_maps_x,
+                                        stack_h_prev, V_i, V_f)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

@@ -103,8 +103,8 @@ class CompiledCodePrinter(NumPyCodePrinter):
         results the names it binds that are read after it."""
         lines = self._kernel_lines(loop)
         read, bound = _names(lines)
-        known = set(args) | _names(before)[1]
-        later = _names(after)[0]
+        known = set(args) | set(_names(before)[1])
+        later = set(_names(after)[0])
         inputs = tuple(n for n in read if n in known)
         outputs = tuple(n for n in bound if n in later)
         return Kernel(name, inputs, outputs, tuple(lines))
@@ -168,18 +168,16 @@ class CompiledCodePrinter(NumPyCodePrinter):
         return [f"{view}{'' if node.view.index else '[...]'} = {value}"]
 
 
-def _names(lines: list[str]) -> tuple[list[str], set[str]]:
-    """Names the code reads before binding them (in order of first use) and names it binds;
-    builtins and the module's globals excluded."""
+def _names(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Names the code reads and names it binds, each in order of first appearance; builtins
+    and the module's globals excluded from the reads by the caller's ``known``."""
     tree = ast.parse("\n".join(_dedent(lines)) or "pass")
-    read, bound = [], set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Store):
-                bound.add(node.id)
-            elif node.id not in read and not hasattr(builtins, node.id):
-                read.append(node.id)
-    return read, bound
+    names = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name)),
+                   key=lambda n: (n.lineno, n.col_offset))
+    read = [n.id for n in names if not isinstance(n.ctx, ast.Store)
+            and not hasattr(builtins, n.id)]
+    bound = [n.id for n in names if isinstance(n.ctx, ast.Store)]
+    return list(dict.fromkeys(read)), list(dict.fromkeys(bound))
 
 
 def _dedent(lines: list[str]) -> list[str]:
