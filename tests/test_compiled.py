@@ -1,0 +1,142 @@
+"""The compiled target (derive/targets/compiled/): printed from the same loop IR as the NumPy
+module, checked like it. Checks that run compiled code need numba (the fast extra) and skip
+without it; printing a compiled module and the error without numba are tested everywhere."""
+
+import importlib
+import json
+import re
+import sys
+
+import numpy
+import pytest
+
+from conftest import run
+from derive.io import pipeline
+from test_mutations import FAULTS, Fault
+
+NEEDS_FAST = "needs the fast extra: pip install -e '.[fast]'"
+CELLS = ("lstm", "gru", "peephole")  # the bench's cells: standard, another family, peepholes
+
+
+def _modules(cell):
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    return (importlib.import_module(f"derive.generated.{cell}"),
+            importlib.import_module(f"derive.generated.compiled.{cell}"))
+
+
+def _problem(module, dtype, seed=0, T=6, B=3, M=4, D=5):
+    rng = numpy.random.default_rng(seed)
+    params = module.init_params(M, D, rng=rng, dtype=numpy.float64)
+    params = {k: (v + 0.1 * rng.standard_normal(v.shape)).astype(dtype) for k, v in params.items()}
+    state0 = {s: rng.standard_normal(p.shape).astype(dtype)
+              for s, p in module.zero_state(params, B, dtype).items()}
+    x = rng.standard_normal((T, B, M)).astype(dtype)
+    dy = rng.standard_normal((T, B, D)).astype(dtype)
+    return params, x, state0, dy
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_compiled_agrees_with_numpy_module_to_rounding(cell, dtype):
+    reference, compiled = _modules(cell)
+    params, x, state0, dy = _problem(reference, dtype)
+    if dtype == "complex128":
+        x = x + 0.1j * x
+    d_state_T = {s: 0.5 * v for s, v in state0.items()}
+    outputs = []
+    for module in (reference, compiled):
+        y, state_T, cache = module.forward(params, x, state0)
+        grads, dx, d_state0 = module.backward(params, cache, dy, d_state_T)
+        grads_no_dy, _, _ = module.backward(params, cache, None, d_state_T)
+        outputs.append([y, dx, *state_T.values(), *grads.values(), *d_state0.values(),
+                        *grads_no_dy.values()])
+        assert y.dtype == numpy.dtype(dtype) and dx.dtype == numpy.dtype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for ours, theirs in zip(*outputs):
+        numpy.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)
+
+
+def test_compiled_refuses_a_dtype_it_is_not_built_for():
+    reference, compiled = _modules("lstm")
+    params, x, state0, _ = _problem(reference, "float16")
+    with pytest.raises(TypeError, match="float32, float64, complex128, not float16"):
+        compiled.forward(params, x, state0)
+
+
+def test_vectorised_tanh_is_accurate_to_a_few_ulp():
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    from derive.targets.compiled.runtime import sigmoid, tanh
+    x = numpy.concatenate([numpy.linspace(-30, 30, 200001), numpy.geomspace(1e-30, 1, 2000),
+                           -numpy.geomspace(1e-30, 1, 2000), [0.0]])
+    for dtype, ulps in (("float32", 6), ("float64", 3)):
+        a = x.astype(dtype)
+        exact = numpy.tanh(a.astype(numpy.longdouble))
+        spacing = numpy.spacing(numpy.abs(exact).astype(dtype)).astype(numpy.longdouble)
+        assert numpy.max(numpy.abs(tanh(a) - exact) / spacing) <= ulps, dtype
+        logistic = 1 / (1 + numpy.exp(-a.astype(numpy.longdouble)))
+        assert numpy.max(numpy.abs(sigmoid(a) - logistic)) <= 4 * numpy.finfo(dtype).eps
+
+
+@pytest.mark.parametrize("method", ["central", "steps"])
+def test_verify_check_target_compiled_passes(method):
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    result = run("-m", "verify", "check", "lstm", "--target", "compiled", "--method", method)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  lstm" in result.stdout
+
+
+COMPILED_FAULTS = [
+    Fault("flipped sign", "lstm", "_backward_loop",
+          r"seq_dc_da_f = c_prev\*f\*", "seq_dc_da_f = -c_prev*f*", "W_f"),
+    Fault("gradient of the wrong time step", "lstm", "_backward_loop",
+          r"dy\[t\]", "dy[t - 1]", "W_o"),
+    Fault("transposed weight gradient", "lstm", "backward",
+          r"'U_i': d_stack_h_prev\[0:D\]", "'U_i': d_stack_h_prev[0:D].T", "U_i"),
+]
+assert {f.name for f in COMPILED_FAULTS} <= {f.name for f in FAULTS}
+
+
+@pytest.mark.parametrize("fault", COMPILED_FAULTS, ids=[f.name for f in COMPILED_FAULTS])
+def test_fault_in_compiled_backward_is_caught(fault, tmp_path):
+    """The mutation suite's faults, injected into the compiled module's backward."""
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    source = (pipeline.GENERATED / "compiled" / f"{fault.cell}.py").read_text()
+    start = source.index(f"\ndef {fault.function}(")
+    end = source.find("\ndef ", start + 1)
+    body, count = re.subn(fault.pattern, fault.replacement, source[start:end])
+    assert count == 1
+    path = tmp_path / f"{fault.cell}_mutant.py"
+    path.write_text(source[:start] + body + source[end:])
+    report = tmp_path / "report.json"
+    result = run("-m", "verify", "check", fault.cell, "--module", str(path), "--method",
+                 fault.method, "--json", str(report))
+    assert result.returncode == 1, result.stdout + result.stderr
+    failing = {c["wrt"] for r in json.loads(report.read_text())["results"]
+               for c in r["checks"] if not c["passed"]}
+    assert fault.affected in failing
+
+
+BLOCK_NUMBA = "import sys; sys.modules['numba'] = None; "
+
+
+def test_printing_needs_no_numba_and_importing_names_the_extra(tmp_path):
+    result = run("-c", BLOCK_NUMBA + "from derive.__main__ import main; sys.exit(main(["
+                 f"'codegen', 'lstm', '--target', 'compiled', '--out', {str(tmp_path)!r}]))")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "lstm.py").read_text()
+    assert text == pipeline.module_text(
+        pipeline.derivation_of(pipeline.resolve_spec("lstm")), "compiled")
+    assert "@numba.njit(**JIT)\ndef _forward_loop(" in text
+    result = run("-c", BLOCK_NUMBA + "import derive.generated.compiled.lstm")
+    assert result.returncode == 1
+    assert "pip install -e '.[fast]'" in result.stderr
+
+
+def test_compiled_loops_call_no_python_per_step():
+    """Each time loop is a numba function: the Python functions hold no for loop."""
+    text = (pipeline.GENERATED / "compiled" / "lstm.py").read_text()
+    for function in ("forward", "backward"):
+        start = text.index(f"\ndef {function}(")
+        end = text.find("\ndef ", start + 1)
+        assert "    for " not in text[start:end]
+        assert f"_{function}_loop(" in text[start:end]
