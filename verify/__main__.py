@@ -70,6 +70,11 @@ def _check(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _engines(args) -> int:
+    from . import engines
+    return engines.main(args.json, args.quick)
+
+
 def _report(args) -> int:
     path = Path(args.json)
     if not path.exists():
@@ -140,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="only measure how long each library's threads slow the other after a "
                           "switch (what the settling time of the blocks is chosen from)")
     cmd.set_defaults(run=lambda args: bench.main(args.json, args.quick, args.after))
+    cmd = commands.add_parser("engines", help="the compiled target's engine comparison on lstm "
+                                              "(needs the fast extra)")
+    cmd.add_argument("--json", metavar="FILE", help="write the figures here")
+    cmd.add_argument("--quick", action="store_true", help="the two smaller sizes, short blocks")
+    cmd.set_defaults(run=_engines)
     return parser
 
 

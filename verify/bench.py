@@ -352,8 +352,11 @@ def main(json_path: str | None = None, quick: bool = False, after: bool = False)
     regen_seconds = bench_regen()
     torch_present = any("pytorch" in r["seconds"] for r in lstm_rows)
     print(table(lstm_rows, pipeline_rows, torch_present, regen_seconds), end="")
+    from . import bench_compiled
+    compiled_table, compiled = bench_compiled.main(quick)
+    print("\n" + compiled_table, end="")
     if json_path:
         with open(json_path, "w", encoding="utf-8") as stream:
             json.dump({"lstm": lstm_rows, "pipeline": pipeline_rows,
-                       "regen_seconds": regen_seconds}, stream, indent=2)
+                       "regen_seconds": regen_seconds, "compiled": compiled}, stream, indent=2)
     return 0

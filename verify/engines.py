@@ -22,6 +22,7 @@ anywhere else. The compiled target generates its kernels from the plan.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy
 
@@ -195,7 +196,7 @@ def _agrees(engine, reference, dtype) -> bool:
             and numpy.allclose(d_w_x, d_w_ref, rtol=tol, atol=tol))
 
 
-def compare(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0) -> list[dict]:
+def compare(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0, progress=None) -> list[dict]:
     import importlib
     module = importlib.import_module("derive.generated.lstm")
     rows = []
@@ -218,6 +219,8 @@ def compare(sizes=SIZES, dtypes=DTYPES, budget: float = 2.0) -> list[dict]:
             medians = _medians(_interleaved_times(runners, budget))
             rows.append({"dtype": dtype, "T": T, "B": B, "M": M, "D": D, "seconds": medians,
                          "agrees_with_numpy_module": agree})
+            if progress is not None:
+                progress(table(rows[-1:]).splitlines()[-3])
     return rows
 
 
@@ -247,7 +250,8 @@ def main(json_path: str | None = None, quick: bool = False) -> int:
     if numba is None:
         print("error: the engine comparison needs numba: pip install -e '.[fast]'")
         return 2
-    rows = compare(SIZES[:2] if quick else SIZES, budget=0.5 if quick else 2.0)
+    rows = compare(SIZES[:2] if quick else SIZES, budget=0.5 if quick else 2.0,
+                   progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(table(rows), end="")
     if json_path:
         with open(json_path, "w", encoding="utf-8") as stream:

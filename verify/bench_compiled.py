@@ -1,0 +1,128 @@
+"""The compiled column of ``python -m verify bench``: each bench cell's compiled module against
+its NumPy module and, for lstm, PyTorch's ``nn.LSTM`` (default settings, oneDNN on), side by side
+in the interleaved steady-state blocks of ``bench``; the fraction of the matrix-multiply peak at
+the largest size; and the first call's compile time, cold and from numba's cache.
+
+Threads: the compiled loops run on one thread (numba, no ``parallel``); their products call
+scipy's OpenBLAS (``numpy.dot`` in numba), whose pool uses both cores where the shape pays,
+and NumPy's products use NumPy's OpenBLAS likewise. Per-step numba threads were measured to
+fight OpenBLAS's over two cores (see the README), so none are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy
+
+from .bench import (DTYPES, SIZES, _interleaved_times, _matmul_peak_runner, _medians,
+                    _torch_runners, lstm_flops)
+
+CELLS = ("lstm", "gru", "peephole")
+
+
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _runner(module, params, x, dy):
+    def run():
+        _, _, cache = module.forward(params, x)
+        return module.backward(params, cache, dy)
+    return run
+
+
+def bench_compiled(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0, cells=CELLS) -> list[dict]:
+    rows = []
+    for cell in cells:
+        numpy_module = importlib.import_module(f"derive.generated.{cell}")
+        compiled = importlib.import_module(f"derive.generated.compiled.{cell}")
+        for dtype in dtypes:
+            for T, B, M, D in sizes:
+                rng = numpy.random.default_rng(0)
+                params = numpy_module.init_params(M, D, rng=rng, dtype=dtype)
+                x = rng.standard_normal((T, B, M)).astype(dtype)
+                dy = rng.standard_normal((T, B, D)).astype(dtype)
+                runners = {"compiled": _runner(compiled, params, x, dy),
+                           "numpy": _runner(numpy_module, params, x, dy)}
+                torch_runs = _torch_runners(M, D, dtype) if cell == "lstm" else None
+                if torch_runs is not None:
+                    runners["pytorch"] = lambda x=x, dy=dy: torch_runs[0](x, dy)
+                if cell == "lstm" and (T, B, M, D) == SIZES[-1]:
+                    runners["matmul_peak"] = _matmul_peak_runner(dtype)[0]
+                seconds = _medians(_interleaved_times(runners, budget))
+                row = {"cell": cell, "dtype": dtype, "T": T, "B": B, "M": M, "D": D,
+                       "seconds": seconds,
+                       "compiled_over_numpy": seconds["compiled"] / seconds["numpy"]}
+                if "pytorch" in seconds:
+                    row["compiled_over_pytorch"] = seconds["compiled"] / seconds["pytorch"]
+                if "matmul_peak" in seconds:
+                    peak = _matmul_peak_runner(dtype)[1] / seconds["matmul_peak"]
+                    row["fraction_of_peak"] = lstm_flops(T, B, M, D) / seconds["compiled"] / peak
+                rows.append(row)
+    return rows
+
+
+FIRST_CALL = """
+import time, numpy
+start = time.perf_counter()
+import derive.generated.compiled.{cell} as m
+for dtype in ("float32", "float64"):
+    p = m.init_params(3, 4, dtype=dtype)
+    _, _, cache = m.forward(p, numpy.ones((2, 1, 3), dtype))
+    m.backward(p, cache, numpy.ones((2, 1, 4), dtype))
+print(time.perf_counter() - start)
+"""
+
+
+def compile_seconds(cell: str = "lstm") -> dict[str, float]:
+    """Import plus first forward and backward in float32 and float64, in a fresh process with an
+    empty numba cache (``cold``), then in a second process reading that cache (``cached``)."""
+    with tempfile.TemporaryDirectory(prefix="gatecalc-numba-") as cache_dir:
+        env = {**__import__("os").environ, "NUMBA_CACHE_DIR": cache_dir}
+        times = {}
+        for name in ("cold", "cached"):
+            done = subprocess.run([sys.executable, "-c", FIRST_CALL.format(cell=cell)], env=env,
+                                  capture_output=True, text=True, check=True)
+            times[name] = float(done.stdout.split()[-1])
+    return times
+
+
+def table(rows: list[dict], compile_times: dict[str, float]) -> str:
+    lines = ["compiled target (derive/generated/compiled/): forward+backward, median of timed "
+             "calls in interleaved blocks", "",
+             f"{'cell':<10}{'dtype':<8}{'T,B,M,D':<18}{'compiled':>11}{'numpy':>11}{'c/numpy':>9}"
+             f"{'pytorch':>11}{'c/torch':>9}{'of peak':>9}"]
+    for r in rows:
+        s = r["seconds"]
+        torch = (f"{s['pytorch'] * 1e3:>9.2f}ms{r['compiled_over_pytorch']:>9.2f}"
+                 if "pytorch" in s else f"{'-':>11}{'-':>9}")
+        peak = f"{r['fraction_of_peak']:>9.0%}" if "fraction_of_peak" in r else f"{'-':>9}"
+        size = "%d,%d,%d,%d" % (r["T"], r["B"], r["M"], r["D"])
+        lines.append(f"{r['cell']:<10}{r['dtype']:<8}{size:<18}{s['compiled'] * 1e3:>9.2f}ms"
+                     f"{s['numpy'] * 1e3:>9.2f}ms{r['compiled_over_numpy']:>9.2f}{torch}{peak}")
+    lines += ["", "first call (import + forward + backward, float32 and float64): "
+                  f"{compile_times['cold']:.1f} s compiling, {compile_times['cached']:.2f} s "
+                  "in a second process (numba's cache)"]
+    return "\n".join(lines) + "\n"
+
+
+def main(quick: bool = False) -> tuple[str, dict]:
+    """The table and its figures; a note naming the extra when numba is missing."""
+    if not available():
+        return "compiled column: numba is not installed: pip install -e '.[fast]'\n", {}
+    start = time.perf_counter()
+    compile_times = compile_seconds()
+    rows = bench_compiled(SIZES[:2] if quick else SIZES, budget=0.5 if quick else 3.0,
+                          cells=("lstm",) if quick else CELLS)
+    figures = {"rows": rows, "compile_seconds": compile_times,
+               "bench_seconds": time.perf_counter() - start}
+    return table(rows, compile_times), figures
