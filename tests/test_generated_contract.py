@@ -197,3 +197,21 @@ def test_code_generation_is_linear_in_the_number_of_equations(write_spec):
     source = generate_module(derivation)
     assert time.perf_counter() - start < 10
     assert len(source) < 200_000
+
+
+def test_a_spec_past_the_size_limit_is_refused_before_any_work(write_spec):
+    """150 equations each summing the previous 30: a located error, at once, never a hang."""
+    from derive.__main__ import main
+    from derive.ad.adjoint import MAX_TERMS
+    text = fan_in_chain(150)
+    body = "\n".join(f"z{k} = tanh(" + " + ".join(f"z{j}" for j in range(max(1, k - 30), k))
+                     + ") * o" for k in range(3, 151))
+    text = re.sub(r"z3 = .*?(?=\nh = )", body, text, flags=re.S)
+    path = write_spec(text)
+    start = time.perf_counter()
+    with pytest.raises(Exception) as info:
+        pipeline.derivation_of(path)
+    assert time.perf_counter() - start < 5
+    assert f"spec too large: more than {MAX_TERMS} terms" in str(info.value)
+    assert str(info.value).startswith(f"{path}:")
+    assert main(["codegen", str(path), "--out", str(path.parent / "out")]) == 2

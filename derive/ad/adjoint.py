@@ -26,6 +26,7 @@ import sympy
 
 from derive.ad.blocks import block_of
 from derive.ad.cell import Cell, prev_name
+from derive.errors import Location, SpecError
 from derive.naming import adjoint_name, fresh_name, pre_activation_name
 
 
@@ -126,7 +127,27 @@ def forward_program(cell: Cell) -> tuple[Statement, ...]:
     return tuple(program)
 
 
+# The largest spec derived: time grows linearly with the number of equations and the terms
+# (symbol uses) in them, and a spec past these is refused before any work starts.
+MAX_EQUATIONS = 200
+MAX_TERMS = 2000
+
+
+def check_size(cell: Cell) -> None:
+    """Refuse, located at the first equation past a limit, a spec larger than the limits."""
+    terms = 0
+    for k, eq in enumerate(cell.equations, 1):
+        terms += sum(1 for node in sympy.preorder_traversal(eq.expr) if node.is_Symbol)
+        problem = (f"more than {MAX_EQUATIONS} equations" if k > MAX_EQUATIONS else
+                   f"more than {MAX_TERMS} terms (symbol uses) in the equations"
+                   if terms > MAX_TERMS else "")
+        if problem:
+            raise SpecError(f"spec too large: {problem}; split the cell or simplify it",
+                            Location(cell.path, eq.line or 1, 1))
+
+
 def derive(cell: Cell) -> Derivation:
+    check_size(cell)
     program = forward_program(cell)
     defined_by_call = {s.expr: sympy.Symbol(s.target) for s in program
                        if s.expr is not None and block_of(s.expr) is not None}

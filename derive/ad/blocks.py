@@ -121,6 +121,18 @@ def block_of(expr: sympy.Expr) -> Block | None:
     return None
 
 
+class BlockPrinting:
+    """Mixin for SymPy printers (listed before the printer class): a call of a building block
+    prints through the printer's ``_print_block(block, expr, **kwargs)``; the one place that
+    recognises a block's call for every printer."""
+
+    def _print(self, expr, **kwargs):
+        block = block_of(expr)
+        if block is not None:
+            return self._print_block(block, expr, **kwargs)
+        return super()._print(expr, **kwargs)
+
+
 def to_builtin(expr: sympy.Expr) -> sympy.Expr:
     """Rewrite every block call into SymPy built-ins (exp, tanh, ...), for exact evaluation."""
     return expr.rewrite("builtin")

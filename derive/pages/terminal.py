@@ -7,18 +7,15 @@ import sys
 from sympy.printing.str import StrPrinter
 
 from derive.ad.adjoint import Adjoint, BackMatmulTerm, Derivation, ElementwiseTerm, OuterTerm
-from derive.ad.blocks import block_of
+from derive.ad.blocks import BlockPrinting
 from derive.naming import adjoint_name
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(BlockPrinting, StrPrinter):
     """SymPy's str printer, in the spec's own notation (``*`` is the elementwise product)."""
 
-    def _print(self, expr, **kwargs):
-        block = block_of(expr)
-        if block is not None:
-            return f"{block.name}({self._print(expr.args[0])})"
-        return super()._print(expr, **kwargs)
+    def _print_block(self, block, expr, **kwargs):
+        return f"{block.name}({self._print(expr.args[0])})"
 
 
 def render(derivation: Derivation) -> str:

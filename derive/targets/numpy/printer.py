@@ -8,11 +8,11 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from derive.ad.blocks import BLOCKS, block_of
+from derive.ad.blocks import BLOCKS, BlockPrinting, block_of
 from derive.targets import ir
 
 
-class NumPyExprPrinter(PythonCodePrinter):
+class NumPyExprPrinter(BlockPrinting, PythonCodePrinter):
     """One unit's expression as elementwise NumPy code over arrays; ``substitutions`` maps a
     symbol's name to the code it prints as; functions print through ``functions``. Terms and
     factors print in the order they stand (``order='none'``)."""
@@ -22,11 +22,8 @@ class NumPyExprPrinter(PythonCodePrinter):
         self.functions = functions
         self.substitutions = substitutions or {}
 
-    def _print(self, expr, **kwargs):
-        block = block_of(expr)
-        if block is not None:
-            return self.functions[block.name].format(a=self._print(expr.args[0]))
-        return super()._print(expr, **kwargs)
+    def _print_block(self, block, expr, **kwargs):
+        return self.functions[block.name].format(a=self._print(expr.args[0]))
 
     def _print_Symbol(self, expr):
         return self.substitutions.get(expr.name, expr.name)
@@ -147,6 +144,8 @@ class NumPyCodePrinter(ir.Printer):
         if node.new:
             if node.cast:
                 return [f"{out} = ({a} @ {b}).astype({self.dtype}, copy=False)"]
+            if node.a.index or node.b.index:  # a step's view: numpy.dot costs less than @ there
+                return [f"{out} = numpy.dot({a}, {b})"]
             return [f"{out} = {a} @ {b}"]
         if node.accumulate:
             if node.out.index:
