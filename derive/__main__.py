@@ -13,6 +13,7 @@ from derive.io import pipeline
 from derive.pages import terminal
 from derive.pages.docs import FORMATS
 from derive.errors import GenerationError, SpecError
+from derive.targets import TARGETS, MissingExtra
 from derive.spec.reader import parse_spec, unused_params
 from derive.io.writer import Artifact, stale, write_all
 
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except GenerationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except MissingExtra as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def _list(args) -> int:
@@ -46,13 +50,16 @@ def _show(args) -> int:
 def _codegen(args) -> int:
     spec = pipeline.resolve_spec(args.spec)
     _warn_unused(spec)
-    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), Path(args.out))
+    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), Path(args.out), args.target)
     written = write_all([artifact], force=args.force)
     print(f"{'wrote' if written else 'up to date'}: {artifact.path}")
     return 0
 
 
 def _regen(args) -> int:
+    for name in pipeline.unavailable_targets():
+        print(f"note: target '{name}' left out: {pipeline.target(name).extra} extra not installed "
+              f"(pip install -e '.[{pipeline.target(name).extra}]')", file=sys.stderr)
     artifacts = pipeline.builtin_artifacts()
     if args.check:
         old = stale(artifacts)
@@ -122,8 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("show", help="the derived forward and backward equations")
     cmd.add_argument("cell", metavar="CELL", help="built-in cell name or spec file")
     cmd.set_defaults(run=_show)
-    cmd = commands.add_parser("codegen", help="generate the NumPy module of a spec")
+    cmd = commands.add_parser("codegen", help="generate the module of a spec (NumPy or another "
+                                              "target)")
     cmd.add_argument("spec", metavar="SPEC", help="spec file (or built-in cell name)")
+    cmd.add_argument("--target", default="numpy", choices=tuple(TARGETS),
+                     help="code target (default: numpy)")
     cmd.add_argument("--out", required=True, metavar="DIR", help="folder for <cell>.py")
     cmd.add_argument("--force", action="store_true", help="overwrite a hand-edited file")
     cmd.set_defaults(run=_codegen)

@@ -78,16 +78,15 @@ def test_partial_derivatives_computed_block_by_block_give_the_same_gradients(nam
     """The committed modules run these small problems in one block of steps; with blocks of two
     steps (and a shorter last one) every block boundary is crossed and must change nothing."""
     from derive.io import pipeline
-    from derive.targets.numpy import sequence
     from derive.io.writer import write_all
     from verify.targets import import_file
 
-    monkeypatch.setattr(sequence, "BLOCK_VALUES", 2 * 3 * 4)  # 2 steps of B=3, D=4 a block
     artifact = pipeline.module_artifact(pipeline.derivation_of(pipeline.CELLS / f"{name}.toml"),
                                         tmp_path)
     write_all([artifact])
     blocked = import_file(artifact.path)
-    assert "block = max(1, 24 // (batch * " in artifact.text
+    # read at call time: 2 steps of B=3, D=4 a block
+    monkeypatch.setattr(blocked, "BLOCK_VALUES", 2 * 3 * 4)
     sizes = Sizes(T=5, B=3, M=3, D=4)
     problem = make_problem(blocked, sizes, seed=11)
     for method in ("central", "steps"):

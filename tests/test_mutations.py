@@ -36,16 +36,17 @@ FAULTS = [
     Fault("gradient of the wrong time step", "lstm", "backward",
           r"dy\[t\]", "dy[t - 1]", "W_o"),
     Fault("zeroed peephole gradient", "peephole", "backward",
-          r"'V_o': \(seq_c\*seq_d_a_o\)", "'V_o': 0*(seq_c*seq_d_a_o)", "V_o"),
+          r"d_V_o = \(seq_c\*seq_d_a_o\)", "d_V_o = 0*(seq_c*seq_d_a_o)", "V_o"),
     Fault("missing state carry", "peephole", "backward",
           r"d_c = d_c_next \+ ", "d_c = ", "state0.c"),
     Fault("derivative at the wrong point", "cifg", "backward",
           r"= i\*\(1 - c_tilde\*\*2\)", "= i*(1 - c_tilde)", "W_c"),
-    Fault("coupled gate sign", "cifg", "backward", r"-c_prev \+ c_tilde", "c_prev + c_tilde", "b_i"),
+    Fault("coupled gate sign", "cifg", "backward", r"\(c_tilde - c_prev\)", "(c_tilde + c_prev)",
+          "b_i"),
     Fault("transposed weight in a step", "lstm", "step_backward",
           r"(d_h_prev = d_a_i @ U_i)\b", r"\1.T", "state0.h", "steps"),
     Fault("dropped term in a step", "lstm", "step_backward",
-          r"(d_x = d_a_i @ W_i) \+ d_a_f @ W_f", r"\1", "x", "steps"),
+          r"\n +d_x \+= d_a_f @ W_f\n", "\n", "x", "steps"),
 ]
 caught: list[str] = []
 

@@ -84,11 +84,10 @@ def test_sealed_hash_detects_any_change():
 def test_generated_code_that_does_not_compile_is_refused_before_writing(monkeypatch):
     """A printer bug must not reach a file: the module is compiled before it is written."""
     from derive.io import pipeline
-    from derive.targets.numpy import module as codegen, sequence
+    from derive.targets.numpy import module as codegen
     from derive.errors import GenerationError
 
-    monkeypatch.setattr(sequence, "forward_code",
-                        lambda derivation, plan, printer_for: "def forward(:\n")
+    monkeypatch.setattr(codegen, "_zero_state", lambda: "def forward(:\n")
     derivation = pipeline.derivation_of(pipeline.builtin_spec_paths()[0])
     with pytest.raises(GenerationError, match="does not compile"):
         codegen.generate_module(derivation)

@@ -9,7 +9,9 @@ The walk is micrograd's, on equations instead of numbers:
    ``d_v * de/ds``; ``de/ds`` comes from ``sympy.diff`` (function rules from ``blocks``), with
    ``f(a_v)`` replaced by the name ``v`` it defines, so a gate's derivative is written in terms
    of the gate's own value, as a textbook writes it. For a
-   linear map ``L = A @ v`` one generic rule applies: ``d_v += d_L @ A`` and ``d_A += d_L^T v``.
+   linear map ``L = A @ v`` one generic rule applies: ``d_v += Aᵀ d_L`` and ``d_A += d_L vᵀ``
+   (``BackMatmulTerm``, ``OuterTerm``; in code, whose rows are samples, ``d_L @ A`` and
+   ``d_L.T @ v``).
 
 A symbol's adjoint is complete when the walk reaches its definition, because every use comes later
 in the forward order. Nothing here knows any particular cell.
@@ -18,11 +20,13 @@ in the forward order. Nothing here knows any particular cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Union
 
 import sympy
 
 from derive.ad.blocks import block_of
 from derive.ad.cell import Cell, prev_name
+from derive.errors import Location, SpecError
 from derive.naming import adjoint_name, fresh_name, pre_activation_name
 
 
@@ -42,22 +46,34 @@ class Statement:
 
 
 @dataclass(frozen=True)
-class Term:
-    """One contribution to an adjoint.
+class ElementwiseTerm:
+    """``adjoint * partial`` per unit (summed over the batch when the target is a parameter):
+    the adjoint of the statement's target times the local partial derivative, a function of
+    forward values only."""
 
-    kind "elementwise": ``expr`` per unit (summed over the batch when the target is a parameter),
-        which is ``adjoint * partial``: the adjoint of the statement's target times the local
-        partial derivative, a function of forward values only;
-    kind "back_matmul": ``adjoint @ matrix`` (a linear map's contribution to its operand);
-    kind "outer": ``adjoint^T @ operand`` (a linear map's contribution to its matrix).
-    """
+    adjoint: sympy.Symbol
+    partial: sympy.Expr
 
-    kind: str
-    expr: sympy.Expr | None = None
-    adjoint: sympy.Symbol | None = None
-    matrix: str = ""
-    operand: str = ""
-    partial: sympy.Expr | None = None
+
+@dataclass(frozen=True)
+class BackMatmulTerm:
+    """A linear map ``L = A @ v``'s contribution to its operand: ``d_v += Aᵀ d_L`` (in code,
+    whose rows are samples: ``d_L @ A``)."""
+
+    adjoint: sympy.Symbol
+    matrix: str
+
+
+@dataclass(frozen=True)
+class OuterTerm:
+    """A linear map ``L = A @ v``'s contribution to its matrix: ``d_A += d_L vᵀ`` (in code,
+    summed over the samples: ``d_L.T @ v``)."""
+
+    adjoint: sympy.Symbol
+    operand: str
+
+
+Term = Union[ElementwiseTerm, BackMatmulTerm, OuterTerm]
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,27 @@ def forward_program(cell: Cell) -> tuple[Statement, ...]:
     return tuple(program)
 
 
+# The largest spec derived: time grows linearly with the number of equations and the terms
+# (symbol uses) in them, and a spec past these is refused before any work starts.
+MAX_EQUATIONS = 200
+MAX_TERMS = 2000
+
+
+def check_size(cell: Cell) -> None:
+    """Refuse, located at the first equation past a limit, a spec larger than the limits."""
+    terms = 0
+    for k, eq in enumerate(cell.equations, 1):
+        terms += sum(1 for node in sympy.preorder_traversal(eq.expr) if node.is_Symbol)
+        problem = (f"more than {MAX_EQUATIONS} equations" if k > MAX_EQUATIONS else
+                   f"more than {MAX_TERMS} terms (symbol uses) in the equations"
+                   if terms > MAX_TERMS else "")
+        if problem:
+            raise SpecError(f"spec too large: {problem}; split the cell or simplify it",
+                            Location(cell.path, eq.line or 1, 1))
+
+
 def derive(cell: Cell) -> Derivation:
+    check_size(cell)
     program = forward_program(cell)
     defined_by_call = {s.expr: sympy.Symbol(s.target) for s in program
                        if s.expr is not None and block_of(s.expr) is not None}
@@ -136,23 +172,20 @@ def derive(cell: Cell) -> Derivation:
             continue  # v reaches no output or state: its adjoint is zero
         own = tuple(terms.get(v, ()))
         if statement.is_linear_map and len(own) == 1 and _is_plain_symbol(own[0]):
-            aliases[adjoint_name(v)] = str(own[0].expr)
+            aliases[adjoint_name(v)] = str(own[0].adjoint)
         else:
             backward.append(Adjoint(v, "local", own, v in states, tuple(sources.get(v, ()))))
         d_v = adjoint_symbol(v)
         if statement.is_linear_map:
-            contribute(statement.operand,
-                       Term("back_matmul", adjoint=d_v, matrix=statement.matrix), statement.equation)
-            contribute(statement.matrix,
-                       Term("outer", adjoint=d_v, operand=statement.operand), statement.equation)
+            contribute(statement.operand, BackMatmulTerm(d_v, statement.matrix), statement.equation)
+            contribute(statement.matrix, OuterTerm(d_v, statement.operand), statement.equation)
             continue
         for s in _ordered_symbols(statement.expr):
             partial = sympy.diff(statement.expr, s).subs(defined_by_call)
             if partial == 0:
                 continue
             local_derivatives.append(LocalDerivative(v, str(s), partial))
-            contribute(str(s), Term("elementwise", expr=d_v * partial, adjoint=d_v,
-                                                 partial=partial), statement.equation)
+            contribute(str(s), ElementwiseTerm(d_v, partial), statement.equation)
 
     input_name = cell.input[0]
     leaves = [(input_name, "input")]
@@ -180,9 +213,9 @@ def _cache(program, backward, cell) -> tuple[str, ...]:
         if not adjoint.terms and adjoint.role in ("input", "state_prev"):
             needed.add(adjoint.target)  # its zero adjoint takes its shape
         for term in adjoint.terms:
-            if term.kind == "elementwise":
-                needed |= {str(s) for s in term.expr.free_symbols}
-            elif term.kind == "outer":
+            if isinstance(term, ElementwiseTerm):
+                needed |= {str(s) for s in term.partial.free_symbols}
+            elif isinstance(term, OuterTerm):
                 needed.add(term.operand)
     order = [cell.input[0]] + [prev_name(s) for s in cell.state_names] + [s.target for s in program]
     return tuple(n for n in order if n in needed and n not in param_names)
@@ -198,4 +231,4 @@ def _ordered_symbols(expr: sympy.Expr) -> list[sympy.Symbol]:
 
 
 def _is_plain_symbol(term: Term) -> bool:
-    return term.kind == "elementwise" and isinstance(term.expr, sympy.Symbol)
+    return isinstance(term, ElementwiseTerm) and term.partial == 1

@@ -26,7 +26,6 @@ class Block:
     definition: Callable[[sympy.Expr], sympy.Expr]  # a -> same function in SymPy built-ins
     numpy: str  # code template; {a} is the printed argument
     latex: str  # LaTeX name of the operator
-    description: str
     numpy_out: str = ""  # the same, writing into the array {out} (may be {a} itself)
     # (inner, scale, shift) when f(a) = shift + scale * tanh(inner * a): gates of such functions
     # share one tanh call in the sequence code (a test checks each identity symbolically)
@@ -53,7 +52,6 @@ BLOCKS = MappingProxyType(
                 numpy_out="sigmoid({a}, out={out})",
                 tanh_form=(0.5, 0.5, 0.5),
                 latex=r"\sigma",
-                description="logistic function 1/(1+exp(-a))",
                 numpy_helper=(
                     "def sigmoid(a, out=None):\n"
                     '    """Logistic function 1/(1+exp(-a)) in its tanh form, 0.5 * (1 + tanh(0.5 * a)):\n'
@@ -73,7 +71,6 @@ BLOCKS = MappingProxyType(
                 numpy_out="numpy.tanh({a}, out={out})",
                 tanh_form=(1.0, 1.0, 0.0),
                 latex=r"\tanh",
-                description="hyperbolic tangent",
             ),
             Block(
                 "exp",
@@ -82,7 +79,6 @@ BLOCKS = MappingProxyType(
                 numpy="numpy.exp({a})",
                 numpy_out="numpy.exp({a}, out={out})",
                 latex=r"\exp",
-                description="exponential",
             ),
             Block(
                 "log",
@@ -91,7 +87,6 @@ BLOCKS = MappingProxyType(
                 numpy="numpy.log({a})",
                 numpy_out="numpy.log({a}, out={out})",
                 latex=r"\log",
-                description="natural logarithm",
             ),
         )
     }
@@ -124,6 +119,18 @@ def block_of(expr: sympy.Expr) -> Block | None:
     if isinstance(expr, _BlockFunction):
         return BLOCKS[expr.block_name]
     return None
+
+
+class BlockPrinting:
+    """Mixin for SymPy printers (listed before the printer class): a call of a building block
+    prints through the printer's ``_print_block(block, expr, **kwargs)``; the one place that
+    recognises a block's call for every printer."""
+
+    def _print(self, expr, **kwargs):
+        block = block_of(expr)
+        if block is not None:
+            return self._print_block(block, expr, **kwargs)
+        return super()._print(expr, **kwargs)
 
 
 def to_builtin(expr: sympy.Expr) -> sympy.Expr:

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 06f902ff43de435582582b79ab746922f0534444769cab8e35e8a68fd2bc3a8b
+gatecalc-content-sha256: f5442b76afdaca552e306961fec890a24b556092d8f1a8ef89a281935fdd985a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -37,14 +37,19 @@ PARAMS = {
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
 CELL = 'lstm'
 INPUT = 'x'
+INPUT_DIM = 'M'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'o', 'c')
 SPEC_SHA256 = '9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e'
 GATECALC_VERSION = '0.1.0'
+# values an array of the backward's precomputed partial derivatives holds (a block of
+# steps); read at call time, so it may be lowered to force several blocks
+BLOCK_VALUES = 8192
 
 
 def sigmoid(a, out=None):
@@ -55,6 +60,76 @@ def sigmoid(a, out=None):
     out += 1.0
     out *= 0.5
     return out
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if not numpy.issubdtype(array.dtype, numpy.inexact):
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    for dim, size in zip(dims, shape):
+        if sizes.setdefault(dim, size) != size:
+            raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+
+
+def _check_params(params):
+    """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
+    if not isinstance(params, dict):
+        raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    missing = [name for name in PARAMS if name not in params]
+    extra = [name for name in params if name not in PARAMS]
+    if missing or extra:
+        raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
+                         f"{list(PARAMS)}")
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
+    for name, dims in PARAMS.items():
+        _check_array(f"params[{name!r}]", params[name], dims, sizes)
+    return sizes
+
+
+def _check_states(what, states, sizes):
+    """A dict of (B, size) arrays over state names (None: {}); refuses unknown names."""
+    if states is None:
+        return {}
+    if not isinstance(states, dict):
+        raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
+    unknown = [name for name in states if name not in STATE_DIMS]
+    if unknown:
+        raise ValueError(f"{what}: unknown state(s) {unknown}; the states are {list(STATE_DIMS)}")
+    for name, value in states.items():
+        _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
+    return states
+
+
+def _check_forward(params, x, state0):
+    """-> (steps, batch, dtype, state0) after checking every argument of forward."""
+    sizes = _check_params(params)
+    _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
+    state0 = _check_states("state0", state0, sizes)
+    dtype = numpy.result_type(x, *params.values(), *state0.values())
+    return x.shape[0], x.shape[1], dtype, state0
+
+
+def _check_backward(params, cache, dy, d_state_T):
+    """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
+    sizes = _check_params(params)
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= set(cache):
+        raise TypeError("cache: expected the cache forward returned")
+    xs = cache["xs"]
+    _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
+    if dy is not None:
+        _check_array("dy", dy, ("T", "B", STATE_DIMS[OUTPUT]), sizes)
+    d_state_T = _check_states("d_state_T", d_state_T, sizes)
+    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -93,25 +168,25 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + W_f_x + b_f
+    a_f = W_f_x + U_f_h_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + b_o
     o = sigmoid(a_o)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # h = o * tanh(c)
     h = o*numpy.tanh(c)
     state_new = {'h': h, 'c': c}
@@ -148,40 +223,39 @@ def step_backward(params, step_cache, d_state_new):
     c = step_cache['c']
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - numpy.tanh(c)**2)
-    d_o = d_h*numpy.tanh(c)
+    tanh_c = numpy.tanh(c)
+    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c**2)
+    d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-    # grad through the equations of: c
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     d_a_f = d_f*f*(1 - f)
-    # grad through the equations of: c
     d_i = c_tilde*d_c
     # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     d_a_i = d_i*i*(1 - i)
-    # grad through the equations of: i, f, c_tilde, o
-    d_x = d_a_i @ W_i + d_a_f @ W_f + d_a_c_tilde @ W_c + d_a_o @ W_o
-    d_h_prev = d_a_i @ U_i + d_a_f @ U_f + d_a_c_tilde @ U_c + d_a_o @ U_o
-    # grad through the equations of: c
+    d_x = d_a_i @ W_i
+    d_x += d_a_f @ W_f
+    d_x += d_a_c_tilde @ W_c
+    d_x += d_a_o @ W_o
+    d_h_prev = d_a_i @ U_i
+    d_h_prev += d_a_f @ U_f
+    d_h_prev += d_a_c_tilde @ U_c
+    d_h_prev += d_a_o @ U_o
     d_c_prev = d_c*f
-    # grad through the equations of: i
     d_W_i = d_a_i.T @ x
     d_U_i = d_a_i.T @ h_prev
     d_b_i = d_a_i.sum(axis=0)
-    # grad through the equations of: f
     d_W_f = d_a_f.T @ x
     d_U_f = d_a_f.T @ h_prev
     d_b_f = d_a_f.sum(axis=0)
-    # grad through the equations of: c_tilde
     d_W_c = d_a_c_tilde.T @ x
     d_U_c = d_a_c_tilde.T @ h_prev
     d_b_c = d_a_c_tilde.sum(axis=0)
-    # grad through the equations of: o
     d_W_o = d_a_o.T @ x
     d_U_o = d_a_o.T @ h_prev
     d_b_o = d_a_o.sum(axis=0)
@@ -209,10 +283,8 @@ def forward(params, x, state0=None):
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
-    steps, batch = xs.shape[0], xs.shape[1]
-    state0 = {} if state0 is None else state0
-    dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
     b_i = params['b_i']
@@ -228,13 +300,14 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    # gates are computed through tanh, their rows scaled by its inner factor:
-    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
     stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, 0.5*W_o.T,), axis=1)
     stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, 0.5*U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
-    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 4*D)
     maps_x += numpy.concatenate((0.5*b_i, 0.5*b_f, b_c, 0.5*b_o,))
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
@@ -274,15 +347,22 @@ def forward(params, x, state0=None):
         o = seq_o[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # h = o * tanh(c)
         h = seq_h[t + 1]
         numpy.multiply(o, numpy.tanh(c), out=h)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
-    kept = {'h_prev': seq_h[:-1], 'c_prev': seq_c[:-1], 'i': seq_i, 'f': seq_f,
-            'c_tilde': seq_c_tilde, 'o': seq_o, 'c': seq_c[1:]}
-    cache = {"kept": kept, "xs": xs, "dtype": dtype}
+    kept = {
+        'h_prev': seq_h[:-1],
+        'c_prev': seq_c[:-1],
+        'i': seq_i,
+        'f': seq_f,
+        'c_tilde': seq_c_tilde,
+        'o': seq_o,
+        'c': seq_c[1:],
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
     return y, state_T, cache
 
 
@@ -292,22 +372,17 @@ def backward(params, cache, dy, d_state_T=None):
 
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
-    kept, xs = cache["kept"], cache["xs"]
-    steps, batch = xs.shape[0], xs.shape[1]
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
     W_i = params['W_i']
     U_i = params['U_i']
-    b_i = params['b_i']
     W_f = params['W_f']
     U_f = params['U_f']
-    b_f = params['b_f']
     W_c = params['W_c']
     U_c = params['U_c']
-    b_c = params['b_c']
     W_o = params['W_o']
     U_o = params['U_o']
-    b_o = params['b_o']
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
@@ -324,11 +399,13 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
-    d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
-    d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 8192 values an array, few calls and still in cache
-    block = max(1, 8192 // (batch * D))
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    d_c_next = numpy.empty((batch, D), dtype)
+    d_c_next[...] = d_state_T.get('c', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]
@@ -338,16 +415,16 @@ def backward(params, cache, dy, d_state_T=None):
         o = seq_o[start:stop]
         c = seq_c[start:stop]
         seq_tanh_c = numpy.tanh(c)
-        # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂h/∂a_o
-        seq_dh_da_o = seq_tanh_c*o*(1 - o)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
         # ∂c/∂a_f
         seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_c_tilde
         seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂h/∂a_o
+        seq_dh_da_o = o*seq_tanh_c*(1 - o)
         seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
                                                 axis=2)
         for t in reversed(range(start, stop)):
@@ -362,18 +439,21 @@ def backward(params, cache, dy, d_state_T=None):
             # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
             numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
                            out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
-            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            d_h_prev = d_maps_x[t] @ stack_h_prev
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_c*f[k]
             d_h_next = d_h_prev
             d_c_next = d_c_prev
     # one product over all steps per stacked group
-    flat = steps * batch
-    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
-    d_stack_h_prev = flat_d_maps_x.T @ seq_h_prev.reshape(flat, D)
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_x.T @ flat_seq_h_prev
     sum_d_maps_x = flat_d_maps_x.sum(axis=0)
-    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],

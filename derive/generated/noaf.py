@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 076252049f8325053ce812ebed396c9a6fd088f6ad98a90ff4441eb6ac46cc87
+gatecalc-content-sha256: b7e3f6831f69d67cef200f03f2c249fd77ccf2bcb457e22882424b356d1bebdd
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -40,14 +40,19 @@ PARAMS = {
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
 CELL = 'noaf'
 INPUT = 'x'
+INPUT_DIM = 'M'
 STATE = ('h', 'c')
 STATE_DIMS = {'h': 'D', 'c': 'D'}
 OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'c_prev', 'i', 'f', 'c_tilde', 'c', 'o')
 SPEC_SHA256 = '181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f'
 GATECALC_VERSION = '0.1.0'
+# values an array of the backward's precomputed partial derivatives holds (a block of
+# steps); read at call time, so it may be lowered to force several blocks
+BLOCK_VALUES = 8192
 
 
 def sigmoid(a, out=None):
@@ -58,6 +63,76 @@ def sigmoid(a, out=None):
     out += 1.0
     out *= 0.5
     return out
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if not numpy.issubdtype(array.dtype, numpy.inexact):
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    for dim, size in zip(dims, shape):
+        if sizes.setdefault(dim, size) != size:
+            raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+
+
+def _check_params(params):
+    """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
+    if not isinstance(params, dict):
+        raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    missing = [name for name in PARAMS if name not in params]
+    extra = [name for name in params if name not in PARAMS]
+    if missing or extra:
+        raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
+                         f"{list(PARAMS)}")
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
+    for name, dims in PARAMS.items():
+        _check_array(f"params[{name!r}]", params[name], dims, sizes)
+    return sizes
+
+
+def _check_states(what, states, sizes):
+    """A dict of (B, size) arrays over state names (None: {}); refuses unknown names."""
+    if states is None:
+        return {}
+    if not isinstance(states, dict):
+        raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
+    unknown = [name for name in states if name not in STATE_DIMS]
+    if unknown:
+        raise ValueError(f"{what}: unknown state(s) {unknown}; the states are {list(STATE_DIMS)}")
+    for name, value in states.items():
+        _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
+    return states
+
+
+def _check_forward(params, x, state0):
+    """-> (steps, batch, dtype, state0) after checking every argument of forward."""
+    sizes = _check_params(params)
+    _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
+    state0 = _check_states("state0", state0, sizes)
+    dtype = numpy.result_type(x, *params.values(), *state0.values())
+    return x.shape[0], x.shape[1], dtype, state0
+
+
+def _check_backward(params, cache, dy, d_state_T):
+    """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
+    sizes = _check_params(params)
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= set(cache):
+        raise TypeError("cache: expected the cache forward returned")
+    xs = cache["xs"]
+    _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
+    if dy is not None:
+        _check_array("dy", dy, ("T", "B", STATE_DIMS[OUTPUT]), sizes)
+    d_state_T = _check_states("d_state_T", d_state_T, sizes)
+    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -99,27 +174,27 @@ def step_forward(params, x_t, state):
     # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     W_i_x = x @ W_i.T
     U_i_h_prev = h_prev @ U_i.T
-    a_i = U_i_h_prev + V_i*c_prev + W_i_x + b_i
+    a_i = W_i_x + U_i_h_prev + V_i*c_prev + b_i
     i = sigmoid(a_i)
     # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     W_f_x = x @ W_f.T
     U_f_h_prev = h_prev @ U_f.T
-    a_f = U_f_h_prev + V_f*c_prev + W_f_x + b_f
+    a_f = W_f_x + U_f_h_prev + V_f*c_prev + b_f
     f = sigmoid(a_f)
     # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     W_c_x = x @ W_c.T
     U_c_h_prev = h_prev @ U_c.T
-    a_c_tilde = U_c_h_prev + W_c_x + b_c
+    a_c_tilde = W_c_x + U_c_h_prev + b_c
     c_tilde = numpy.tanh(a_c_tilde)
     # c = f * c_prev + i * c_tilde
-    c = c_prev*f + c_tilde*i
+    c = f*c_prev + i*c_tilde
     # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     W_o_x = x @ W_o.T
     U_o_h_prev = h_prev @ U_o.T
-    a_o = U_o_h_prev + V_o*c + W_o_x + b_o
+    a_o = W_o_x + U_o_h_prev + V_o*c + b_o
     o = sigmoid(a_o)
     # h = o * c
-    h = c*o
+    h = o*c
     state_new = {'h': h, 'c': c}
     step_cache = {
         'x': x,
@@ -160,40 +235,37 @@ def step_backward(params, step_cache, d_state_new):
     d_o = c*d_h
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    # grad through the equations of: h, o
-    d_c = d_state_new['c'] + V_o*d_a_o + d_h*o
+    d_c = d_state_new['c'] + d_h*o + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     d_a_c_tilde = d_c_tilde*(1 - c_tilde**2)
-    # grad through the equations of: c
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     d_a_f = d_f*f*(1 - f)
-    # grad through the equations of: c
     d_i = c_tilde*d_c
     # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     d_a_i = d_i*i*(1 - i)
-    # grad through the equations of: i, f, c_tilde, o
-    d_x = d_a_i @ W_i + d_a_f @ W_f + d_a_c_tilde @ W_c + d_a_o @ W_o
-    d_h_prev = d_a_i @ U_i + d_a_f @ U_f + d_a_c_tilde @ U_c + d_a_o @ U_o
-    # grad through the equations of: i, f, c
-    d_c_prev = V_f*d_a_f + V_i*d_a_i + d_c*f
-    # grad through the equations of: i
+    d_x = d_a_i @ W_i
+    d_x += d_a_f @ W_f
+    d_x += d_a_c_tilde @ W_c
+    d_x += d_a_o @ W_o
+    d_h_prev = d_a_i @ U_i
+    d_h_prev += d_a_f @ U_f
+    d_h_prev += d_a_c_tilde @ U_c
+    d_h_prev += d_a_o @ U_o
+    d_c_prev = V_i*d_a_i + V_f*d_a_f + d_c*f
     d_W_i = d_a_i.T @ x
     d_U_i = d_a_i.T @ h_prev
     d_b_i = d_a_i.sum(axis=0)
     d_V_i = (c_prev*d_a_i).sum(axis=0)
-    # grad through the equations of: f
     d_W_f = d_a_f.T @ x
     d_U_f = d_a_f.T @ h_prev
     d_b_f = d_a_f.sum(axis=0)
     d_V_f = (c_prev*d_a_f).sum(axis=0)
-    # grad through the equations of: c_tilde
     d_W_c = d_a_c_tilde.T @ x
     d_U_c = d_a_c_tilde.T @ h_prev
     d_b_c = d_a_c_tilde.sum(axis=0)
-    # grad through the equations of: o
     d_W_o = d_a_o.T @ x
     d_U_o = d_a_o.T @ h_prev
     d_b_o = d_a_o.sum(axis=0)
@@ -225,10 +297,8 @@ def forward(params, x, state0=None):
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
-    steps, batch = xs.shape[0], xs.shape[1]
-    state0 = {} if state0 is None else state0
-    dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_i = params['W_i']
     U_i = params['U_i']
     b_i = params['b_i']
@@ -247,13 +317,14 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    # gates are computed through tanh, their rows scaled by its inner factor:
-    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
     stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
     stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
-    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 4*D)
     maps_x += numpy.concatenate((0.5*b_i, 0.5*b_f, b_c, b_o,))
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
@@ -281,8 +352,8 @@ def forward(params, x, state0=None):
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.add(seq_i[t], 0.5*V_i*c_prev, out=seq_i[t])
-        numpy.add(seq_f[t], 0.5*V_f*c_prev, out=seq_f[t])
+        seq_i[t] += 0.5*(V_i*c_prev)
+        seq_f[t] += 0.5*(V_f*c_prev)
         # i, f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
         gates = seq_i_f_c_tilde[t]
         numpy.tanh(gates, out=gates)
@@ -293,19 +364,26 @@ def forward(params, x, state0=None):
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        numpy.add(c_prev*f, c_tilde*i, out=c)
+        numpy.add(f*c_prev, i*c_tilde, out=c)
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
         a_o = maps_x[t, :, 3*D:4*D] + V_o*c
         o = seq_o[t]
         sigmoid(a_o, out=o)
         # h = o * c
         h = seq_h[t + 1]
-        numpy.multiply(c, o, out=h)
+        numpy.multiply(o, c, out=h)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
-    kept = {'h_prev': seq_h[:-1], 'c_prev': seq_c[:-1], 'i': seq_i, 'f': seq_f,
-            'c_tilde': seq_c_tilde, 'c': seq_c[1:], 'o': seq_o}
-    cache = {"kept": kept, "xs": xs, "dtype": dtype}
+    kept = {
+        'h_prev': seq_h[:-1],
+        'c_prev': seq_c[:-1],
+        'i': seq_i,
+        'f': seq_f,
+        'c_tilde': seq_c_tilde,
+        'c': seq_c[1:],
+        'o': seq_o,
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
     return y, state_T, cache
 
 
@@ -315,24 +393,19 @@ def backward(params, cache, dy, d_state_T=None):
 
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
-    kept, xs = cache["kept"], cache["xs"]
-    steps, batch = xs.shape[0], xs.shape[1]
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
     W_i = params['W_i']
     U_i = params['U_i']
-    b_i = params['b_i']
     V_i = params['V_i']
     W_f = params['W_f']
     U_f = params['U_f']
-    b_f = params['b_f']
     V_f = params['V_f']
     W_c = params['W_c']
     U_c = params['U_c']
-    b_c = params['b_c']
     W_o = params['W_o']
     U_o = params['U_o']
-    b_o = params['b_o']
     V_o = params['V_o']
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
@@ -352,11 +425,13 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
     seq_d_a_i_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:3*D].reshape(steps, batch, 3, D)
     # adjoints arriving at each step's new state from the step after it
-    d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
-    d_c_next = numpy.zeros((batch, D), dtype) + d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 8192 values an array, few calls and still in cache
-    block = max(1, 8192 // (batch * D))
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    d_c_next = numpy.empty((batch, D), dtype)
+    d_c_next[...] = d_state_T.get('c', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         c_prev = seq_c_prev[start:stop]
@@ -365,14 +440,14 @@ def backward(params, cache, dy, d_state_T=None):
         c_tilde = seq_c_tilde[start:stop]
         c = seq_c[start:stop]
         o = seq_o[start:stop]
-        # ∂h/∂a_o
-        seq_dh_da_o = c*o*(1 - o)
         # ∂c/∂a_i
         seq_dc_da_i = c_tilde*i*(1 - i)
         # ∂c/∂a_f
         seq_dc_da_f = c_prev*f*(1 - f)
         # ∂c/∂a_c_tilde
         seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂h/∂a_o
+        seq_dh_da_o = c*o*(1 - o)
         seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
                                                 axis=2)
         for t in reversed(range(start, stop)):
@@ -390,34 +465,40 @@ def backward(params, cache, dy, d_state_T=None):
                            out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_a_i = seq_d_a_i[t]
             d_a_f = seq_d_a_f[t]
-            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            d_h_prev = d_maps_x[t] @ stack_h_prev
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
             d_h_next = d_h_prev
             d_c_next = d_c_prev
     # one product over all steps per stacked group
-    flat = steps * batch
-    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
-    d_stack_h_prev = flat_d_maps_x.T @ seq_h_prev.reshape(flat, D)
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_x.T @ flat_seq_h_prev
     sum_d_maps_x = flat_d_maps_x.sum(axis=0)
-    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
+    d_V_i = (seq_c_prev*seq_d_a_i).sum(axis=(0, 1))
+    d_V_f = (seq_c_prev*seq_d_a_f).sum(axis=(0, 1))
+    d_V_o = (seq_c*seq_d_a_o).sum(axis=(0, 1))
     grads = {
         'W_i': d_stack_x[0:D],
         'U_i': d_stack_h_prev[0:D],
         'b_i': sum_d_maps_x[0:D],
-        'V_i': (seq_c_prev*seq_d_a_i).sum(axis=(0, 1)),
+        'V_i': d_V_i,
         'W_f': d_stack_x[D:2*D],
         'U_f': d_stack_h_prev[D:2*D],
         'b_f': sum_d_maps_x[D:2*D],
-        'V_f': (seq_c_prev*seq_d_a_f).sum(axis=(0, 1)),
+        'V_f': d_V_f,
         'W_c': d_stack_x[2*D:3*D],
         'U_c': d_stack_h_prev[2*D:3*D],
         'b_c': sum_d_maps_x[2*D:3*D],
         'W_o': d_stack_x[3*D:4*D],
         'U_o': d_stack_h_prev[3*D:4*D],
         'b_o': sum_d_maps_x[3*D:4*D],
-        'V_o': (seq_c*seq_d_a_o).sum(axis=(0, 1)),
+        'V_o': d_V_o,
     }
     d_state0 = {'h': d_h_next, 'c': d_c_next}
     return grads, dx, d_state0

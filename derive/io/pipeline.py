@@ -11,7 +11,7 @@ from pathlib import Path
 
 from derive.pages import docs
 from derive.ad.adjoint import Derivation, derive
-from derive.targets.numpy.module import generate_module
+from derive.targets import TARGETS, target
 from derive.errors import SpecError, Location
 from derive.naming import IDENTIFIER
 from derive.spec.reader import parse_spec
@@ -45,13 +45,13 @@ def derivation_of(spec: Path) -> Derivation:
     return derive(parse_spec(_display_path(spec)))
 
 
-def module_text(derivation: Derivation) -> str:
-    """The generated module's file content."""
-    return seal(generate_module(derivation))
+def module_text(derivation: Derivation, target_name: str = "numpy") -> str:
+    """The generated module's file content, for the target of that name."""
+    return seal(target(target_name).generate()(derivation))
 
 
-def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
-    return Artifact(out_dir / f"{derivation.cell.name}.py", module_text(derivation))
+def module_artifact(derivation: Derivation, out_dir: Path, target_name: str = "numpy") -> Artifact:
+    return Artifact(out_dir / f"{derivation.cell.name}.py", module_text(derivation, target_name))
 
 
 def doc_artifacts(derivations: list[Derivation], out_dir: Path, langs=LANGS,
@@ -82,11 +82,22 @@ def read_report(path: Path = DOCS / "verification.json") -> dict | None:
 
 
 def builtin_artifacts() -> list[Artifact]:
-    """Everything ``regen`` writes for the built-in cells: modules and document pages."""
+    """Everything ``regen`` writes for the built-in cells: each available target's modules
+    (NumPy's in derive/generated/, another target's in derive/generated/<its folder>/) and
+    the document pages. ``unavailable_targets`` names the targets left out."""
     derivations = [derivation_of(spec) for spec in builtin_spec_paths()]
     modules = [module_artifact(d, GENERATED) for d in derivations]
     texts = {d.cell.name: m.text for d, m in zip(derivations, modules)}
+    for other in TARGETS.values():
+        if other.name != "numpy" and other.available:
+            modules += [module_artifact(d, GENERATED / other.folder, other.name)
+                        for d in derivations]
     return modules + doc_artifacts(derivations, DOCS, report=read_report(), modules=texts)
+
+
+def unavailable_targets() -> list[str]:
+    """Registered targets ``regen`` cannot generate here (their extra is not installed)."""
+    return [t.name for t in TARGETS.values() if not t.available]
 
 
 def renamed_spec(text: str, name: str) -> str:

@@ -13,7 +13,7 @@ from html import escape
 
 import sympy
 
-from derive.ad.adjoint import Adjoint, Derivation
+from derive.ad.adjoint import Adjoint, BackMatmulTerm, Derivation, ElementwiseTerm, OuterTerm
 from derive.ad.cell import Cell, prev_name
 from derive.ad.blocks import to_builtin
 from derive.ad.checks import checked_steps
@@ -22,7 +22,7 @@ from derive.pages.latex import CellLatexPrinter
 from derive.pages.mathml import to_mathml
 from derive.naming import latex_name
 from derive.pages.prose import PROSE
-from derive.targets.numpy.plan import plan_groups
+from derive.targets.plan import plan_groups
 from derive.io.writer import PLACEHOLDER, sha256
 
 FORMATS = ("md", "html", "tex")
@@ -111,11 +111,11 @@ def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
     target = adjoint.target
     lhs = rf"\delta {latex_name(target, cell)}"
     pieces = [rf"\delta {latex_name(target, cell)}^{{(t+1)}}"] if adjoint.seeded else []
-    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
+    elementwise = [t.adjoint * t.partial for t in adjoint.terms if isinstance(t, ElementwiseTerm)]
     if elementwise:
         pieces.append(tex(sympy.Add(*elementwise, evaluate=False)))
     for term in adjoint.terms:
-        if term.kind == "back_matmul":
+        if isinstance(term, BackMatmulTerm):
             pieces.append(rf"{latex_name(term.matrix, cell)}^{{\top}} {latex_name(str(term.adjoint), cell)}")
     return f"{lhs} = {' + '.join(pieces) if pieces else '0'}"
 
@@ -123,11 +123,11 @@ def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
 def _param_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
     lhs = rf"\frac{{\partial L}}{{\partial {latex_name(adjoint.target, cell)}}}"
     pieces = []
-    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
+    elementwise = [t.adjoint * t.partial for t in adjoint.terms if isinstance(t, ElementwiseTerm)]
     if elementwise:
         pieces.append(tex(sympy.Add(*elementwise, evaluate=False)))
     for term in adjoint.terms:
-        if term.kind == "outer":
+        if isinstance(term, OuterTerm):
             pieces.append(rf"{latex_name(str(term.adjoint), cell)} \, {latex_name(term.operand, cell)}^{{\top}}")
     if not pieces:
         return f"{lhs} = 0"

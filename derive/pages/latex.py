@@ -9,25 +9,22 @@ from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter
 
-from derive.ad.blocks import block_of
+from derive.ad.blocks import BlockPrinting
 from derive.ad.cell import Cell
 from derive.naming import latex_name
 
 
-class CellLatexPrinter(LatexPrinter):
+class CellLatexPrinter(BlockPrinting, LatexPrinter):
     def __init__(self, cell: Cell, known: frozenset[str], time: str = "t"):
         super().__init__({"order": "none", "mul_symbol": r" \odot "})
         self.cell = cell
         self.known = known
         self.time = time
 
-    def _print(self, expr, **kwargs):
-        block = block_of(expr)
-        if block is not None:
-            text = rf"{block.latex}\left({self._print(expr.args[0])}\right)"
-            # LatexPrinter hands a function its power as exp=, expecting it printed
-            return f"{text}^{{{kwargs['exp']}}}" if kwargs.get("exp") else text
-        return super()._print(expr, **kwargs)
+    def _print_block(self, block, expr, **kwargs):
+        text = rf"{block.latex}\left({self._print(expr.args[0])}\right)"
+        # LatexPrinter hands a function its power as exp=, expecting it printed
+        return f"{text}^{{{kwargs['exp']}}}" if kwargs.get("exp") else text
 
     def _print_Symbol(self, expr, style="plain"):
         if expr.name not in self.known:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import sympy
+import sys
+
 from sympy.printing.str import StrPrinter
 
-from derive.ad.adjoint import Adjoint, Derivation
-from derive.ad.blocks import block_of
+from derive.ad.adjoint import Adjoint, BackMatmulTerm, Derivation, ElementwiseTerm, OuterTerm
+from derive.ad.blocks import BlockPrinting
 from derive.naming import adjoint_name
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(BlockPrinting, StrPrinter):
     """SymPy's str printer, in the spec's own notation (``*`` is the elementwise product)."""
 
-    def _print(self, expr, **kwargs):
-        block = block_of(expr)
-        if block is not None:
-            return f"{block.name}({self._print(expr.args[0])})"
-        return super()._print(expr, **kwargs)
+    def _print_block(self, block, expr, **kwargs):
+        return f"{block.name}({self._print(expr.args[0])})"
 
 
 def render(derivation: Derivation) -> str:
@@ -40,15 +38,25 @@ def render(derivation: Derivation) -> str:
 
 def _rhs(adjoint: Adjoint, printer: TextPrinter) -> str:
     pieces = [f"{adjoint_name(adjoint.target)}⁺"] if adjoint.seeded else []
-    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
-    if elementwise:
-        pieces.append(printer.doprint(sympy.Add(*elementwise)))
-    for term in adjoint.terms:
-        if term.kind == "back_matmul":
-            pieces.append(f"{term.matrix}ᵀ @ {term.adjoint}")
-        elif term.kind == "outer":
-            pieces.append(f"{term.adjoint} @ {term.operand}ᵀ")
+    pieces += [term_text(term, printer) for term in adjoint.terms]
     text = " + ".join(pieces) if pieces else "0"
-    if adjoint.role == "param_vector" and elementwise:
+    if adjoint.role == "param_vector" and adjoint.terms:
         text = f"Σ_batch ({text})"
     return text
+
+
+def term_text(term, printer: TextPrinter) -> str:
+    """One adjoint term, in the spec's notation (vectors are columns: ``W_iᵀ @ d_a_i``)."""
+    return getattr(sys.modules[__name__], f"_text_{type(term).__name__}")(term, printer)
+
+
+def _text_ElementwiseTerm(term: ElementwiseTerm, printer: TextPrinter) -> str:
+    return printer.doprint(term.adjoint * term.partial)
+
+
+def _text_BackMatmulTerm(term: BackMatmulTerm, printer: TextPrinter) -> str:
+    return f"{term.matrix}ᵀ @ {term.adjoint}"
+
+
+def _text_OuterTerm(term: OuterTerm, printer: TextPrinter) -> str:
+    return f"{term.adjoint} @ {term.operand}ᵀ"

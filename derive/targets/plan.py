@@ -11,10 +11,12 @@ cell this is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 import sympy
 
-from derive.ad.adjoint import Derivation
+from derive.ad.adjoint import BackMatmulTerm, Derivation, ElementwiseTerm
 from derive.ad.blocks import BLOCKS, block_of
 from derive.ad.cell import prev_name
 from derive.naming import adjoint_name
@@ -29,8 +31,8 @@ class Slot:
 
     symbol: str
     matrix: str
-    start: str  # code expression, e.g. "2*D"
-    stop: str
+    start: sympy.Expr  # over dimension symbols, e.g. 2*D
+    stop: sympy.Expr
     adjoint: str  # the adjoint variable that holds d_symbol (after aliasing)
 
 
@@ -61,9 +63,9 @@ def plan_groups(derivation: Derivation) -> tuple[Group, ...]:
             by_operand.setdefault(statement.operand, []).append(statement)
     groups, buffers = [], {}
     for operand, statements in by_operand.items():
-        slots, offset = [], "0"
+        slots, offset = [], sympy.Integer(0)
         for s in statements:
-            stop = _add(offset, rows[s.matrix])
+            stop = offset + sympy.Symbol(rows[s.matrix])
             d = adjoint_name(s.target)
             slots.append(Slot(s.target, s.matrix, offset, stop, aliases.get(d, d)))
             offset = stop
@@ -71,15 +73,6 @@ def plan_groups(derivation: Derivation) -> tuple[Group, ...]:
         buffer = buffers.setdefault(key, f"d_maps_{operand}")
         groups.append(Group(operand, operand == cell.input[0], tuple(slots), buffer))
     return tuple(groups)
-
-
-def _add(offset: str, dim: str) -> str:
-    """Offsets as code: "0" + "D" -> "D", "D" + "D" -> "2*D", "2*D" + "P" -> "2*D + P"."""
-    terms: dict[str, int] = {}
-    for part in ([] if offset == "0" else offset.split(" + ")) + [dim]:
-        count, _, name = part.rpartition("*")
-        terms[name] = terms.get(name, 0) + (int(count) if count else 1)
-    return " + ".join(name if n == 1 else f"{n}*{name}" for name, n in terms.items())
 
 
 # -- the plan: where every value lives ------------------------------------------------------------
@@ -93,8 +86,8 @@ class Gate:
     pre: str  # the pre-activation's name (never materialised)
     block: str
     maps: str
-    start: str
-    stop: str
+    start: sympy.Expr
+    stop: sympy.Expr
     extra: sympy.Expr = sympy.Integer(0)  # added to the rows first, known at the step's start
 
 
@@ -120,17 +113,36 @@ class StepAdjoint:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """A stepped group whose rows ``symbols`` are added into the hoisted group's buffer."""
+
+    hoisted: Group
+    symbols: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a slot's product lives: rows start:stop of ``buffer``, (T, B, K) when ``per_step``
+    (read at step t) or (B, K) (this step's only)."""
+
+    buffer: str
+    start: sympy.Expr
+    stop: sympy.Expr
+    per_step: bool
+
+
+@dataclass(frozen=True)
 class Plan:
     groups: tuple[Group, ...]
-    exprs: dict  # forward target -> expression as the loop computes it (maps folded in)
-    biases: dict  # hoisted slot symbol -> vector parameters added before the loop
-    fused: dict  # stepped operand -> (hoisted group its rows are added into, those rows' symbols)
+    exprs: Mapping[str, sympy.Expr]  # forward target -> expression as the loop computes it
+    biases: Mapping[str, tuple[str, ...]]  # hoisted slot symbol -> vectors added before the loop
+    fused: Mapping[str, Fusion]  # stepped operand -> how its rows join the input's maps
     stored_maps: frozenset[str]  # stepped operands whose maps buffer is (T, B, K)
-    gates: dict  # target -> Gate
+    gates: Mapping[str, Gate]  # target -> Gate
     runs: tuple[tuple[Gate, ...], ...]  # adjacent gates of one block: one call
-    slot_code: dict  # slot symbol -> (buffer, start, stop, whether the buffer holds every step)
+    places: Mapping[str, Place]  # slot symbol -> where its product lives
     steps: tuple[StepAdjoint, ...]  # the backward loop's adjoints, in order
-    sums: dict  # parameter or input -> parts summed over steps (and batch)
+    sums: Mapping[str, tuple[Part, ...]]  # parameter or input -> parts summed over steps
     kept: tuple[str, ...]  # forward values kept over time for the backward
 
 
@@ -138,23 +150,21 @@ def make_plan(derivation: Derivation) -> Plan:
     """Where every value of the sequence functions lives, and which adjoints the loop computes."""
     groups = plan_groups(derivation)
     exprs = {s.target: s.expr for s in derivation.forward if not s.is_linear_map}
-    biases = _hoist_biases(derivation, groups, exprs)
-    fused = _fuse_sums(derivation, groups, exprs)
-    slot_code = {}
-    for g in groups:
-        for slot in g.slots:
-            slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, g.hoisted)
-    for stepped, (hoisted, symbols) in fused.items():
+    biases, exprs = _hoist_biases(derivation, groups, exprs)
+    fused, exprs = _fuse_sums(derivation, groups, exprs)
+    places = {slot.symbol: Place(g.maps, slot.start, slot.stop, g.hoisted)
+              for g in groups for slot in g.slots}
+    for stepped, fusion in fused.items():
         for slot in next(g for g in groups if g.operand == stepped).slots:
-            if slot.symbol in symbols:
-                slot_code[slot.symbol] = (hoisted.maps, slot.start, slot.stop, True)
+            if slot.symbol in fusion.symbols:
+                places[slot.symbol] = Place(fusion.hoisted.maps, slot.start, slot.stop, True)
     steps, sums = _plan_backward(derivation, groups)
     kept = _kept(derivation, groups, steps, sums)
-    gates = _gates(derivation, exprs, slot_code, kept)
+    gates = _gates(derivation, exprs, places, kept)
     # a recurrent product whose rows are kept or hold a gate is itself kept, (T, B, K)
-    feeding = {slot for gate in gates.values() for slot, code in slot_code.items()
-               if (code[0], code[1]) == (gate.maps, gate.start)}
-    fused_symbols = {symbol for _, symbols in fused.values() for symbol in symbols}
+    feeding = {slot for gate in gates.values() for slot, place in places.items()
+               if (place.buffer, place.start) == (gate.maps, gate.start)}
+    fused_symbols = {symbol for fusion in fused.values() for symbol in fusion.symbols}
     stored = {g.operand for g in groups if not g.hoisted
               and any(slot.symbol not in fused_symbols
                       and (slot.symbol in kept or slot.symbol in feeding) for slot in g.slots)}
@@ -162,12 +172,13 @@ def make_plan(derivation: Derivation) -> Plan:
         if g.operand in stored:
             for slot in g.slots:
                 if slot.symbol not in fused_symbols:
-                    slot_code[slot.symbol] = (g.maps, slot.start, slot.stop, True)
-    return Plan(groups, exprs, biases, fused, frozenset(stored), gates, _runs(gates, groups),
-                slot_code, steps, sums, kept)
+                    places[slot.symbol] = Place(g.maps, slot.start, slot.stop, True)
+    frozen = MappingProxyType
+    return Plan(groups, frozen(exprs), frozen(biases), frozen(fused), frozenset(stored),
+                frozen(gates), _runs(gates, groups), frozen(places), steps, frozen(sums), kept)
 
 
-def _uses(exprs: dict) -> dict[str, list[str]]:
+def _uses(exprs: Mapping[str, sympy.Expr]) -> dict[str, list[str]]:
     uses: dict[str, list[str]] = {}
     for target, expr in exprs.items():
         for symbol in expr.free_symbols:
@@ -190,12 +201,14 @@ def _single_use_slots(derivation: Derivation, groups, exprs) -> dict[str, str]:
     return single
 
 
-def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]:
+def _hoist_biases(derivation: Derivation, groups, exprs):
     """Vector parameters added to a map of the input are constant in time: add them to the
-    hoisted maps once, before the loop, and drop them from the step. Edits ``exprs``."""
+    hoisted maps once, before the loop, and drop them from the step.
+    -> ({slot symbol: vectors}, the expressions without them)."""
     vectors = {p.name for p in derivation.cell.params if not p.is_matrix}
     single = _single_use_slots(derivation, groups, exprs)
-    biases: dict[str, list[str]] = {}
+    exprs = dict(exprs)
+    biases: dict[str, tuple[str, ...]] = {}
     for g in groups:
         if not g.hoisted:
             continue
@@ -206,16 +219,17 @@ def _hoist_biases(derivation: Derivation, groups, exprs) -> dict[str, list[str]]
             terms = exprs[target].args
             constant = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in vectors]
             if constant:
-                biases[slot.symbol] = [t.name for t in constant]
+                biases[slot.symbol] = tuple(t.name for t in constant)
                 exprs[target] = sympy.Add(*[t for t in terms if t not in constant])
-    return biases
+    return biases, exprs
 
 
-def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, tuple[Group, frozenset]]:
+def _fuse_sums(derivation: Derivation, groups, exprs):
     """Where a pre-activation adds row k of the input's maps to row k of another operand's, the
     step adds that row of its product into the input's buffer, in place, and the pair becomes
-    one symbol. Edits ``exprs``. -> {stepped operand: (hoisted group, fused stepped symbols)}."""
+    one symbol. -> ({stepped operand: Fusion}, the expressions with the pairs merged)."""
     single = _single_use_slots(derivation, groups, exprs)
+    exprs = dict(exprs)
     fused, represented = {}, set()  # hoisted rows already standing for their sum in an expression
     for hoisted in (g for g in groups if g.hoisted):
         for stepped in (g for g in groups if not g.hoisted):
@@ -230,11 +244,11 @@ def _fuse_sums(derivation: Derivation, groups, exprs) -> dict[str, tuple[Group, 
                 represented.add(a.symbol)
                 target = single[a.symbol]
                 exprs[target] = exprs[target].xreplace({sympy.Symbol(gone.symbol): 0})
-            fused[stepped.operand] = (hoisted, frozenset(b.symbol for _, b in pairs))
-    return fused
+            fused[stepped.operand] = Fusion(hoisted, frozenset(b.symbol for _, b in pairs))
+    return fused, exprs
 
 
-def _gates(derivation: Derivation, exprs, slot_code, kept) -> dict[str, Gate]:
+def _gates(derivation: Derivation, exprs, places, kept) -> dict[str, Gate]:
     """Gates computed in place: ``v = f(a_v)`` where ``a_v`` is one slot of a product used
     nowhere else, plus terms known at the step's start (a peephole ``V * c_prev``); f's
     derivative needs only its output, and v is not a state (a state has its own array). The
@@ -253,7 +267,7 @@ def _gates(derivation: Derivation, exprs, slot_code, kept) -> dict[str, Gate]:
         if not isinstance(pre, sympy.Symbol) or uses.get(pre.name) != [target] or pre.name in kept:
             continue
         terms = sympy.Add.make_args(exprs.get(pre.name, pre))  # sigmoid(A @ v) has no a_v
-        slots = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in slot_code]
+        slots = [t for t in terms if isinstance(t, sympy.Symbol) and t.name in places]
         if len(slots) != 1 or slots[0].name in kept:
             continue
         slot = slots[0]
@@ -261,8 +275,9 @@ def _gates(derivation: Derivation, exprs, slot_code, kept) -> dict[str, Gate]:
         if ((slot != pre and uses.get(slot.name) != [pre.name])
                 or not {symbol.name for symbol in extra.free_symbols} <= at_start):
             continue
-        maps, start, stop, _ = slot_code[slot.name]
-        gates[target] = Gate(target, pre.name, block.name, maps, start, stop, extra)
+        place = places[slot.name]
+        gates[target] = Gate(target, pre.name, block.name, place.buffer, place.start, place.stop,
+                             extra)
     return gates
 
 
@@ -289,7 +304,7 @@ def tanh_run(run) -> bool:
     return all(BLOCKS[gate.block].tanh_form for gate in run)
 
 
-def row_scales(plan: Plan) -> dict[tuple[str, str], float]:
+def row_scales(plan: Plan) -> dict[tuple[str, sympy.Expr], float]:
     """(buffer, first row) -> the factor its gate's rows are scaled by before the loop: the
     inner factor of its function's tanh form (sigmoid(a) = 0.5 + 0.5*tanh(a/2): 0.5)."""
     scales = {}
@@ -304,8 +319,8 @@ def row_scales(plan: Plan) -> dict[tuple[str, str], float]:
 
 def buffer_of(plan: Plan, g: Group, slot: Slot) -> str:
     """The (T, B, K) or per-step buffer a slot of a group's product lands in."""
-    hoisted, symbols = plan.fused.get(g.operand, (None, ()))
-    return hoisted.maps if slot.symbol in symbols else g.maps
+    fusion = plan.fused.get(g.operand)
+    return fusion.hoisted.maps if fusion and slot.symbol in fusion.symbols else g.maps
 
 
 def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, ...], dict]:
@@ -315,14 +330,14 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
     uses: dict[str, int] = {}
     for a in derivation.backward:
         for term in a.terms:
-            if term.kind == "elementwise":
+            if isinstance(term, ElementwiseTerm):
                 uses[term.adjoint.name] = uses.get(term.adjoint.name, 0) + 1
     inlined: dict[str, dict] = {}
 
     def parts_of(adjoint) -> dict:
         parts: dict[str, sympy.Expr] = {}
         for term in adjoint.terms:
-            if term.kind != "elementwise":
+            if not isinstance(term, ElementwiseTerm):
                 continue
             source = term.adjoint.name
             for s, q in inlined.get(source, {source: sympy.Integer(1)}).items():
@@ -340,9 +355,9 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
         if a.role not in ("local", "state_prev"):
             continue
         parts = parts_of(a)
-        matmul = group_of.get(a.target) if any(t.kind == "back_matmul" for t in a.terms) else None
+        matmul = group_of.get(a.target) if any(isinstance(t, BackMatmulTerm) for t in a.terms) else None
         computed = (a.seeded or matmul is not None or name in buffered or a.role == "state_prev"
-                    or (uses.get(name, 0) > 1 and len(parts) > 1))
+                    or _swells(uses.get(name, 0), parts, inlined))
         if computed:
             steps.append(StepAdjoint(name, a.target, a.role, a.seeded,
                                      tuple(Part(s, q) for s, q in parts.items()), matmul,
@@ -350,6 +365,16 @@ def _plan_backward(derivation: Derivation, groups) -> tuple[tuple[StepAdjoint, .
         else:
             inlined[name] = parts
     return tuple(steps), sums
+
+
+def _swells(uses: int, parts: dict, inlined: dict) -> bool:
+    """Whether inlining an adjoint into its ``uses`` users would grow their coefficients with the
+    number of paths through the cell: it has several parts (each user would carry them all), or
+    one part that is itself a merge of inlined paths. An adjoint used once, or used several times
+    with one plain part, is inlined."""
+    if uses <= 1:
+        return False
+    return len(parts) > 1 or any(sympy.Add.make_args(q)[1:] for q in parts.values())
 
 
 def _kept(derivation: Derivation, groups, steps, sums) -> tuple[str, ...]:

@@ -1,0 +1,13 @@
+"""Lowering: a derivation and its plan -> loop IR (``derive/targets/ir.py``), every name chosen.
+
+Pure functions, one module per generated function family: ``steps`` (step_forward,
+step_backward), ``forward`` and ``backward`` (the sequence functions, organised for speed as
+``derive/targets/plan.py`` decides). Each optimisation is a separate function of the lowering
+or a rewrite in ``rewrites``, so it can be printed and tested on its own.
+"""
+
+from derive.targets.lower.backward import lower_backward
+from derive.targets.lower.forward import lower_forward
+from derive.targets.lower.steps import lower_step_backward, lower_step_forward
+
+__all__ = ["lower_forward", "lower_backward", "lower_step_forward", "lower_step_backward"]
