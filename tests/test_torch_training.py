@@ -31,7 +31,17 @@ def test_the_adding_problem_baseline_is_one_sixth():
     assert ((target - 1.0) ** 2).mean().item() == pytest.approx(BASELINE, rel=0.05)
 
 
-def test_adam_trains_the_generated_cell_on_the_adding_problem():
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread (two threads spin against each other on a busy machine and took
+    20 times as long here); restored afterwards, as other tests share the process."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_adam_trains_the_generated_cell_on_the_adding_problem(one_thread):
     module = torch_generated("lstm")
     torch.manual_seed(0)
     cell, readout = module.Cell(2, HIDDEN), torch.nn.Linear(HIDDEN, 1)
