@@ -49,14 +49,16 @@ def test_state_of_the_wrong_shape_or_name(lstmp, state, message):
 
 
 def test_state_that_is_not_a_dict(lstmp):
-    with pytest.raises(TypeError, match=r"state0: expected a dict \{state name: \(B, size\) tensor\} or None, got tuple"):
+    message = r"state0: expected a dict \{state name: \(B, size\) tensor\} or None, got tuple"
+    with pytest.raises(TypeError, match=message):
         lstmp(_x(6, 2, 3), (_x(2, 2), _x(2, 5)))
 
 
 def test_parameters_of_different_dtypes(lstmp):
     with torch.no_grad():
         lstmp.W_c.data = lstmp.W_c.data.float()
-    with pytest.raises(TypeError, match=r"params\['W_c'\] is torch.float32 but params\['W_i'\] is torch.float64"):
+    message = r"params\['W_c'\] is torch.float32 but params\['W_i'\] is torch.float64"
+    with pytest.raises(TypeError, match=message):
         lstmp(_x(6, 2, 3))
 
 
@@ -66,14 +68,16 @@ def test_input_of_another_dtype_than_the_parameters(lstmp):
 
 
 def test_integer_input(lstmp):
-    with pytest.raises(TypeError, match=r"x: expected a floating-point or complex tensor \(T, B, M=3\), got dtype torch.int64"):
+    message = r"x: expected a floating-point or complex tensor \(T, B, M=3\), got dtype torch.int64"
+    with pytest.raises(TypeError, match=message):
         lstmp(torch.ones(6, 2, 3, dtype=torch.int64))
 
 
 def test_parameters_on_different_devices(lstmp):
     """The meta device stands in for a GPU: the check compares devices, whatever they are."""
     lstmp.U_o = torch.nn.Parameter(torch.zeros(5, 2, dtype=torch.float64, device="meta"))
-    with pytest.raises(ValueError, match=r"params\['U_o'\] is on meta but params\['W_i'\] is on cpu"):
+    message = r"params\['U_o'\] is on meta but params\['W_i'\] is on cpu"
+    with pytest.raises(ValueError, match=message):
         lstmp(_x(6, 2, 3))
 
 

@@ -227,3 +227,19 @@ def test_cell_gradients_reach_every_parameter_the_input_and_the_state():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in cell.parameters())
     assert sizes_of(module, dict(cell.named_parameters()), x) == {"input_size": 3,
                                                                   "hidden_size": 4}
+
+
+def test_codegen_target_torch_writes_the_committed_module(tmp_path):
+    from conftest import run
+
+    result = run("-m", "derive", "codegen", "derive/cells/gru.toml", "--target", "torch",
+                 "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "gru.py").read_text("utf-8")
+    assert written == (pipeline.GENERATED / "torch" / "gru.py").read_text("utf-8")
+
+
+def test_torch_modules_are_formatted_to_100_columns():
+    for path in sorted((pipeline.GENERATED / "torch").glob("[!_]*.py")):
+        long = [line for line in path.read_text("utf-8").splitlines() if len(line) > 100]
+        assert not long, f"{path.name}: {long[0]}"

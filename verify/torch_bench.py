@@ -17,6 +17,7 @@ from the parameters: the same table runs on a GPU when ``torch.cuda.is_available
 from __future__ import annotations
 
 import importlib
+import json
 
 import torch
 
@@ -149,3 +150,12 @@ def table(rows: list[dict]) -> str:
             f"{m['generated'] / 2**20:>9.2f}MB{m['user'] / 2**20:>9.2f}MB"
             f"{r['memory_over_user']:>9.2f}")
     return "\n".join(lines) + "\n"
+
+
+def main(json_path: str | None = None, quick: bool = False) -> int:
+    rows = bench_torch(SIZES[:2] if quick else SIZES, budget=0.5 if quick else 3.0)
+    print(table(rows), end="")
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as stream:
+            json.dump({"torch_lstm": rows}, stream, indent=2)
+    return 0

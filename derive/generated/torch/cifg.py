@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1058976e6deaedee7a795dfb17b36a6f84c123642503b51d5fc617a6653888dc
+gatecalc-content-sha256: 743f345c7182bfe073ac19bbe6c8e47056fd7d2839d0ad327261eb6a1a5f648c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -143,8 +143,8 @@ def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64,
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 86b1a71c487b16fb237a0615718c637b3b84e25e9fa1be2a887ae25a17008ce8
+gatecalc-content-sha256: b277a850c1168b22bc979f0fadeb25dbc85c8f4ebb4d163900807c8ac73c06c9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -162,8 +162,8 @@ def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64,
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1a4ea13f96739158a79ed4f29e01223ae3181602770233272ead65de3add1d2f
+gatecalc-content-sha256: 2ef6ca54b55c7d6ccb0761dc521be604a77005f5532e3507e4c0fe112fe8d61b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -150,8 +150,8 @@ def init_params(input_size, hidden_size, *, proj_size, generator=None, dtype=tor
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

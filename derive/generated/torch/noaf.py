@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 070a06d01853017ef8ac2680ff3bfcd7651f3f801a7eef54e0bb3b8e2ab29578
+gatecalc-content-sha256: 556bec63d9d28c14cf97e2fbc2eeaa672ee92cc128ba9b1f8ea2f0e35e693920
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -149,8 +149,8 @@ def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64,
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

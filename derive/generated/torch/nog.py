@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 96dcdeb2d123d9d50b33bb080461638d170e9ac1601fb021caf31b5a8ed12f0a
+gatecalc-content-sha256: 7a94b8bf9863a6012737d7b270e3616d5859704b8645ab31f1b81796eb7f1c51
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -144,8 +144,8 @@ def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64,
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

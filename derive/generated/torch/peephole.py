@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9ed99617eae127eea64ed7e1ca77958151f770925d0b973742214fb9e29f3845
+gatecalc-content-sha256: e2a224f34d51277931032e56a938378256c20a4e751a7161b2ea2adbe825e273
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -148,8 +148,8 @@ def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64,
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = (torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale)
-                     - scale)
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 

@@ -58,7 +58,8 @@ def init_params(cell: Cell) -> str:
         if name in INIT:
             value = torch.full(shape, INIT[name], dtype=torch.float64)
         else:
-            value = torch.rand(shape, generator=generator, dtype=torch.float64) * (2 * scale) - scale
+            value = torch.rand(shape, generator=generator, dtype=torch.float64)
+            value = value * (2 * scale) - scale
         params[name] = value.to(dtype=dtype, device=device)
     return params
 '''

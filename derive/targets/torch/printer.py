@@ -63,9 +63,9 @@ class TorchCodePrinter(NumPyCodePrinter):
     def _print_RowConstants(self, node: ir.RowConstants) -> list[str]:
         values = ", ".join(repr(v) for v in node.values)
         counts = ", ".join(self.size(c) for c in node.counts)
-        name = node.name
+        name, device = node.name, self.device
         return [f"{name} = torch.tensor([{values}], {self._like()})",
-                f"{name} = {name}.repeat_interleave(torch.tensor([{counts}], device={self.device}))",
+                f"{name} = {name}.repeat_interleave(torch.tensor([{counts}], device={device}))",
                 f"{name} = {name}.repeat({self.size(node.batch)}, 1)"]
 
     def _print_AddRows(self, node: ir.AddRows) -> list[str]:
