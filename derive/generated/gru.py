@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f2a631f8d4f067629b93e1b9411119bdc0083cb4a52790ceff68f8e940821feb
+gatecalc-content-sha256: 26056b8e18c706522235ae74a7b03f9cf66cdb30e84a4a9b90021ad3a59bdc97
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -60,24 +60,35 @@ def sigmoid(a, out=None):
     return out
 
 
-def _check_array(what, array, dims, sizes):
-    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
-    shape = getattr(array, "shape", None)
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if shape is None or len(shape) != len(dims):
-        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
-    if not numpy.issubdtype(array.dtype, numpy.inexact):
-        raise TypeError(f"{what}: expected a float or complex array {expected}, "
-                        f"got dtype {array.dtype}")
-    for dim, size in zip(dims, shape):
-        if sizes.setdefault(dim, size) != size:
-            raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+# where each size is read (a parameter and an axis), and every parameter's dimensions
+_SIZE_AT = {}
+for _name, _dims in PARAMS.items():
+    for _axis, _dim in enumerate(_dims):
+        _SIZE_AT.setdefault(_dim, (_name, _axis))
+_PARAM_DIMS = tuple(PARAMS.items())
 
 
 def _check_params(params):
     """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
     if not isinstance(params, dict):
         raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    try:
+        sizes = {dim: params[name].shape[axis] for dim, (name, axis) in _SIZE_AT.items()}
+        shapes = {dims: tuple([sizes[dim] for dim in dims]) for dims in set(PARAMS.values())}
+        if len(params) == len(PARAMS):
+            for name, dims in _PARAM_DIMS:
+                array = params[name]
+                if array.shape != shapes[dims] or array.dtype.kind not in "fc":
+                    break
+            else:
+                return sizes
+    except (KeyError, AttributeError, IndexError):
+        pass
+    _explain_params(params)
+
+
+def _explain_params(params):
+    """Raise the error that names what is wrong with ``params``."""
     missing = [name for name in PARAMS if name not in params]
     extra = [name for name in params if name not in PARAMS]
     if missing or extra:
@@ -87,10 +98,24 @@ def _check_params(params):
     for name, dims in PARAMS.items():
         for dim, size in zip(dims, getattr(params[name], "shape", ())):
             votes.setdefault(dim, []).append(size)
-    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
+    sizes = {dim: max(sorted(set(seen)), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
-    return sizes
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    if (shape is not None and len(shape) == len(dims) and array.dtype.kind in "fc"
+            and all(sizes.setdefault(dim, size) == size for dim, size in zip(dims, shape))):
+        return
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if array.dtype.kind not in "fc":
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
 
 
 def _check_states(what, states, sizes):
@@ -99,17 +124,18 @@ def _check_states(what, states, sizes):
         return {}
     if not isinstance(states, dict):
         raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
-    unknown = [name for name in states if name not in STATE_DIMS]
-    if unknown:
-        raise ValueError(f"{what}: unknown state(s) {unknown}; the states are {list(STATE_DIMS)}")
     for name, value in states.items():
+        if name not in STATE_DIMS:
+            unknown = [name for name in states if name not in STATE_DIMS]
+            raise ValueError(f"{what}: unknown state(s) {unknown}; the states are "
+                             f"{list(STATE_DIMS)}")
         _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
     return states
 
 
 def _check_forward(params, x, state0):
     """-> (steps, batch, dtype, state0) after checking every argument of forward."""
-    sizes = _check_params(params)
+    sizes = dict(_check_params(params))
     _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
     state0 = _check_states("state0", state0, sizes)
     dtype = numpy.result_type(x, *params.values(), *state0.values())
@@ -118,8 +144,8 @@ def _check_forward(params, x, state0):
 
 def _check_backward(params, cache, dy, d_state_T):
     """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
-    sizes = _check_params(params)
-    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= set(cache):
+    sizes = dict(_check_params(params))
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= cache.keys():
         raise TypeError("cache: expected the cache forward returned")
     xs = cache["xs"]
     _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
@@ -392,7 +418,7 @@ def backward(params, cache, dy, d_state_T=None):
             numpy.multiply(d_a_n, seq_da_n_da_r[k], out=d_a_r)
             d_maps_h_prev[t, :, 0:D] = d_a_r
             # grad of: h = (1 - z) * n + z * h_prev
-            d_h_prev = d_maps_h_prev[t] @ stack_h_prev
+            d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
             d_h_prev += d_h*z[k]
             d_h_next = d_h_prev
     # one product over all steps per stacked group

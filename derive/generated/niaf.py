@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 38bfdb4abde3104e67bc786479aadc43d5cfb835a5e600e94f09cea5296b73e7
+gatecalc-content-sha256: b5cb9d250e21984369904332b39a50fb58cff531932c2fbd42e83895fea1ae19
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -65,24 +65,35 @@ def sigmoid(a, out=None):
     return out
 
 
-def _check_array(what, array, dims, sizes):
-    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
-    shape = getattr(array, "shape", None)
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if shape is None or len(shape) != len(dims):
-        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
-    if not numpy.issubdtype(array.dtype, numpy.inexact):
-        raise TypeError(f"{what}: expected a float or complex array {expected}, "
-                        f"got dtype {array.dtype}")
-    for dim, size in zip(dims, shape):
-        if sizes.setdefault(dim, size) != size:
-            raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+# where each size is read (a parameter and an axis), and every parameter's dimensions
+_SIZE_AT = {}
+for _name, _dims in PARAMS.items():
+    for _axis, _dim in enumerate(_dims):
+        _SIZE_AT.setdefault(_dim, (_name, _axis))
+_PARAM_DIMS = tuple(PARAMS.items())
 
 
 def _check_params(params):
     """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
     if not isinstance(params, dict):
         raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    try:
+        sizes = {dim: params[name].shape[axis] for dim, (name, axis) in _SIZE_AT.items()}
+        shapes = {dims: tuple([sizes[dim] for dim in dims]) for dims in set(PARAMS.values())}
+        if len(params) == len(PARAMS):
+            for name, dims in _PARAM_DIMS:
+                array = params[name]
+                if array.shape != shapes[dims] or array.dtype.kind not in "fc":
+                    break
+            else:
+                return sizes
+    except (KeyError, AttributeError, IndexError):
+        pass
+    _explain_params(params)
+
+
+def _explain_params(params):
+    """Raise the error that names what is wrong with ``params``."""
     missing = [name for name in PARAMS if name not in params]
     extra = [name for name in params if name not in PARAMS]
     if missing or extra:
@@ -92,10 +103,24 @@ def _check_params(params):
     for name, dims in PARAMS.items():
         for dim, size in zip(dims, getattr(params[name], "shape", ())):
             votes.setdefault(dim, []).append(size)
-    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
+    sizes = {dim: max(sorted(set(seen)), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
-    return sizes
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    if (shape is not None and len(shape) == len(dims) and array.dtype.kind in "fc"
+            and all(sizes.setdefault(dim, size) == size for dim, size in zip(dims, shape))):
+        return
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if array.dtype.kind not in "fc":
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
 
 
 def _check_states(what, states, sizes):
@@ -104,17 +129,18 @@ def _check_states(what, states, sizes):
         return {}
     if not isinstance(states, dict):
         raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
-    unknown = [name for name in states if name not in STATE_DIMS]
-    if unknown:
-        raise ValueError(f"{what}: unknown state(s) {unknown}; the states are {list(STATE_DIMS)}")
     for name, value in states.items():
+        if name not in STATE_DIMS:
+            unknown = [name for name in states if name not in STATE_DIMS]
+            raise ValueError(f"{what}: unknown state(s) {unknown}; the states are "
+                             f"{list(STATE_DIMS)}")
         _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
     return states
 
 
 def _check_forward(params, x, state0):
     """-> (steps, batch, dtype, state0) after checking every argument of forward."""
-    sizes = _check_params(params)
+    sizes = dict(_check_params(params))
     _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
     state0 = _check_states("state0", state0, sizes)
     dtype = numpy.result_type(x, *params.values(), *state0.values())
@@ -123,8 +149,8 @@ def _check_forward(params, x, state0):
 
 def _check_backward(params, cache, dy, d_state_T):
     """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
-    sizes = _check_params(params)
-    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= set(cache):
+    sizes = dict(_check_params(params))
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= cache.keys():
         raise TypeError("cache: expected the cache forward returned")
     xs = cache["xs"]
     _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
@@ -461,7 +487,7 @@ def backward(params, cache, dy, d_state_T=None):
             d_a_i = seq_d_a_i[t]
             d_a_f = seq_d_a_f[t]
             # grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
-            d_h_prev = d_maps_x[t] @ stack_h_prev
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
             d_h_next = d_h_prev
             d_c_next = d_c_prev

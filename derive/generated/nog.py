@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 1b377537fa0ff07aae2aaae7737ad981b248137d425358d42d5f2ae49775cc02
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9622bc6711a0a3fcd16826829a4aac7d81f14b25a07e24bc820fedaa103b6392
+gatecalc-content-sha256: f95b66bb05c13aea0f9e34345e44597a9f8f6432b53272c81bbbb17c96b60bb0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -60,24 +60,35 @@ def sigmoid(a, out=None):
     return out
 
 
-def _check_array(what, array, dims, sizes):
-    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
-    shape = getattr(array, "shape", None)
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if shape is None or len(shape) != len(dims):
-        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
-    if not numpy.issubdtype(array.dtype, numpy.inexact):
-        raise TypeError(f"{what}: expected a float or complex array {expected}, "
-                        f"got dtype {array.dtype}")
-    for dim, size in zip(dims, shape):
-        if sizes.setdefault(dim, size) != size:
-            raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+# where each size is read (a parameter and an axis), and every parameter's dimensions
+_SIZE_AT = {}
+for _name, _dims in PARAMS.items():
+    for _axis, _dim in enumerate(_dims):
+        _SIZE_AT.setdefault(_dim, (_name, _axis))
+_PARAM_DIMS = tuple(PARAMS.items())
 
 
 def _check_params(params):
     """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
     if not isinstance(params, dict):
         raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    try:
+        sizes = {dim: params[name].shape[axis] for dim, (name, axis) in _SIZE_AT.items()}
+        shapes = {dims: tuple([sizes[dim] for dim in dims]) for dims in set(PARAMS.values())}
+        if len(params) == len(PARAMS):
+            for name, dims in _PARAM_DIMS:
+                array = params[name]
+                if array.shape != shapes[dims] or array.dtype.kind not in "fc":
+                    break
+            else:
+                return sizes
+    except (KeyError, AttributeError, IndexError):
+        pass
+    _explain_params(params)
+
+
+def _explain_params(params):
+    """Raise the error that names what is wrong with ``params``."""
     missing = [name for name in PARAMS if name not in params]
     extra = [name for name in params if name not in PARAMS]
     if missing or extra:
@@ -87,10 +98,24 @@ def _check_params(params):
     for name, dims in PARAMS.items():
         for dim, size in zip(dims, getattr(params[name], "shape", ())):
             votes.setdefault(dim, []).append(size)
-    sizes = {dim: max(set(seen), key=seen.count) for dim, seen in votes.items()}
+    sizes = {dim: max(sorted(set(seen)), key=seen.count) for dim, seen in votes.items()}
     for name, dims in PARAMS.items():
         _check_array(f"params[{name!r}]", params[name], dims, sizes)
-    return sizes
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    if (shape is not None and len(shape) == len(dims) and array.dtype.kind in "fc"
+            and all(sizes.setdefault(dim, size) == size for dim, size in zip(dims, shape))):
+        return
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if array.dtype.kind not in "fc":
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
 
 
 def _check_states(what, states, sizes):
@@ -99,17 +124,18 @@ def _check_states(what, states, sizes):
         return {}
     if not isinstance(states, dict):
         raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
-    unknown = [name for name in states if name not in STATE_DIMS]
-    if unknown:
-        raise ValueError(f"{what}: unknown state(s) {unknown}; the states are {list(STATE_DIMS)}")
     for name, value in states.items():
+        if name not in STATE_DIMS:
+            unknown = [name for name in states if name not in STATE_DIMS]
+            raise ValueError(f"{what}: unknown state(s) {unknown}; the states are "
+                             f"{list(STATE_DIMS)}")
         _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
     return states
 
 
 def _check_forward(params, x, state0):
     """-> (steps, batch, dtype, state0) after checking every argument of forward."""
-    sizes = _check_params(params)
+    sizes = dict(_check_params(params))
     _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
     state0 = _check_states("state0", state0, sizes)
     dtype = numpy.result_type(x, *params.values(), *state0.values())
@@ -118,8 +144,8 @@ def _check_forward(params, x, state0):
 
 def _check_backward(params, cache, dy, d_state_T):
     """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
-    sizes = _check_params(params)
-    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= set(cache):
+    sizes = dict(_check_params(params))
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= cache.keys():
         raise TypeError("cache: expected the cache forward returned")
     xs = cache["xs"]
     _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
@@ -413,7 +439,7 @@ def backward(params, cache, dy, d_state_T=None):
                            out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             d_a_i = seq_d_a_i[t]
             d_a_f = seq_d_a_f[t]
-            d_h_prev = d_maps_x[t] @ stack_h_prev
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + i * c_tilde
             d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
             d_h_next = d_h_prev

@@ -144,6 +144,8 @@ class NumPyCodePrinter(ir.Printer):
         if node.new:
             if node.cast:
                 return [f"{out} = ({a} @ {b}).astype({self.dtype}, copy=False)"]
+            if node.a.index or node.b.index:  # a step's view: numpy.dot costs less than @ there
+                return [f"{out} = numpy.dot({a}, {b})"]
             return [f"{out} = {a} @ {b}"]
         if node.accumulate:
             if node.out.index:
