@@ -77,10 +77,15 @@ def _function_inputs(module, name, seed=0):
 
 
 @pytest.mark.parametrize("name", ALL_CELLS)
-def test_torch_gradcheck_on_the_autograd_function(name):
+@pytest.mark.parametrize("recompute", [False, True])
+def test_torch_gradcheck_on_the_autograd_function(name, recompute):
     module = torch_generated(name)
     inputs = _function_inputs(module, name)
-    assert torch.autograd.gradcheck(module.SequenceFunction.apply, inputs, eps=1e-6, atol=1e-8)
+
+    def function(*tensors):
+        return module.SequenceFunction.apply(recompute, *tensors)
+
+    assert torch.autograd.gradcheck(function, inputs, eps=1e-6, atol=1e-8)
 
 
 def test_the_function_is_once_differentiable_and_says_so():
@@ -89,13 +94,13 @@ def test_the_function_is_once_differentiable_and_says_so():
     gradgradcheck does not pass)."""
     module = torch_generated("lstm")
     inputs = _function_inputs(module, "lstm")
-    y, *_ = module.SequenceFunction.apply(*inputs)
+    y, *_ = module.SequenceFunction.apply(False, *inputs)
     dy = torch.ones_like(y, requires_grad=True)
     grads = torch.autograd.grad(y, inputs, dy, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         grads[-1].sum().backward()
     with pytest.raises(RuntimeError):
-        torch.autograd.gradgradcheck(module.SequenceFunction.apply, inputs)
+        torch.autograd.gradgradcheck(lambda *a: module.SequenceFunction.apply(False, *a), inputs)
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "fgr"])
@@ -142,6 +147,29 @@ def test_the_forward_saves_only_what_the_backward_reads():
     # h, c over T+1 steps, the four gates over T, x, the parameters; float64
     expected = 8 * (2 * (T + 1) * B * D + T * B * 4 * D + T * B * M + params)
     assert held == expected
+    # with recompute: h and c over T+1 steps, x, the parameters
+    cell.recompute = True
+    assert saved_bytes(cell, x) == 8 * (2 * (T + 1) * B * D + T * B * M + params)
+
+
+@pytest.mark.parametrize("name", ["nfg", "gru", "fgr"])
+def test_recompute_gives_the_same_gradients(name):
+    """A state whose previous values the backward does not read (nfg's c) is rebuilt from its
+    new values and the initial state."""
+    module = torch_generated(name)
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    state0 = {s: torch.randn(2, 4, dtype=torch.float64) for s in module.STATE}
+    results = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        cell = module.Cell(3, 4, recompute=recompute).double()
+        leaves = [x.clone().requires_grad_(True)] + [v.clone().requires_grad_(True)
+                                                     for v in state0.values()]
+        y, state_T = cell(leaves[0], dict(zip(state0, leaves[1:])))
+        (y.sum() + sum(v.square().sum() for v in state_T.values())).backward()
+        results.append([v.grad for v in leaves] + [p.grad for p in cell.parameters()])
+    for plain, recomputed in zip(*results):
+        torch.testing.assert_close(recomputed, plain, rtol=1e-12, atol=1e-14)
 
 
 def test_generated_torch_modules_import_only_torch():

@@ -3,7 +3,8 @@
 
 - "oracle": the spec's equations as torch operations, gradients by autograd (verify/torch_oracle);
 - "sequence": the generated torch module's forward and backward functions (the derived backward);
-- "module": the generated nn.Module under autograd, through its torch.autograd.Function.
+- "module": the generated nn.Module under autograd, through its torch.autograd.Function;
+- "recompute": the same with recompute=True (the backward recomputes the gates).
 """
 
 import importlib
@@ -36,11 +37,11 @@ def _sequence_of(module):
     return run
 
 
-def _module(name):
+def _module(name, recompute=False):
     module = torch_generated(name)
 
     def run(params, x, state0, dy, d_state_T):
-        cell = module.Cell(**sizes_of(module, params, x)).to(x.dtype)
+        cell = module.Cell(**sizes_of(module, params, x), recompute=recompute).to(x.dtype)
         with torch.no_grad():
             for k, v in params.items():
                 getattr(cell, k).copy_(v)
@@ -62,8 +63,9 @@ def sizes_of(module, params, x):
     return {kw: dims[d] for d, kw in module.SIZES.items()}
 
 
-RUNNERS = {"oracle": _oracle, "sequence": _sequence, "module": _module}
+RUNNERS = {"oracle": _oracle, "sequence": _sequence, "module": _module,
+           "recompute": lambda name: _module(name, recompute=True)}
 
 
-def implementations(which=("oracle", "sequence", "module")):
+def implementations(which=("oracle", "sequence", "module", "recompute")):
     return [pytest.param(RUNNERS[k], id=k) for k in which]

@@ -6,6 +6,8 @@ The user's cell is written the way PyTorch's own custom-LSTM benchmarks write it
 (``benchmarks/fastrnns/custom_lstms.py``): a Python loop over time steps, each step one
 ``nn.Linear`` of the input and one of the state into the four stacked gates, then the gates'
 functions, all under autograd (which computes its backward). It is a timing baseline only.
+``recompute`` is the generated Cell with ``recompute=True`` (the forward keeps only the states;
+the backward recomputes the gates first).
 
 Time: forward + backward (``y.backward(dy)``), the median of timed calls in the interleaved
 steady-state blocks of ``bench._interleaved_times``. Memory held for the backward: the bytes of
@@ -50,8 +52,13 @@ class UserLSTM(torch.nn.Module):
         return torch.stack(ys), {"h": h, "c": c}
 
 
-def generated_cell(input_size, hidden_size):
-    return importlib.import_module("derive.generated.torch.lstm").Cell(input_size, hidden_size)
+def generated_cell(input_size, hidden_size, recompute=False):
+    module = importlib.import_module("derive.generated.torch.lstm")
+    return module.Cell(input_size, hidden_size, recompute=recompute)
+
+
+def recomputing_cell(input_size, hidden_size):
+    return generated_cell(input_size, hidden_size, recompute=True)
 
 
 class _NNLSTM(torch.nn.Module):
@@ -66,7 +73,8 @@ class _NNLSTM(torch.nn.Module):
         return y, {"h": h[0], "c": c[0]}
 
 
-MODELS = {"generated": generated_cell, "user": UserLSTM, "nn.LSTM": _NNLSTM}
+MODELS = {"generated": generated_cell, "recompute": recomputing_cell, "user": UserLSTM,
+          "nn.LSTM": _NNLSTM}
 
 
 def _runner(model, x, dy):
@@ -126,6 +134,8 @@ def bench_torch(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0, device=None) ->
                     "time_over_user": seconds["generated"] / seconds["user"],
                     "time_over_nn_lstm": seconds["generated"] / seconds["nn.LSTM"],
                     "memory_over_user": memory["generated"] / memory["user"],
+                    "recompute_time_over_user": seconds["recompute"] / seconds["user"],
+                    "recompute_memory_over_user": memory["recompute"] / memory["user"],
                 })
     return rows
 
@@ -140,7 +150,8 @@ def table(rows: list[dict]) -> str:
         lines.insert(-1, "no GPU here (torch.cuda.is_available() is False): CPU rows only")
     lines.append(f"{'device':<7}{'dtype':<8}{'T,B,M,D':<17}{'generated':>11}{'user loop':>11}"
                  f"{'gen/user':>9}{'nn.LSTM':>11}{'gen/nn':>8}{'saved gen':>11}"
-                 f"{'saved user':>11}{'gen/user':>9}")
+                 f"{'saved user':>11}{'gen/user':>9}{'recompute':>11}{'rc/user':>8}"
+                 f"{'saved rc':>10}{'rc/user':>8}")
     for r in rows:
         s, m = r["seconds"], r["saved_bytes"]
         lines.append(
@@ -148,7 +159,9 @@ def table(rows: list[dict]) -> str:
             f"{s['generated'] * 1e3:>9.2f}ms{s['user'] * 1e3:>9.2f}ms{r['time_over_user']:>9.2f}"
             f"{s['nn.LSTM'] * 1e3:>9.2f}ms{r['time_over_nn_lstm']:>8.2f}"
             f"{m['generated'] / 2**20:>9.2f}MB{m['user'] / 2**20:>9.2f}MB"
-            f"{r['memory_over_user']:>9.2f}")
+            f"{r['memory_over_user']:>9.2f}{s['recompute'] * 1e3:>9.2f}ms"
+            f"{r['recompute_time_over_user']:>8.2f}{m['recompute'] / 2**20:>8.2f}MB"
+            f"{r['recompute_memory_over_user']:>8.2f}")
     return "\n".join(lines) + "\n"
 
 

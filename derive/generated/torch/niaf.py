@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: cd4af4d449695c72876bc2b3e692565d7841e98f8e653bbe6ca6b6783c81bcf5
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a24c94298044bf3ccb12e2da3ace7441b2594b3fd3509526333a40cd0d78bbc0
+gatecalc-content-sha256: 4a60e01754bb4aa2c33087a61f02e9b4caed26c249923767d65a423986761873
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -511,34 +511,68 @@ def zero_state(params, batch, dtype):
             for name, dim in STATE_DIMS.items()}
 
 
+PREVIOUS = {'h': 'h_prev', 'c': 'c_prev'}  # each state's name before a step, as CACHE names it
+
+
+def _saved_states(kept, state0):
+    """What recompute saves instead of cache["kept"]: per state, its values before every step
+    if kept, else its values after every step and the initial value (None: zeros)."""
+    saved = {}
+    for s in STATE:
+        if PREVIOUS[s] in kept:
+            saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
+        else:
+            saved[s] = kept[s]
+            saved["initial " + s] = state0.get(s, torch.zeros_like(kept[s][0]))
+    return saved
+
+
+def _recompute(params, xs, saved):
+    """cache["kept"] again, for all steps at once: given the states before each step, the steps
+    are independent, so step_forward runs once over the T*B rows."""
+    steps, batch = xs.shape[0], xs.shape[1]
+    state = {}
+    for s in STATE:
+        if PREVIOUS[s] in saved:
+            before = saved[PREVIOUS[s]]
+        else:
+            before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
+        state[s] = before.reshape(steps * batch, before.shape[2])
+    _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
+    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
+
+
 class SequenceFunction(torch.autograd.Function):
-    """The whole sequence as one autograd node. Inputs: x (T, B, M), each initial state in STATE
-    order (None: zeros), each parameter in PARAMS order; outputs: y and each final state. The
-    forward saves only what the derived backward reads (cache["kept"], the input, the
-    parameters); the backward is the derived one (backward above). Its own derivative is not
-    derived: double backward raises."""
+    """The whole sequence as one autograd node. Inputs: recompute (a bool), x (T, B, M), each
+    initial state in STATE order (None: zeros), each parameter in PARAMS order; outputs: y and
+    each final state. The forward saves only what the derived backward reads (cache["kept"],
+    the input, the parameters), or with recompute only the states, the input and the parameters
+    (the backward then recomputes the rest first: less memory, one more forward's products).
+    The backward is the derived one (backward above). Its own derivative is not derived:
+    double backward raises."""
 
     @staticmethod
-    def forward(ctx, x, *tensors):
+    def forward(ctx, recompute, x, *tensors):
         state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
-        kept = cache["kept"]
-        ctx.kept_names = tuple(kept)
-        ctx.save_for_backward(cache["xs"], *kept.values(), *params.values())
+        saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
+        ctx.recompute, ctx.saved_names = recompute, tuple(saved)
+        ctx.save_for_backward(cache["xs"], *saved.values(), *params.values())
         return (y, *[state_T[s] for s in STATE])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy, *d_state_T):
-        xs, *saved = ctx.saved_tensors
-        kept = dict(zip(ctx.kept_names, saved))
-        params = dict(zip(PARAMS, saved[len(kept):]))
+        xs, *values = ctx.saved_tensors
+        saved = dict(zip(ctx.saved_names, values))
+        params = dict(zip(PARAMS, values[len(saved):]))
+        kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
         wanted = ctx.needs_input_grad
-        d_states = [d_state0[s] if wanted[1 + k] else None for k, s in enumerate(STATE)]
-        return (dx if wanted[0] else None, *d_states, *[grads[k] for k in PARAMS])
+        d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
+        return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])
 
 
 class Cell(torch.nn.Module):
@@ -547,12 +581,14 @@ class Cell(torch.nn.Module):
     M) when batch_first (and then y is (B, T, size)); state0 and state_T map state names to
     (B, size) tensors, a missing name in state0 meaning zeros. Parameters are named as in
     the spec and initialised as init_params does; gradients come from the derived backward,
-    through SequenceFunction."""
+    through SequenceFunction; with recompute, the forward keeps only the states and the
+    backward recomputes the gates (less memory, more time)."""
 
-    def __init__(self, input_size, hidden_size, *, batch_first=False, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, *, batch_first=False, recompute=False, device=None,
+                 dtype=None):
         super().__init__()
         self.sizes = dict(input_size=input_size, hidden_size=hidden_size)
-        self.batch_first = batch_first
+        self.batch_first, self.recompute = batch_first, recompute
         dtype = torch.get_default_dtype() if dtype is None else dtype
         for name, value in init_params(**self.sizes, dtype=dtype, device=device).items():
             self.register_parameter(name, torch.nn.Parameter(value))
@@ -570,10 +606,12 @@ class Cell(torch.nn.Module):
             _check_tensor("x", x, ("B", "T", INPUT_DIM), _check_params(params))
             x = x.transpose(0, 1)
         steps, batch, dtype, state0 = _check_forward(params, x, state0)
-        outputs = SequenceFunction.apply(x, *[state0.get(s) for s in STATE], *params.values())
+        outputs = SequenceFunction.apply(self.recompute, x, *[state0.get(s) for s in STATE],
+                                         *params.values())
         y, state_T = outputs[0], dict(zip(STATE, outputs[1:]))
         return (y.transpose(0, 1) if self.batch_first else y), state_T
 
     def extra_repr(self):
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
-        return sizes + (", batch_first=True" if self.batch_first else "")
+        return (sizes + (", batch_first=True" if self.batch_first else "")
+                + (", recompute=True" if self.recompute else ""))

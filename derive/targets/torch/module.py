@@ -43,7 +43,7 @@ def generate_module(derivation: Derivation) -> str:
                  lower_forward(derivation, plan), lower_backward(derivation, plan))
     parts = [head, autograd.CHECKS, autograd.init_params(cell),
              *[printer.doprint(function) for function in functions], ZERO_STATE,
-             autograd.FUNCTION, autograd.cell_module(cell)]
+             autograd.function(cell), autograd.cell_module(cell)]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     try:  # a printer bug must stop here, before any file is written
         compile(source, f"{cell.name}.py", "exec")
