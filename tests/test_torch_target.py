@@ -207,6 +207,7 @@ def test_the_step_functions_agree_with_numpys(name):
 
 def test_cell_parameters_are_named_and_initialised_as_init_params():
     module = torch_generated("lstm")
+    torch.manual_seed(0)
     cell = module.Cell(5, 8)
     assert [k for k, _ in cell.named_parameters()] == list(module.PARAMS)
     assert all(p.dtype == torch.float32 for p in cell.parameters())
@@ -215,7 +216,7 @@ def test_cell_parameters_are_named_and_initialised_as_init_params():
     for k, p in cell.named_parameters():
         assert tuple(p.shape) == {"W": (8, 5), "U": (8, 8), "b": (8,)}[k[0]]
         if k != "b_f":
-            assert p.abs().max() <= bound and p.std() > bound / 3, k
+            assert p.abs().max() <= bound and (p.dim() == 1 or p.std() > bound / 3), k
     lstmp = torch_generated("lstmp").Cell(5, 8, proj_size=3)
     assert lstmp.W_p.shape == (3, 8) and lstmp.U_i.shape == (8, 3)
 
