@@ -86,3 +86,24 @@ def test_a_target_whose_extra_is_missing_is_refused_in_one_line(tmp_path, capsys
                    "pip install -e '.[fakeextra]'")
     assert not list(tmp_path.iterdir())
     assert register  # the one-line way to add a target
+
+
+def test_written_order_puts_terms_as_the_spec_wrote_them():
+    from derive.targets.lower.rewrites import written_order, written_positions
+    d = derivation()
+    a_i = next(s for s in d.forward if s.target == "a_i")
+    display = next(eq.display for eq in d.cell.equations if eq.target == "i")
+    printer = NumPyCodePrinter()
+    assert printer.expr(a_i.expr) == "U_i_h_prev + W_i_x + b_i"  # SymPy's order
+    assert printer.expr(written_order(a_i.expr, written_positions(display))) == \
+        "W_i_x + U_i_h_prev + b_i"
+
+
+def test_step_code_reads_in_written_order_and_computes_tanh_c_once():
+    text = (pipeline.GENERATED / "lstm.py").read_text()
+    step_forward = text[text.index("def step_forward("):text.index("def step_backward(")]
+    step_backward = text[text.index("def step_backward("):text.index("def forward(")]
+    assert "    a_i = W_i_x + U_i_h_prev + b_i\n" in step_forward
+    assert "    c = f*c_prev + i*c_tilde\n" in step_forward
+    assert step_backward.count("numpy.tanh(c)") == 1
+    assert "grad through" not in text
