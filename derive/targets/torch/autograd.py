@@ -152,13 +152,16 @@ def _check_backward(params, cache, dy, d_state_T):
 def function(cell: Cell) -> str:
     """The autograd.Function, and the recomputation it may use instead of saving gates."""
     previous = {s: prev_name(s) for s in cell.state_names}
-    return f'''PREVIOUS = {previous!r}  # each state's name before a step, as CACHE names it
+    return (f"PREVIOUS = {previous!r}  # each state's name before a step, as CACHE names it\n"
+            + FUNCTION)
 
+
+FUNCTION = '''
 
 def _saved_states(kept, state0):
     """What recompute saves instead of cache["kept"]: per state, its values before every step
     if kept, else its values after every step and the initial value (None: zeros)."""
-    saved = {{}}
+    saved = {}
     for s in STATE:
         if PREVIOUS[s] in kept:
             saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
@@ -172,7 +175,7 @@ def _recompute(params, xs, saved):
     """cache["kept"] again, for all steps at once: given the states before each step, the steps
     are independent, so step_forward runs once over the T*B rows."""
     steps, batch = xs.shape[0], xs.shape[1]
-    state = {{}}
+    state = {}
     for s in STATE:
         if PREVIOUS[s] in saved:
             before = saved[PREVIOUS[s]]
@@ -180,7 +183,7 @@ def _recompute(params, xs, saved):
             before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
         state[s] = before.reshape(steps * batch, before.shape[2])
     _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
-    return {{name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}}
+    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
 
 
 class SequenceFunction(torch.autograd.Function):
@@ -194,7 +197,7 @@ class SequenceFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, recompute, x, *tensors):
-        state0 = {{s: v for s, v in zip(STATE, tensors) if v is not None}}
+        state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
         saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
@@ -209,7 +212,7 @@ class SequenceFunction(torch.autograd.Function):
         saved = dict(zip(ctx.saved_names, values))
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
-        cache = {{"kept": kept, "xs": xs, "dtype": xs.dtype}}
+        cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
