@@ -272,3 +272,21 @@ def test_torch_modules_are_formatted_to_100_columns():
     for path in sorted((pipeline.GENERATED / "torch").glob("[!_]*.py")):
         long = [line for line in path.read_text("utf-8").splitlines() if len(line) > 100]
         assert not long, f"{path.name}: {long[0]}"
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "peephole"])
+@pytest.mark.parametrize("recompute", [False, True])
+def test_torch_gradcheck_in_complex128(name, recompute):
+    """Complex: torch's convention (the conjugate of the holomorphic derivative) is met."""
+    module = torch_generated(name)
+    generator = torch.Generator().manual_seed(0)
+    params = module.init_params(2, 3, generator=generator, dtype=torch.complex128)
+    x = torch.randn(3, 2, 2, dtype=torch.complex128, generator=generator)
+    state0 = [torch.randn(2, 3, dtype=torch.complex128, generator=generator)
+              for _ in module.STATE]
+    inputs = tuple(t.clone().requires_grad_(True) for t in [x, *state0, *params.values()])
+
+    def function(*tensors):
+        return module.SequenceFunction.apply(recompute, *tensors)
+
+    assert torch.autograd.gradcheck(function, inputs, eps=1e-6, atol=1e-7)

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 178ea623d2d6305188aa59cc8fa64d05c5e2f30ebc05ace50b7e30074a40925b
+gatecalc-content-sha256: 3672d2692cf069028c3cab3fd6ab3ca43d64d9b3b208c7767c06cf7fab5ba967
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -749,7 +749,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2a6c2dbaff1dd02e2824377fce1d786a3f5c49ee2895ac727067efcc891a16a5
+gatecalc-content-sha256: 6b9482007a2575bdea91d995881c26debe2b4024f021fd50f0f580851d9ecf24
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -497,7 +497,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])

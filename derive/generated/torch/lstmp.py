@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1e051ef181023d1a21e511d2a6bbeae7e3953db1b6821812f22a3a74f4027858
+gatecalc-content-sha256: 5eeaeaec101a5e9809838b5235cd6574b9322895571ff9b9af3d6c170626ccd9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -582,7 +582,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])

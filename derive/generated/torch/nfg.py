@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     Odyssey, 2017 (NFG, here without peepholes, as in the seed article)
 spec sha256: d79fd39ea9af2a660229ce194ef052369d096865b5317a394d315da5acb8c7b6
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e803a0ee68e674b6e764e2ee8c3d084619bfeee81c03faf1bd01cee79fee86e6
+gatecalc-content-sha256: 94a70b97433d4741aebb4a3751af387afe1daa813e944c7a7f9dd00c850e7277
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -485,7 +485,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: adf2836834032d294821b57ac119be06fd8f77ea8a49b20d4227f7a34c2ce397
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2b8defc5b3c3d33f523b603031ed15be1986eb880ad92a333bca7ad0543892d2
+gatecalc-content-sha256: 1da34e6481f4c09a25fc2fe243603d7b47ab0dbe1a56ea0a1c8eef5a7ccbec1b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -521,7 +521,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])

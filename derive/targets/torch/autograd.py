@@ -213,7 +213,13 @@ class SequenceFunction(torch.autograd.Function):
         params = dict(zip(PARAMS, values[len(saved):]))
         kept = _recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
-        grads, dx, d_state0 = backward(params, cache, dy, dict(zip(STATE, d_state_T)))
+        # complex: the derived backward gives the holomorphic derivative's transpose; torch's
+        # convention is its conjugate, so the adjoints are conjugated in and out
+        flip = torch.conj if xs.is_complex() else (lambda tensor: tensor)
+        grads, dx, d_state0 = backward(params, cache, flip(dy),
+                                       {s: flip(d) for s, d in zip(STATE, d_state_T)})
+        grads, dx, d_state0 = ({k: flip(v) for k, v in grads.items()}, flip(dx),
+                               {s: flip(v) for s, v in d_state0.items()})
         wanted = ctx.needs_input_grad
         d_states = [d_state0[s] if wanted[2 + k] else None for k, s in enumerate(STATE)]
         return (None, dx if wanted[1] else None, *d_states, *[grads[k] for k in PARAMS])
