@@ -103,6 +103,13 @@ def _report(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    if args.target == "torch":
+        from . import torch_bench  # needs the torch extra
+        return torch_bench.main(args.json, args.quick)
+    return bench.main(args.json, args.quick, args.after)
+
+
 def _sizes(text: str) -> Sizes:
     try:
         values = [int(v) for v in text.split(",")]
@@ -144,7 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--after", action="store_true",
                      help="only measure how long each library's threads slow the other after a "
                           "switch (what the settling time of the blocks is chosen from)")
-    cmd.set_defaults(run=lambda args: bench.main(args.json, args.quick, args.after))
+    cmd.add_argument("--target", default="numpy", choices=("numpy", "torch"),
+                     help="numpy: the generated NumPy lstm (default); torch: the generated torch "
+                          "lstm against a user's loop of nn.Linear and nn.LSTM")
+    cmd.set_defaults(run=_bench)
     cmd = commands.add_parser("engines", help="the compiled target's engine comparison on lstm "
                                               "(needs the fast extra)")
     cmd.add_argument("--json", metavar="FILE", help="write the figures here")

@@ -61,7 +61,7 @@ def _importable(name: str) -> bool:
 
 
 register(Target("numpy", "derive.targets.numpy.module:generate_module", ""))
-# register(Target("torch", "derive.targets.torch.module:generate_module", "torch", "torch",
-#                 ("torch",)))
+# generating torch code needs no torch (the modules are text); running them needs the extra
+register(Target("torch", "derive.targets.torch.module:generate_module", "torch", "torch"))
 # printing needs no numba; importing a compiled module does (it says: pip install -e '.[fast]')
 register(Target("compiled", "derive.targets.compiled.module:generate_module", "compiled", "fast"))

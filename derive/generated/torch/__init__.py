@@ -1,0 +1,1 @@
+"""Generated PyTorch modules of the built-in cells (python -m derive regen)."""

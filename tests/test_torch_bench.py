@@ -1,0 +1,55 @@
+"""The torch benchmark compares like with like: the user's loop of nn.Linear computes what the
+generated torch lstm computes (it is a timing baseline only), and the table runs end to end."""
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
+
+from verify import torch_bench  # noqa: E402
+
+
+def test_the_user_loop_computes_the_generated_lstm():
+    torch.manual_seed(0)
+    generated = torch_bench.generated_cell(3, 4).double()
+    user = torch_bench.UserLSTM(3, 4).double()
+    with torch.no_grad():  # the generated cell's weights, stacked as the user's layers hold them
+        user.input_map.weight.copy_(torch.cat([getattr(generated, f"W_{g}") for g in "ifco"]))
+        user.state_map.weight.copy_(torch.cat([getattr(generated, f"U_{g}") for g in "ifco"]))
+        user.input_map.bias.copy_(torch.cat([getattr(generated, f"b_{g}") for g in "ifco"]))
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    y, state = generated(x)
+    y_user, state_user = user(x)
+    torch.testing.assert_close(y_user, y)
+    torch.testing.assert_close(state_user["c"], state["c"])
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    y_user.backward(dy)
+    torch.testing.assert_close(user.state_map.weight.grad,
+                               torch.cat([getattr(generated, f"U_{g}").grad for g in "ifco"]))
+
+
+def test_saved_bytes_counts_each_storage_once():
+    """Two views of one buffer saved by autograd count once."""
+    a = torch.randn(10, 10, dtype=torch.float64, requires_grad=True)
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return a[:5] * a[5:], None  # mul saves both views of a's storage
+
+    assert torch_bench.saved_bytes(Model(), None) == 10 * 10 * 8
+
+
+def test_the_torch_bench_runs_end_to_end(monkeypatch):
+    """Not a timing test: the figures are only checked for shape and sense."""
+    from verify import bench
+
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    rows = torch_bench.bench_torch(sizes=[(3, 2, 4, 5)], dtypes=("float32",), budget=0.01,
+                                   device="cpu")
+    (row,) = rows
+    assert set(row["seconds"]) == {"generated", "recompute", "user", "nn.LSTM"}
+    assert row["timed_calls"]["generated"] >= 6
+    assert row["memory_over_user"] == row["saved_bytes"]["generated"] / row["saved_bytes"]["user"]
+    assert row["memory_over_user"] > 0
+    text = torch_bench.table(rows)
+    assert "cpu    float32 3,2,4,5" in text and "gen/user" in text
