@@ -90,7 +90,11 @@ def read_report(path: Path = DOCS / "verification.json") -> dict | None:
 
 
 def builtin_artifacts() -> list[Artifact]:
-    """Everything ``regen`` writes for the built-in cells: modules and document pages."""
+    """Everything ``regen`` writes for the built-in cells: modules and document pages. Only in
+    a source checkout: an installed gatecalc has no docs/ to write (use codegen and docs)."""
+    if not (PACKAGE.parent / "pyproject.toml").is_file():
+        raise UsageError(f"regen rebuilds the generated files of a gatecalc source checkout; this "
+                         f"gatecalc is installed at {PACKAGE}: use 'codegen' and 'docs' with --out")
     derivations = [derivation_of(spec) for spec in builtin_spec_paths()]
     modules = [module_artifact(d, GENERATED) for d in derivations]
     texts = {d.cell.name: m.text for d, m in zip(derivations, modules)}

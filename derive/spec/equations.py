@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -27,7 +28,8 @@ from derive.naming import check_name, linear_map_name
 MAX_EXPONENT = 8
 MAX_LINE_LENGTH = 1000
 MAX_DEPTH = 40  # nesting of an expression tree; SymPy and the printers recurse on it
-MAX_MAGNITUDE = sympy.Integer(10) ** 300  # a number's size, after simplification (float64: 1e308)
+# a number, after simplification, must be a normal float64: 2.2e-308 <= |v| <= 1.8e308, or 0
+FLOAT64_RANGE = (sympy.Rational(sys.float_info.min), sympy.Rational(sys.float_info.max))
 
 
 @dataclass(frozen=True)
@@ -344,8 +346,8 @@ def _constant_problem(expr: sympy.Expr) -> str | None:
             return (f"after simplification the exponent is {node.exp}, outside "
                     f"-{MAX_EXPONENT} to {MAX_EXPONENT}")
         if isinstance(node, sympy.Number) and node != 0 and not (
-                1 / MAX_MAGNITUDE <= abs(node) <= MAX_MAGNITUDE):
-            return "a number in this expression is out of float64's range (1e-300 to 1e300)"
+                FLOAT64_RANGE[0] <= abs(node) <= FLOAT64_RANGE[1]):
+            return "a number in this expression is out of float64's range (about 2e-308 to 2e308)"
         if isinstance(node, sympy.Function) and not node.free_symbols:
             value = to_builtin(node).evalf()
             if not (value.is_real and value.is_finite):
