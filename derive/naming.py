@@ -130,12 +130,12 @@ def module_name_problem(name: object) -> str | None:
 
 
 def _identifier_problem(name: object, what: str) -> str | None:
+    if isinstance(name, str) and "__" in name:
+        return f"{what} '{name}': names with '__' are not allowed"
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         return f"{what} {name!r} is not a valid name (a letter, then letters, digits, '_')"
     if keyword.iskeyword(name):
         return f"{what} '{name}' is a Python keyword"
-    if "__" in name:
-        return f"{what} '{name}': names with '__' are not allowed"
     return None
 
 

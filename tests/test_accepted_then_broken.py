@@ -4,6 +4,7 @@ no accepted spec may produce code that breaks at import or run time."""
 import json
 
 import pytest
+import sympy
 
 from conftest import ROOT, run
 
@@ -145,3 +146,18 @@ def test_an_equation_named_like_a_dimension_is_refused_before_any_code(tmp_path)
 def test_the_built_in_cells_pass_the_constant_checks():
     for path in (ROOT / "derive" / "cells").glob("*.toml"):
         parse_spec_text(path.read_text(), str(path))
+
+
+@pytest.mark.parametrize("last", [
+    "h = tanh(c) - 2 * c / (1 + c) + -c * 3 - c ** -2 / 4",
+    "h = (c - 1) * (1 - c) / c / (2 + c) * tanh(c)",
+    "h = " + " - ".join(["c"] * 30) + " + c * c * c / c",
+])
+def test_one_walk_gives_the_meaning_and_the_written_order_together(last):
+    """The written-order form comes from the same walk as the meaning: evaluated, it is the
+    meaning; unevaluated, its terms are in the order written."""
+    cell = parse_spec_text(spec(last=last))
+    for eq in cell.equations:
+        assert sympy.simplify(eq.display.doit() - eq.expr) == 0, eq.text
+    first = cell.equations[0].display  # sigmoid(W_f @ x + U_f @ h_prev + b_f): as written
+    assert [str(a) for a in first.args[0].args] == ["W_f_x", "U_f_h_prev", "b_f"]

@@ -23,7 +23,7 @@ import sympy
 from derive.ad.blocks import FUNCTIONS, to_builtin
 from derive.ad.cell import Equation, LinearMap, prev_name
 from derive.errors import Location, SpecError, SpecText
-from derive.naming import check_name, linear_map_name
+from derive.naming import check_name, linear_map_name, name_problem
 
 MAX_EXPONENT = 8
 MAX_LINE_LENGTH = 1000
@@ -209,12 +209,13 @@ class EquationBuilder:
 
     def _convert_Name(self, node: ast.Name) -> Value:
         name = node.id
-        if "__" in name:
-            self.fail(f"name '{name}': names with '__' are not allowed", node)
         if name in FUNCTIONS:
             self.fail(f"function '{name}' must be called, e.g. {name}(a)", node)
         kind = self.env.get(name)
         if kind is None:
+            problem = name_problem(name, "name")  # the one identifier check, at a use too
+            if problem:
+                self.fail(problem, node)
             if name in self.later_targets:
                 hint = (f"; the previous step's value is '{prev_name(name)}'"
                         if name in self.state else "")
