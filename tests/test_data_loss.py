@@ -87,11 +87,21 @@ def test_a_killed_write_leaves_a_temporary_file_the_next_write_removes(tmp_path)
     assert (out / "t.py").is_file()
 
 
+def test_an_up_to_date_write_still_removes_a_killed_runs_temporary_file(tmp_path):
+    spec, out = spec_named(tmp_path), tmp_path / "out"
+    assert codegen(spec, out).returncode == 0
+    left = out / ".t.py.gatecalc-99999999-abcdefgh.tmp"  # no such process: a killed run's
+    left.write_text("partial")
+    again = codegen(spec, out)
+    assert again.returncode == 0 and again.stdout.startswith("up to date")
+    assert "removed a temporary file" in again.stderr and not left.exists()
+
+
 def test_the_temporary_file_of_a_running_writer_is_left_alone(tmp_path):
     target = tmp_path / "page.md"
     busy = tmp_path / f".page.md.gatecalc-{os.getpid()}-abcdefgh.tmp"
     busy.write_text("being written")
-    assert writer.remove_stale_temporaries(target) == []
+    assert writer.remove_stale_temporaries([target]) == []
     assert busy.exists()
 
 

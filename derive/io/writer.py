@@ -79,10 +79,10 @@ def write_all(artifacts: list[Artifact], *, force: bool = False, notice=None) ->
             raise GenerationError(f"not overwritten: {names}: edited by hand or not written by "
                                   "gatecalc (no valid gatecalc-content-sha256 seal); use --force "
                                   "to replace")
+    for leftover in remove_stale_temporaries([a.path for a in artifacts]):
+        (notice or _stderr)(f"removed a temporary file an interrupted run left: {leftover}")
     texts = {a.path: a.text for a in artifacts}
     for path in changed:
-        for leftover in remove_stale_temporaries(path):
-            (notice or _stderr)(f"removed a temporary file an interrupted run left: {leftover}")
         try:
             write_atomically(path, texts[path].encode("utf-8"))
         except OSError as exc:
@@ -115,20 +115,26 @@ def _temporary_prefix(path: Path) -> str:
     return f".{path.name}.gatecalc-"
 
 
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Remove the temporary files of ``path`` that a killed run left in its folder: ours carry
-    the writing process's id, and are stale when that process is gone (those of versions before
-    the id was recorded, ``.NAME.XXXXXXXX.tmp``, always are). Returns what was removed."""
-    if not path.parent.is_dir():
-        return []
+def remove_stale_temporaries(paths: list[Path]) -> list[Path]:
+    """Remove the temporary files of ``paths`` that a killed run left in their folders: ours
+    carry the writing process's id, and are stale when that process is gone (those of versions
+    before the id was recorded, ``.NAME.XXXXXXXX.tmp``, always are). Returns what was removed."""
+    by_folder: dict[Path, set[str]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    ours = re.compile(r"\.(.+)\.gatecalc-(\d+)-[a-z0-9_]{8}\.tmp\Z")
+    older = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp\Z")
     removed = []
-    ours = re.compile(re.escape(_temporary_prefix(path)) + r"(\d+)-[a-z0-9_]{8}\.tmp\Z")
-    older = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp\Z")
-    for candidate in path.parent.iterdir():
-        match = ours.match(candidate.name)
-        if (match and not _alive(int(match.group(1)))) or older.match(candidate.name):
-            candidate.unlink(missing_ok=True)
-            removed.append(candidate)
+    for folder, names in by_folder.items():
+        if not folder.is_dir():
+            continue
+        for candidate in sorted(folder.iterdir()):
+            match = ours.match(candidate.name)
+            stale = match is not None and match.group(1) in names and not _alive(int(match.group(2)))
+            old = older.match(candidate.name)
+            if stale or (match is None and old is not None and old.group(1) in names):
+                candidate.unlink(missing_ok=True)
+                removed.append(candidate)
     return removed
 
 
