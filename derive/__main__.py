@@ -12,25 +12,15 @@ from derive.io import pipeline
 
 from derive.pages import terminal
 from derive.pages.docs import FORMATS
-from derive.errors import GenerationError, SpecError
-from derive.targets import TARGETS, MissingExtra
+from derive.errors import GenerationError, UsageError, run_command
+from derive.targets import TARGETS
 from derive.spec.reader import parse_spec, unused_params
 from derive.io.writer import Artifact, stale, write_all
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except SpecError as error:
-        print(error.render(), file=sys.stderr)
-        return 2
-    except GenerationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except MissingExtra as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_command(args.run, args)
 
 
 def _list(args) -> int:
@@ -80,10 +70,11 @@ def _regen(args) -> int:
 def _new(args) -> int:
     """Copy a built-in spec as the start of a new cell, renamed."""
     source = pipeline.resolve_spec(args.from_cell)
-    parse_spec(source)  # the copy starts from a spec that parses
+    old = parse_spec(source)  # the copy starts from a spec that parses
     target = Path(args.out) / f"{args.name}.toml"
-    text = pipeline.renamed_spec(source.read_text("utf-8"), args.name)
-    if target.exists():
+    text = pipeline.renamed_spec(source.read_text("utf-8"), args.name,
+                                 f"{args.name} (from {old.name}: {old.title})")
+    if target.exists() or target.is_symlink():
         raise GenerationError(f"{target} exists; not overwritten")
     write_all([Artifact(target, text)])
     print(f"wrote: {target}  (edit its equations, then: python -m derive codegen {target} --out DIR)")
@@ -94,9 +85,7 @@ def _docs(args) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = [f for f in formats if f not in (*FORMATS, "pdf")]
     if unknown:  # bad input: exit 2, like a bad spec
-        print(f"error: unknown format(s) {', '.join(unknown)}: choose from md,html,tex,pdf",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown format(s) {', '.join(unknown)}: choose from md,html,tex,pdf")
     langs = ("en", "zh") if args.lang == "all" else (args.lang,)
     specs = ([pipeline.resolve_spec(c) for c in args.cells] if args.cells
              else pipeline.builtin_spec_paths())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import traceback
 from dataclasses import dataclass
 
 
@@ -39,6 +41,42 @@ class SpecError(Exception):
 
 class GenerationError(Exception):
     """A problem while writing generated files (e.g. a hand-edited file in the way)."""
+
+
+class PathError(GenerationError):
+    """A path given on the command line that cannot be read or written: bad input (exit 2)."""
+
+
+class UsageError(Exception):
+    """A bad command-line argument (exit 2)."""
+
+
+BUG = ("error: this is a bug in gatecalc, not in your input: please report it on the gatecalc "
+       "issue tracker with the traceback above, the command line and the spec file")
+
+
+def run_command(command, args) -> int:
+    """Run one command-line command; every failure becomes one error line and an exit code:
+    2 bad input (spec, argument, path), 1 a refusal or a failed check, 3 a bug in gatecalc
+    (the only case with a traceback, and a line saying so)."""
+    try:
+        return command(args)
+    except SpecError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    except (UsageError, PathError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except GenerationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - anything else is gatecalc's own fault
+        traceback.print_exc()
+        print(BUG, file=sys.stderr)
+        return 3
 
 
 class SpecText:

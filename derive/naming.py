@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 
 from derive.ad.blocks import FUNCTIONS
 from derive.ad.cell import Cell
 from derive.errors import Location, SpecError
+from derive.targets.bound import BOUND_NAMES
 
 PREV_SUFFIX = "_prev"
 ADJOINT_PREFIX = "d_"
@@ -74,27 +76,72 @@ def fresh_name(name: str, taken: set[str]) -> str:
     return name
 
 
-# Names the generated code uses for itself; a cell may not take them.
+# Modules a generated module imports, for any target (NumPy today; PyTorch and a compiled target
+# next): a cell may not take their names, and a module file may not be named after them.
+IMPORTED_MODULES = frozenset({"numpy", "math", "torch", "numba", "scipy", "derive"})  # derive: the
+# compiled modules import their vectorisable tanh and sigmoid from derive.targets.compiled.runtime
+# Locals the sequence code names through its fresh-name allocator: when a cell takes one of these
+# names (a state 'k'), the code renames its own ('k_'); so a cell may use them.
+GENERATED_LOCALS = frozenset({"gates", "gate_scale", "gate_shift", "block", "start", "stop", "k"})
+# Every name a generated module binds or reads that is not made from the cell's own names: its
+# module constants, functions, arguments, locals and the built-ins it calls. One constant, checked
+# against every generated module by tests/test_naming.py (which parses them all).
 RESERVED = frozenset(
-    {"numpy", "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new",
-     "x_t", "step_cache", "rng", "dtype", "T", "B", "t", "y", "range", "reversed", "dict",
-     "tuple", "len", "zip", "sum", "float", "xs", "kept", "flat", "steps", "batch", "dx",
-     "state0", "state_T", "d_state_T", "d_state0", "dy", "zero_state", "sizes", "scale",
-     "value", "name", "shape", "dims"}
-) | frozenset(FUNCTIONS)
+    {"PARAMS", "SIZES", "CELL", "INPUT", "STATE", "STATE_DIMS", "OUTPUT", "INIT", "CACHE",
+     "SPEC_SHA256", "GATECALC_VERSION",
+     "init_params", "step_forward", "step_backward", "forward", "backward", "zero_state",
+     "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new", "x_t",
+     "step_cache", "rng", "dtype", "T", "B", "t", "y", "xs", "kept", "flat", "steps", "batch",
+     "dx", "state0", "state_T", "d_state_T", "d_state0", "dy", "sizes", "scale", "value",
+     "name", "shape", "dim", "dims", "a", "out", "input_size", "hidden_size",
+     "range", "reversed", "dict", "tuple", "len", "zip", "sum", "float", "int", "max", "min",
+     "abs", "print", "list", "set", "isinstance", "ValueError", "TypeError", "KeyError",
+     "True", "False", "None"}
+) | frozenset(FUNCTIONS) | IMPORTED_MODULES | BOUND_NAMES
+# Prefixes of the names the generated code makes from the cell's names (adjoints, stacked maps,
+# per-step sequences, flattened and summed adjoints).
+RESERVED_PREFIXES = ("d_", "maps_", "stack_", "seq_", "flat_", "sum_")
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
-def check_name(name: str, what: str, location: Location) -> None:
-    if "__" in name:
-        raise SpecError(f"{what} '{name}': names with '__' are not allowed", location)
-    if not IDENTIFIER.match(name) or keyword.iskeyword(name):
-        raise SpecError(f"{what} '{name}' is not a valid name (letters, digits, '_')", location)
+def name_problem(name: object, what: str) -> str | None:
+    """Why ``name`` cannot be a user-supplied name (``what``: "parameter", "state", ...), or
+    None. The one identifier check: every name in a spec goes through it."""
+    problem = _identifier_problem(name, what)
+    if problem:
+        return problem
     if name in RESERVED:
-        raise SpecError(f"{what} '{name}' is reserved by the generated code", location)
-    if name.startswith(("maps_", "stack_", "seq_")):
-        raise SpecError(f"{what} '{name}': names starting with 'maps_', 'stack_' or 'seq_' are "
-                        "reserved by the generated code", location)
-    if name.startswith("d_"):
-        raise SpecError(f"{what} '{name}': names starting with 'd_' are reserved for adjoints",
-                        location)
+        return f"{what} '{name}' is reserved by the generated code"
+    if name.startswith(RESERVED_PREFIXES):
+        if name.startswith(ADJOINT_PREFIX):
+            return f"{what} '{name}': names starting with 'd_' are reserved for adjoints"
+        return (f"{what} '{name}': names starting with "
+                f"{', '.join(repr(p) for p in RESERVED_PREFIXES[1:])} are reserved by the "
+                "generated code")
+    return None
+
+
+def module_name_problem(name: object) -> str | None:
+    """The identifier check for a cell's name, which names a module file (and no variable): it
+    may not shadow a module the generated code imports, nor one of Python's standard library."""
+    problem = _identifier_problem(name, "cell name")
+    if problem is None and (name in IMPORTED_MODULES or name in sys.stdlib_module_names):
+        problem = (f"cell name '{name}' is the name of a Python module: '{name}.py' would shadow "
+                   "it for every program in its folder")
+    return problem
+
+
+def _identifier_problem(name: object, what: str) -> str | None:
+    if isinstance(name, str) and "__" in name:
+        return f"{what} '{name}': names with '__' are not allowed"
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        return f"{what} {name!r} is not a valid name (a letter, then letters, digits, '_')"
+    if keyword.iskeyword(name):
+        return f"{what} '{name}' is a Python keyword"
+    return None
+
+
+def check_name(name: object, what: str, location: Location) -> None:
+    problem = name_problem(name, what)
+    if problem:
+        raise SpecError(problem, location)

@@ -143,13 +143,12 @@ b_h = ["D"]
 '''
 
 
-def test_an_equation_named_like_a_size_does_not_break_the_module(write_spec, tmp_path):
-    from verify.gradcheck import Sizes, check, make_problem
-    module, text = build(write_spec, tmp_path, NAMED_LIKE_A_SIZE)
-    assert re.search(r"^    D_ = params\['W_f'\]\.shape\[0\]$", text, re.M)
-    sizes = Sizes(T=4, B=3, M=3, D=4)
-    result = check(make_problem(module, sizes, seed=1), "central")
-    assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks]
+def test_an_equation_named_like_a_size_is_refused_with_its_location(write_spec, tmp_path):
+    """The spec's one identifier check refuses it (issue 15, case 1), before any code exists."""
+    from derive.errors import SpecError
+    with pytest.raises(SpecError, match="'D' is a dimension") as caught:
+        build(write_spec, tmp_path, NAMED_LIKE_A_SIZE)
+    assert re.search(r"\.toml:\d+:1: error: 'D' is a dimension", caught.value.render())
 
 
 def test_the_names_generated_modules_bind_are_exported():

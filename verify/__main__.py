@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from derive.pages import pdf
 from derive.pages.docs import FORMATS, render
-from derive.errors import GenerationError, SpecError
+from derive.errors import PathError, UsageError, run_command
 from derive.io.writer import Artifact, seal, stale, write_all
 from derive.targets import TARGETS
 
@@ -19,27 +20,15 @@ from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
 
 
+# A check holds its arrays several times over (forward cache, backward buffers, numeric copies):
+# refuse sizes whose estimate exceeds this share of the machine's memory.
+MEMORY_SHARE = 0.5
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except SpecError as error:
-        print(error.render(), file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ImportError, SyntaxError) as error:
-        print(f"error: cannot load module: {error}", file=sys.stderr)
-        return 2
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except GenerationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-
-class UsageError(Exception):
-    pass
+    return run_command(args.run, args)
 
 
 def _check(args) -> int:
@@ -48,9 +37,15 @@ def _check(args) -> int:
         raise UsageError("name at least one CELL or SPEC, or --all")
     if args.module and len(names) != 1:
         raise UsageError("--module checks one module: name exactly one CELL or SPEC")
+    if args.seed < 0:
+        raise UsageError(f"--seed takes a non-negative integer, not {args.seed}")
     sizes = _sizes(args.sizes)
+    if args.json:
+        _check_output_path(Path(args.json))
     methods = METHODS if args.method == "all" else (args.method,)
     targets = [load_target(name, args.module, args.target) for name in names]
+    for target in targets:
+        _check_memory(target.module, sizes)
     results = []
     total = len(targets) * len(methods)
     for target in targets:
@@ -65,7 +60,10 @@ def _check(args) -> int:
             print(f" {outcome} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     print(report.table(results), end="")
     if args.json:
-        Path(args.json).write_text(report.dumps(results), encoding="utf-8")
+        try:
+            Path(args.json).write_text(report.dumps(results), encoding="utf-8")
+        except OSError as exc:
+            raise PathError(f"cannot write {args.json}: {exc.strerror or exc}") from None
         print(f"wrote {args.json}")
     return 0 if all(r.passed for r in results) else 1
 
@@ -80,7 +78,13 @@ def _report(args) -> int:
     if not path.exists():
         raise UsageError(f"no report at {path}: run 'python -m verify check --all --method all "
                          f"--json {path}' first")
-    data = json.loads(path.read_text("utf-8"))
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable JSON report ({exc})") from None
+    problem = report.shape_problem(data)
+    if problem:
+        raise UsageError(f"{path}: not a report of 'python -m verify check --json': {problem}")
     changed = report.changed_modules(data)
     if changed:
         for module, why in changed.items():
@@ -108,6 +112,32 @@ def _bench(args) -> int:
         from . import torch_bench  # needs the torch extra
         return torch_bench.main(args.json, args.quick)
     return bench.main(args.json, args.quick, args.after)
+
+
+def _check_output_path(path: Path) -> None:
+    """Refuse, before any check runs, a --json path that cannot be written."""
+    if path.is_dir() or (path.exists() and not path.is_file()):
+        raise UsageError(f"--json {path}: not a file path (it is a folder or a device)")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"--json {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--json {path}: not writable")
+
+
+def _check_memory(module, sizes: Sizes) -> None:
+    """Refuse sizes whose arrays would not fit, with the estimate, before allocating any."""
+    values_per_step = sizes.B * (sizes.M + sizes.D * (len(module.CACHE) + 4))
+    params = sum(max(sizes.M, sizes.D) ** len(shape) for shape in module.PARAMS.values())
+    estimate = 8 * (sizes.T * values_per_step + 3 * params)  # float64: x, cache, buffers
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if estimate > MEMORY_SHARE * available:
+        raise UsageError(f"--sizes {sizes.T},{sizes.B},{sizes.M},{sizes.D} would need about "
+                         f"{estimate / 2**30:.0f} GiB; this machine has "
+                         f"{available / 2**30:.0f} GiB: choose smaller sizes")
 
 
 def _sizes(text: str) -> Sizes:

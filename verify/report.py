@@ -46,6 +46,36 @@ def as_json(results: list[CheckResult]) -> dict:
     }
 
 
+_RESULT_FIELDS = {"cell": str, "module": str, "method": str, "dtype": str, "seed": int,
+                  "sizes": dict, "passed": bool, "checks": list}
+_CHECK_FIELDS = {"wrt": str, "threshold": (int, float), "passed": bool,
+                 "normwise_rel_err": (int, float, str, type(None)),
+                 "hybrid_err": (int, float, str, type(None))}
+
+
+def shape_problem(report) -> str | None:
+    """What makes ``report`` (parsed JSON) not a report of ``check --json``, or None."""
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list):
+        return "not an object with a list of results"
+    for i, result in enumerate(report["results"]):
+        fields = [(f"results[{i}]", result, _RESULT_FIELDS)]
+        if isinstance(result, dict) and isinstance(result.get("checks"), list):
+            fields += [(f"results[{i}].checks[{j}]", c, _CHECK_FIELDS)
+                       for j, c in enumerate(result["checks"])]
+        for where, item, wanted in fields:
+            if not isinstance(item, dict):
+                return f"{where} is not an object"
+            for key, kind in wanted.items():
+                if not isinstance(item.get(key), kind) or (kind is int and isinstance(item[key], bool)):
+                    return f"{where}.{key} is missing or not a {getattr(kind, '__name__', 'number')}"
+        sizes = result["sizes"]
+        if not all(isinstance(sizes.get(k), int) for k in ("T", "B", "M", "D")):
+            return f"results[{i}].sizes needs integers T, B, M, D"
+        if not isinstance(result.get("module_sha256", ""), (str, type(None))):
+            return f"results[{i}].module_sha256 is not a string"
+    return None
+
+
 def changed_modules(report: dict, root: Path = ROOT) -> dict[str, str]:
     """The modules of a JSON report that may no longer be the files it checked, each with why:
     the file (a path relative to ``root``, or absolute) has another SHA-256, or the report

@@ -13,6 +13,7 @@ from types import ModuleType
 from derive.io import pipeline
 from derive.ad.cell import Cell
 from derive.spec.reader import parse_spec
+from derive.errors import UsageError
 from derive.io.writer import write_all
 
 
@@ -26,32 +27,61 @@ def builtin_names() -> list[str]:
     return [p.stem for p in pipeline.builtin_spec_paths()]
 
 
+# The folders modules of spec files are generated into, removed when the process exits.
+_FOLDERS: list[tempfile.TemporaryDirectory] = []
+
+
 def load_target(name_or_spec: str, module_path: str | None = None,
                 code_target: str = "numpy") -> Target:
-    """A built-in cell uses its committed generated module (of ``code_target``: ``numpy`` or
-    another registered target); a spec file is generated afresh into a temporary folder;
-    ``module_path`` checks that file against the spec instead."""
+    """A built-in cell uses its committed generated module (of ``code_target``:
+    ``numpy`` or another registered target); a spec file is generated afresh
+    into a temporary folder (removed at exit); ``module_path`` checks that file against the
+    spec instead, once its cell name, parameters and spec hash are found to match the spec."""
     spec = pipeline.resolve_spec(name_or_spec)
     cell = parse_spec(spec)
     if module_path is not None:
-        return Target(cell, import_file(Path(module_path)))
+        module = import_file(Path(module_path))
+        _check_matches(module, cell, module_path)
+        return Target(cell, module)
     if spec.parent == pipeline.CELLS:
         folder = pipeline.target(code_target).folder
         package = "derive.generated" + (f".{folder}" if folder else "")
         return Target(cell, importlib.import_module(f"{package}.{cell.name}"))
-    out = Path(tempfile.mkdtemp(prefix="gatecalc-"))
-    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), out, code_target)
+    scratch = tempfile.TemporaryDirectory(prefix="gatecalc-")
+    _FOLDERS.append(scratch)
+    artifact = pipeline.module_artifact(pipeline.derivation_of(spec), Path(scratch.name),
+                                        code_target)
     write_all([artifact])
     return Target(cell, import_file(artifact.path))
+
+
+def _check_matches(module: ModuleType, cell: Cell, module_path: str) -> None:
+    """Refuse a module generated from another cell, or from another version of this spec."""
+    params = {p.name: p.shape for p in cell.params}
+    claimed = getattr(module, "CELL", None)
+    if claimed != cell.name:
+        raise UsageError(f"{module_path} implements cell {claimed!r}, not {cell.name!r}")
+    module_params = getattr(module, "PARAMS", None)
+    if not isinstance(module_params, dict) or {k: tuple(v) for k, v in module_params.items()} != params:
+        raise UsageError(f"{module_path}: its PARAMS differ from the parameters of {cell.path}")
+    if getattr(module, "SPEC_SHA256", None) != cell.spec_hash:
+        raise UsageError(f"{module_path} was generated from another version of {cell.path} "
+                         "(its SPEC_SHA256 differs); regenerate it with python -m derive codegen")
 
 
 def import_file(path: Path) -> ModuleType:
     """Import a generated module from any path, under a name of its own."""
     if not path.is_file():
-        raise FileNotFoundError(f"no module file {path}")
+        raise UsageError(f"cannot load module: no module file {path}")
     name = f"gatecalc_checked_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load module {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the module under test, not gatecalc, failed
+        del sys.modules[name]
+        raise UsageError(f"cannot load module {path}: {type(exc).__name__}: {exc}") from None
     return module

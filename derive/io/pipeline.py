@@ -12,8 +12,8 @@ from pathlib import Path
 from derive.pages import docs
 from derive.ad.adjoint import Derivation, derive
 from derive.targets import TARGETS, target
-from derive.errors import SpecError, Location
-from derive.naming import IDENTIFIER
+from derive.errors import Location, PathError, SpecError, UsageError
+from derive.naming import module_name_problem
 from derive.spec.reader import parse_spec
 from derive.io.writer import Artifact, seal
 
@@ -42,7 +42,9 @@ def resolve_spec(name_or_path: str) -> Path:
 
 
 def derivation_of(spec: Path) -> Derivation:
-    return derive(parse_spec(_display_path(spec)))
+    """Derive a spec file; messages and headers name it by its display path (relative to the
+    project when inside it), but the file opened is ``spec`` itself, from any folder."""
+    return derive(parse_spec(spec, display=_display_path(spec)))
 
 
 def module_text(derivation: Derivation, target_name: str = "numpy") -> str:
@@ -78,13 +80,23 @@ def read_report(path: Path = DOCS / "verification.json") -> dict | None:
     """The latest verification report (written by ``python -m verify check --json``), if any."""
     if not path.exists():
         return None
-    return json.loads(path.read_text("utf-8"))
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PathError(f"{path}: not a readable JSON report ({exc})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("results", []), list):
+        raise PathError(f"{path}: not a verification report (no list of results)")
+    return report
 
 
 def builtin_artifacts() -> list[Artifact]:
     """Everything ``regen`` writes for the built-in cells: each available target's modules
     (NumPy's in derive/generated/, another target's in derive/generated/<its folder>/) and
-    the document pages. ``unavailable_targets`` names the targets left out."""
+    the document pages. ``unavailable_targets`` names the targets left out. Only in
+    a source checkout: an installed gatecalc has no docs/ to write (use codegen and docs)."""
+    if not (PACKAGE.parent / "pyproject.toml").is_file():
+        raise UsageError(f"regen rebuilds the generated files of a gatecalc source checkout; this "
+                         f"gatecalc is installed at {PACKAGE}: use 'codegen' and 'docs' with --out")
     derivations = [derivation_of(spec) for spec in builtin_spec_paths()]
     modules = [module_artifact(d, GENERATED) for d in derivations]
     texts = {d.cell.name: m.text for d, m in zip(derivations, modules)}
@@ -100,11 +112,17 @@ def unavailable_targets() -> list[str]:
     return [t.name for t in TARGETS.values() if not t.available]
 
 
-def renamed_spec(text: str, name: str) -> str:
-    """A spec's text with its ``name = "..."`` line set to ``name``."""
-    if not IDENTIFIER.match(name):
-        raise SpecError(f"cell name {name!r} must be a valid identifier", Location(name, 1, 1))
-    return re.sub(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"', text, count=1)
+def renamed_spec(text: str, name: str, title: str) -> str:
+    """A spec's text with its ``name = "..."`` line set to ``name`` and its title line to
+    ``title`` (written as a TOML string)."""
+    problem = module_name_problem(name)
+    if problem:
+        raise UsageError(problem)
+    text = re.sub(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"', text, count=1)
+    title_line = f"title = {json.dumps(title, ensure_ascii=False)}"
+    if re.search(r"(?m)^title\s*=", text):
+        return re.sub(r"(?m)^title\s*=.*$", lambda _: title_line, text, count=1)
+    return re.sub(r'(?m)^(name = ".*")$', lambda m: f"{m.group(1)}\n{title_line}", text, count=1)
 
 
 def _display_path(path: Path) -> str:

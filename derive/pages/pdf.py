@@ -55,6 +55,9 @@ def build_and_report(tex_artifacts: list[Artifact]) -> int:
     except PdfError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the PDF's folder cannot be written
+        print(f"error: cannot write a PDF: {error.strerror or error}", file=sys.stderr)
+        return 2
     for path in built:
         print(f"wrote: {path}")
     return 0

@@ -7,7 +7,7 @@ the equations go through ``equations.EquationBuilder``. Every error carries file
 from __future__ import annotations
 
 import hashlib
-import keyword
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -15,24 +15,36 @@ from pathlib import Path
 from derive.ad.cell import Cell, Param, prev_name
 from derive.spec.equations import EquationBuilder, ValueType, vector
 from derive.errors import Location, SpecError, SpecText
-from derive.naming import IDENTIFIER, check_name
+from derive.naming import check_name, module_name_problem, name_problem
 
 KNOWN_FIELDS = ("name", "title", "source", "sizes", "input", "state", "output", "params", "init",
                 "equations")
 
 
-def parse_spec(path: str | Path) -> Cell:
-    """Read and check a spec file. Raises SpecError with a location on any problem."""
-    path = str(path)
+MAX_INIT = 1e38  # an initial value must fit float32 (init_params takes a dtype)
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few kilobytes; /dev/zero must not be read forever
+
+
+def parse_spec(path: str | Path, display: str | None = None) -> Cell:
+    """Read and check a spec file. Raises SpecError with a location on any problem. ``display``
+    is how messages and generated headers name the file (default: ``path``); the file opened is
+    always ``path``."""
+    shown = str(path) if display is None else display
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror}", Location(path, 1, 1)) from None
+        raise SpecError(f"cannot read spec: {exc.strerror}", Location(shown, 1, 1)) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec is larger than {MAX_SPEC_BYTES // 1024} KiB", Location(shown, 1, 1))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"spec is not UTF-8 text ({exc.reason})", Location(path, 1, 1)) from None
-    return parse_spec_text(text, path, hashlib.sha256(raw).hexdigest())
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(f"spec is not UTF-8 text ({exc.reason})",
+                        Location(shown, line, column)) from None
+    return parse_spec_text(text, shown, hashlib.sha256(raw).hexdigest())
 
 
 def parse_spec_text(text: str, path: str = "<spec>", spec_hash: str | None = None) -> Cell:
@@ -76,88 +88,31 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
             raise SpecError(f"unknown field '{key}' (known: {', '.join(KNOWN_FIELDS)})",
                             source.field(key))
     name = _require(data, "name", str, source)
-    if not IDENTIFIER.match(name):
-        raise SpecError(f"cell name '{name}' must be a valid identifier", source.field("name"))
+    problem = module_name_problem(name)
+    if problem:
+        raise SpecError(problem, source.field("name"))
     title = _text_field(data, "title", name, source)
     cell_source = _text_field(data, "source", "", source)
-
-    sizes = _require(data, "sizes", dict, source)
-    for dim, kw in sizes.items():
-        check_name(dim, "dimension", source.field("sizes", dim))
-        if (not isinstance(kw, str) or not IDENTIFIER.match(kw) or keyword.iskeyword(kw)
-                or kw in ("rng", "dtype") or "__" in kw):
-            raise SpecError(f"size '{dim}' must name an init_params keyword, e.g. \"hidden_size\"",
-                            source.field("sizes", dim))
-    keywords = list(sizes.values())
-    for needed in ("input_size", "hidden_size"):
-        if needed not in keywords:
-            raise SpecError(f"sizes must map some dimension to \"{needed}\"", source.field("sizes"))
-    if len(set(keywords)) != len(keywords):
-        raise SpecError("two dimensions share one init_params keyword", source.field("sizes"))
-
-    def dim_checked(dim, field, inner) -> str:
-        if not isinstance(dim, str) or dim not in sizes:
-            raise SpecError(f"unknown dimension {dim!r} (declared in sizes: {', '.join(sizes)})",
-                            source.field(field, inner))
-        return dim
-
-    inputs = _require(data, "input", dict, source)
-    if len(inputs) != 1:
-        raise SpecError("a cell has exactly one input, e.g. input = { x = \"M\" }",
-                        source.field("input"))
-    ((input_name, input_dim),) = inputs.items()
-    check_name(input_name, "input", source.field("input", input_name))
-    input_dim = dim_checked(input_dim, "input", input_name)
-    if sizes[input_dim] != "input_size":
-        raise SpecError(f"the input's dimension {input_dim} must be the one sized by input_size",
-                        source.field("input", input_name))
-
-    state_table = _require(data, "state", dict, source)
-    if not state_table:
-        raise SpecError("a cell needs at least one state", source.field("state"))
-    state = []
-    for s, dim in state_table.items():
-        check_name(s, "state", source.field("state", s))
-        state.append((s, dim_checked(dim, "state", s)))
-
+    sizes = _sizes(_require(data, "sizes", dict, source), source)
+    fields = _Fields(sizes, source)
+    input_name, input_dim = fields.input(_require(data, "input", dict, source))
+    state = fields.state(_require(data, "state", dict, source))
     output = _require(data, "output", str, source)
-    if output not in state_table:
-        raise SpecError(f"output '{output}' must be one of the states ({', '.join(state_table)})",
+    if output not in dict(state):
+        raise SpecError(f"output '{output}' must be one of the states ({', '.join(dict(state))})",
                         source.field("output"))
+    params = fields.params(_require(data, "params", dict, source), data.get("init", {}))
 
-    param_table = _require(data, "params", dict, source)
-    init = data.get("init", {})
-    if not isinstance(init, dict):
-        raise SpecError("field 'init' must be a table", source.field("init"))
-    params = []
-    for p, shape in param_table.items():
-        loc = source.field("params", p)
-        check_name(p, "parameter", loc)
-        if not isinstance(shape, list) or len(shape) not in (1, 2):
-            raise SpecError(f"parameter '{p}' needs a shape of one or two dimensions, e.g. [\"D\"]",
-                            loc)
-        dims = tuple(dim_checked(d, "params", p) for d in shape)
-        value = init.get(p)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise SpecError(f"initial value of '{p}' must be a number", source.field("init", p))
-        params.append(Param(p, dims, None if value is None else float(value)))
-    for p in init:
-        if p not in param_table:
-            raise SpecError(f"init names '{p}', which is not a parameter", source.field("init", p))
-
-    equations_text = _require(data, "equations", str, source)
     leaves = {input_name: vector(input_dim)}
     leaves.update({prev_name(s): vector(dim) for s, dim in state})
     leaves.update({p.name: (ValueType("matrix", p.shape) if p.is_matrix else vector(p.shape[0]))
                    for p in params})
     if len(leaves) != 1 + len(state) + len(params):
-        clash = sorted({input_name, *(prev_name(s) for s, _ in state)} & set(param_table))
+        clash = sorted({input_name, *(prev_name(s) for s, _ in state)} & {p.name for p in params})
         raise SpecError(f"parameter name '{clash[0]}' clashes with the input or a previous state",
                         source.field("params", clash[0]))
-
-    builder = EquationBuilder(source, leaves, state_table)
-    equations = builder.parse_all(equations_text)
-
+    builder = EquationBuilder(source, leaves, dict(state), dimensions=frozenset(sizes))
+    equations = builder.parse_all(_require(data, "equations", str, source))
     defined = {eq.target for eq in equations}
     for s, _ in state:
         if s not in defined:
@@ -170,6 +125,86 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         state=tuple(state), output=output, params=tuple(params), equations=tuple(equations),
         linear_maps=tuple(builder.linear_maps.values()), dims=tuple(sorted(dims.items())),
     )
+
+
+def _sizes(sizes: dict, source: SpecText) -> dict[str, str]:
+    """``{dimension: init_params keyword}``, each name checked."""
+    for dim, kw in sizes.items():
+        check_name(dim, "dimension", source.field("sizes", dim))
+        if kw not in ("input_size", "hidden_size"):
+            problem = name_problem(kw, "size keyword")
+            if problem:
+                raise SpecError(f"{problem} (each size names an init_params keyword, e.g. "
+                                "\"proj_size\")", source.field("sizes", dim))
+    keywords = list(sizes.values())
+    for needed in ("input_size", "hidden_size"):
+        if needed not in keywords:
+            raise SpecError(f"sizes must map some dimension to \"{needed}\"", source.field("sizes"))
+    if len(set(keywords)) != len(keywords):
+        raise SpecError("two dimensions share one init_params keyword", source.field("sizes"))
+    return sizes
+
+
+class _Fields:
+    """The declared names (input, states, parameters), checked against the dimensions."""
+
+    def __init__(self, sizes: dict[str, str], source: SpecText):
+        self.sizes = sizes
+        self.source = source
+
+    def name(self, name, what: str, field: str) -> str:
+        location = self.source.field(field, name)
+        check_name(name, what, location)
+        if name in self.sizes:
+            raise SpecError(f"{what} '{name}' has the name of a dimension; the generated code "
+                            "binds each dimension's size to its name", location)
+        return name
+
+    def dim(self, dim, field: str, inner: str) -> str:
+        if not isinstance(dim, str) or dim not in self.sizes:
+            raise SpecError(f"unknown dimension {dim!r} (declared in sizes: "
+                            f"{', '.join(self.sizes)})", self.source.field(field, inner))
+        return dim
+
+    def input(self, inputs: dict) -> tuple[str, str]:
+        if len(inputs) != 1:
+            raise SpecError("a cell has exactly one input, e.g. input = { x = \"M\" }",
+                            self.source.field("input"))
+        ((name, dim),) = inputs.items()
+        self.name(name, "input", "input")
+        dim = self.dim(dim, "input", name)
+        if self.sizes[dim] != "input_size":
+            raise SpecError(f"the input's dimension {dim} must be the one sized by input_size",
+                            self.source.field("input", name))
+        return name, dim
+
+    def state(self, table: dict) -> list[tuple[str, str]]:
+        if not table:
+            raise SpecError("a cell needs at least one state", self.source.field("state"))
+        return [(self.name(s, "state", "state"), self.dim(dim, "state", s))
+                for s, dim in table.items()]
+
+    def params(self, table: dict, init) -> list[Param]:
+        if not isinstance(init, dict):
+            raise SpecError("field 'init' must be a table", self.source.field("init"))
+        params = []
+        for p, shape in table.items():
+            self.name(p, "parameter", "params")
+            if not isinstance(shape, list) or len(shape) not in (1, 2):
+                raise SpecError(f"parameter '{p}' needs a shape of one or two dimensions, "
+                                "e.g. [\"D\"]", self.source.field("params", p))
+            dims = tuple(self.dim(d, "params", p) for d in shape)
+            value = init.get(p)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or abs(value) > MAX_INIT or not math.isfinite(value)):
+                raise SpecError(f"initial value of '{p}' must be a finite number, at most "
+                                f"{MAX_INIT:g} in size", self.source.field("init", p))
+            params.append(Param(p, dims, None if value is None else float(value)))
+        for p in init:
+            if p not in table:
+                raise SpecError(f"init names '{p}', which is not a parameter",
+                                self.source.field("init", p))
+        return params
 
 
 def unused_params(cell: Cell) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from derive.targets.bound import BOUND_NAMES  # noqa: F401  (re-exported for the spec's checks)
+from derive.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Target:
         return all(_importable(name) for name in self.requires)
 
 
-class MissingExtra(Exception):
+class MissingExtra(UsageError):
     """A target's optional dependencies are not installed (bad input: exit 2)."""
 
 

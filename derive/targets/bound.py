@@ -15,17 +15,20 @@ MODULE_NAMES = frozenset({
     "STATE_DIMS", "OUTPUT", "INIT", "CACHE", "SPEC_SHA256", "GATECALC_VERSION", "BLOCK_VALUES",
     "init_params", "step_forward", "step_backward", "forward", "backward", "zero_state",
     "sigmoid", "tanh", "exp", "log",
+    # the torch target's module and the compiled target's signatures
+    "Cell", "PREVIOUS", "SequenceFunction", "DTYPES", "JIT", "SIGNATURES", "signature",
 })
 # arguments and fixed locals of the generated functions
 LOCAL_NAMES = frozenset({
     "params", "state", "state_new", "cache", "grads", "d_state", "d_state_new", "x_t",
     "step_cache", "rng", "dtype", "T", "B", "t", "y", "xs", "kept", "flat", "steps", "batch", "dx",
     "dy", "state0", "state_T", "d_state_T", "d_state0", "sizes", "scale", "value", "name",
-    "shape", "dims", "dim", "axis", "array", "expected", "known", "key",
+    "shape", "dims", "dim", "axis", "array", "expected", "known", "key", "device", "generator",
 })
 # Python built-ins the generated code calls
 BUILTIN_NAMES = frozenset({"range", "reversed", "dict", "tuple", "len", "zip", "sum", "float",
-                           "max", "min", "isinstance", "sorted", "set", "str", "int", "complex"})
+                           "max", "min", "isinstance", "sorted", "set", "str", "int", "complex",
+                           "enumerate", "iter", "next"})
 BOUND_NAMES = MODULE_NAMES | LOCAL_NAMES | BUILTIN_NAMES
 # prefixes of the names lowering invents for its own arrays
 BOUND_PREFIXES = ("maps_", "stack_", "seq_", "d_", "flat_", "sum_", "_")

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in the seed article
 spec sha256: 9d28dfd63c09247e077837c486852da431e84aa450c678df4a6bba6898622af2
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2bb0b131832bd6f462c888fbb7afe9a818cecc7066b4ae3e19693bd3662704da
+gatecalc-content-sha256: 78ad19f15ebfdf903c943ae36d9363ff90f6b320b452d53293be7735500ddf34
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -149,7 +149,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dfded0d00c05f29579419e5deeb00c52c57acee4f694df57881344c5c08896bb
+gatecalc-content-sha256: 40ac6365b8e3e5f5830f0e6157f421992f886f45eee778c7f46a6224878ec683
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -168,7 +168,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

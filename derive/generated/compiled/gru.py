@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4fd9a136ed3c652ba9009b874c7656d0a5779f8f47eff0275334e1da45b1def9
+gatecalc-content-sha256: 2f6b997bc4b01097bd95e91743751ca1692ab43848c08ef62a5f57a16ee6fd9d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -150,7 +150,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7e0c66e6187922681cebb199d095bfdf213da88a8f11ba2242559a4d292f6ea7
+gatecalc-content-sha256: fd2b9e77e58093448a0004d002797dcec08f87ce49b75bee952b2fd78bbdb1c4
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -152,7 +152,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

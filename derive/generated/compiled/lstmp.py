@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: d9fb4f62f1c388cd64077ffdbd8d4677ae019227270f2bdac4d762cb29ef982d
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ee8c585fee5dcf5c89079cd5a4e7666e43e23fe60bbf3a7b6a8476c9e698ae6a
+gatecalc-content-sha256: 83e3db0424f1fd99d564e8ed7608b58cc4d14db58fdd70f6ccb521f8f1a2b03c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -155,7 +155,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

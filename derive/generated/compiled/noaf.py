@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: 181f978abe117b7724699ee9dde6cac7926a52275f36d1d30d2ba26a96cbb44f
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ba7c2b01e45d9f512692ad0d8eb73cb62eaaf6fbcec880c425f21279ba44bb89
+gatecalc-content-sha256: 3e349220814eb9e1fdee9bb70ec6d1049a6ce03b98fbf83cfe129ab16229c338
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -155,7 +155,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 5345c51c0e8d043b3b1baa27192c8efa01b2a6af82bee2f27a269af7dab4396a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6fbf25138e26dc3699a26cfe162af7e10a6e2524e7ea29a881450419bc51a6ba
+gatecalc-content-sha256: 715edd40e81171035ddf4c65ea4a92ab549fbe9642d8ee4fddc9e424a6724963
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -154,7 +154,7 @@ def _check_backward(params, cache, dy, d_state_T):
     return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
-DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

@@ -25,7 +25,7 @@ IMPORTS = '''import numpy
 from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
 '''
 
-DTYPE_CHECK = '''DTYPES = tuple(numpy.dtype(s.split("(")[0]) for s in SIGNATURES)
+DTYPE_CHECK = '''DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
 
 
 def _compiled_dtype(checked):

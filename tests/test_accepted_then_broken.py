@@ -1,0 +1,163 @@
+"""A spec is refused with file:line:col (exit 2, nothing written), or yields a module that works:
+no accepted spec may produce code that breaks at import or run time."""
+
+import json
+
+import pytest
+import sympy
+
+from conftest import ROOT, run
+
+from derive.errors import SpecError
+from derive.spec.reader import parse_spec_text
+
+MGU = '''name = "t"
+title = "{title}"
+sizes = {{ M = "input_size", D = "hidden_size" }}
+input = {{ x = "M" }}
+state = {{ h = "D", c = "D" }}
+output = "h"
+equations = """
+f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+c = f * c_prev + (1 - f) * tanh(W_h @ x + U_h @ h_prev + b_h)
+{last}
+"""
+
+[params]
+W_f = ["D", "M"]
+U_f = ["D", "D"]
+b_f = ["D"]
+W_h = ["D", "M"]
+U_h = ["D", "D"]
+b_h = ["D"]
+{init}
+'''
+
+
+def spec(last="h = tanh(c)", init="", title="t") -> str:
+    return MGU.format(last=last, init=init, title=title)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e39"])
+def test_a_non_finite_initial_value_is_a_located_error(value):
+    with pytest.raises(SpecError) as caught:
+        parse_spec_text(spec(init=f"[init]\nb_f = {value}"), "cell.toml")
+    assert "initial value of 'b_f' must be a finite number" in caught.value.message
+    assert (caught.value.location.line, caught.value.location.column) == (21, 1)
+
+
+@pytest.mark.parametrize("last, column, message", [
+    ("h = tanh(c) / 0", 5, "divides by zero"),
+    ("h = tanh(c) * 0 ** -1", 15, "divides by zero"),
+    ("h = c / (c - c)", 5, "divides by zero"),
+    ("h = c / 0 * 0", 5, "divides by zero"),
+    ("h = log(0 * c)", 5, "log(0) is not a finite real number"),
+    ("h = c * log(-1 + 0 * c)", 9, "is not a finite real number"),
+    ("h = c * 1e308 * 1e308", 5, "out of float64's range"),
+    ("h = c * 1" + "0" * 900, 9, "out of float64's range"),
+    ("h = c * 1e-200 * 1e-200", 5, "out of float64's range"),
+    ("h = " + "(" * 12 + "c" + ")**8" * 12, 15, "after simplification the exponent is 64"),
+    ("h = (c ** 8) ** -2", 5, "after simplification the exponent is -16"),
+    ("h = c ** 8 * c ** 8", 5, "after simplification the exponent is 16"),
+])
+def test_constant_trouble_is_a_located_error(last, column, message):
+    with pytest.raises(SpecError) as caught:
+        parse_spec_text(spec(last=last), "cell.toml")
+    assert message in caught.value.message
+    assert (caught.value.location.line, caught.value.location.column) == (10, column)
+
+
+def test_constant_trouble_reaches_no_command(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(spec(last="h = tanh(c) / 0"))
+    for args in (("derive", "codegen", str(path), "--out", str(tmp_path / "out")),
+                 ("derive", "show", str(path)),
+                 ("derive", "docs", str(path), "--out", str(tmp_path / "docs"), "--format", "md"),
+                 ("verify", "check", str(path))):
+        result = run("-m", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith(f"{path}:10:5: error: this expression divides by zero")
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "docs").exists()
+
+
+def test_a_flat_sum_is_not_nesting():
+    """Depth counts nesting, not terms: 38 (or 200) terms in a row are one level."""
+    for count in (38, 200):
+        cell = parse_spec_text(spec(last="h = " + " + ".join(["c"] * count)))
+        assert str(cell.equations[-1].expr) == f"{count}*c"
+    with pytest.raises(SpecError, match="nested deeper than 40 levels"):
+        parse_spec_text(spec(last="h = " + "tanh(" * 41 + "c" + ")" * 41))
+
+
+@pytest.mark.parametrize("escape, code", [("\\r", 0x0D), ("\\u0000", 0x00), ("\\u001b", 0x1B)])
+def test_a_control_character_in_an_equation_is_located_at_its_escape(escape, code):
+    text = spec(last=f"h = tanh(c) *{escape} c")
+    with pytest.raises(SpecError) as caught:
+        parse_spec_text(text, "cell.toml")
+    assert caught.value.message == f"control character U+{code:04X} in an equation"
+    assert (caught.value.location.line, caught.value.location.column) == (10, 14)
+
+
+def test_a_title_with_quotes_keeps_the_markdown_front_matter_valid(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(spec(title='A \\"quoted\\" cell: with a colon'))
+    result = run("-m", "derive", "docs", str(path), "--out", str(tmp_path / "d"), "--format", "md",
+                 "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    front = (tmp_path / "d" / "en" / "t.md").read_text().split("---\n")[1]
+    (title_line,) = [line for line in front.splitlines() if line.startswith("title:")]
+    value = title_line[len("title:"):].strip()
+    # a YAML double-quoted scalar: the whole value, escapes and all, is one JSON string
+    assert json.loads(value) == 't: A "quoted" cell: with a colon'
+    yaml = pytest.importorskip("yaml", reason="a YAML parser (PyYAML) checks the whole block")
+    assert yaml.safe_load(front)["title"] == 't: A "quoted" cell: with a colon'
+
+
+def test_a_new_cell_gets_its_own_title(tmp_path):
+    made = run("-m", "derive", "new", "mine", "--from", "lstm", "--out", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    shown = run("-m", "derive", "show", str(tmp_path / "mine.toml"))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == \
+        "mine: mine (from lstm: Long short-term memory (standard cell))"
+
+
+def test_a_new_cell_may_not_be_named_after_a_module_or_a_keyword(tmp_path):
+    for name in ("numpy", "class"):
+        refused = run("-m", "derive", "new", name, "--out", str(tmp_path))
+        assert refused.returncode == 2 and refused.stderr.startswith("error: cell name"), name
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_equation_named_like_a_dimension_is_refused_before_any_code(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(spec(last="D = f * h_prev\nh = tanh(W_h @ x + U_h @ D + b_h) * c")
+                    .replace("c = f * c_prev + (1 - f) * tanh(W_h @ x + U_h @ h_prev + b_h)",
+                             "c = f * c_prev"))
+    for args in (("derive", "codegen", str(path), "--out", str(tmp_path / "out")),
+                 ("verify", "check", str(path))):
+        result = run("-m", *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"{path}:10:1: error: 'D' is a dimension")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_built_in_cells_pass_the_constant_checks():
+    for path in (ROOT / "derive" / "cells").glob("*.toml"):
+        parse_spec_text(path.read_text(), str(path))
+
+
+@pytest.mark.parametrize("last", [
+    "h = tanh(c) - 2 * c / (1 + c) + -c * 3 - c ** -2 / 4",
+    "h = (c - 1) * (1 - c) / c / (2 + c) * tanh(c)",
+    "h = " + " - ".join(["c"] * 30) + " + c * c * c / c",
+])
+def test_one_walk_gives_the_meaning_and_the_written_order_together(last):
+    """The written-order form comes from the same walk as the meaning: evaluated, it is the
+    meaning; unevaluated, its terms are in the order written."""
+    cell = parse_spec_text(spec(last=last))
+    for eq in cell.equations:
+        assert sympy.simplify(eq.display.doit() - eq.expr) == 0, eq.text
+    first = cell.equations[0].display  # sigmoid(W_f @ x + U_f @ h_prev + b_f): as written
+    assert [str(a) for a in first.args[0].args] == ["W_f_x", "U_f_h_prev", "b_f"]
