@@ -14,7 +14,7 @@ from derive.errors import GenerationError, SpecError
 from derive.io.writer import Artifact, seal, stale, write_all
 
 from . import bench, report
-from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
+from .gradcheck import DEFAULT_METHODS, METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
 
 
@@ -48,7 +48,7 @@ def _check(args) -> int:
     if args.module and len(names) != 1:
         raise UsageError("--module checks one module: name exactly one CELL or SPEC")
     sizes = _sizes(args.sizes)
-    methods = METHODS if args.method == "all" else (args.method,)
+    methods = {"all": METHODS, None: DEFAULT_METHODS}.get(args.method, (args.method,))
     targets = [load_target(name, args.module) for name in names]
     results = []
     total = len(targets) * len(methods)
@@ -57,7 +57,7 @@ def _check(args) -> int:
             start = time.perf_counter()
             print(f"[{len(results) + 1}/{total}] {target.cell.name}: {method} ...", end="",
                   file=sys.stderr, flush=True)
-            used = reference_sizes(sizes) if method in ("forward", "exact") else sizes
+            used = reference_sizes() if method in ("forward", "exact") else sizes
             problem = make_problem(target.module, used, args.seed, dtype=args.dtype)
             results.append(check(problem, method, args.dtype, target.cell))
             outcome = "ok" if results[-1].passed else "FAILED"
@@ -116,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="built-in cell names or spec files")
     cmd.add_argument("--all", action="store_true", help="every built-in cell")
     cmd.add_argument("--module", metavar="PATH", help="check this module file against the spec")
-    cmd.add_argument("--method", default="central", choices=METHODS + ("all",))
+    cmd.add_argument("--method", choices=METHODS + ("all",),
+                     help="one method, or all; default: every method but exact (each under a "
+                          "second)")
     cmd.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
