@@ -105,3 +105,33 @@ def test_aftermath_reports_each_interval_over_the_steady_one(monkeypatch):
 def _small_peak(dtype):
     a = numpy.ones((64, 64), dtype)
     return (lambda: a @ a), 2 * 64**3
+
+
+def test_the_scaling_row_builds_fan_in_two_chains_of_the_named_length(tmp_path):
+    from derive.spec.reader import parse_spec
+    from verify.scaling import chain_spec
+
+    for n in (4, 10):
+        path = tmp_path / f"chain{n}.toml"
+        path.write_text(chain_spec(n))
+        cell = parse_spec(path)
+        assert len(cell.equations) == n
+        for eq in cell.equations[3:]:  # z_k reads the two equations before it, and o
+            names = {s.name for s in eq.expr.free_symbols}
+            k = cell.equations.index(eq)
+            assert {cell.equations[k - 1].target, cell.equations[k - 2].target, "o"} <= names
+
+
+def test_the_scaling_row_times_in_a_child_and_never_waits_past_its_limit():
+    """A size over the limit is "> limit" and the larger ones are not run; one that finishes
+    gives its seconds."""
+    import time
+    from verify import scaling
+
+    start = time.perf_counter()
+    rows = scaling.bench_scaling(counts=(10, 20), timeout=0.05)
+    assert time.perf_counter() - start < 5
+    assert [r["seconds"] for r in rows] == [None, "skipped"]
+    assert scaling.table(rows)[2].split()[1:] == [">", "0.05", "s", "not", "run"]
+    (row,) = scaling.bench_scaling(counts=(5,), timeout=120)
+    assert isinstance(row["seconds"], float) and 0 < row["seconds"] < 120

@@ -62,6 +62,17 @@ FAULTS = [
           r"'b_hz': sum_d_maps_x\[D:2\*D\]", "'b_hz': sum_d_maps_x[D:D+2]", "b_hz", "exact"),
     Fault("steps+batch rows for steps*batch", "peephole", "backward",
           r"flat = steps \* batch", "flat = steps + batch", "backward", "exact"),
+    # each new method, and the escalation of a failed direction, names the array it catches
+    Fault("NaN in a gradient", "lstm", "backward",
+          r"'b_o': sum_d_maps_x\[3\*D:4\*D\]", "'b_o': sum_d_maps_x[3*D:4*D]*numpy.nan",
+          "b_o", "central"),
+    Fault("gradient scaled by the batch size", "lstm", "backward",
+          r"'b_i': sum_d_maps_x\[0:D\]", "'b_i': batch*sum_d_maps_x[0:D]", "b_i", "batch"),
+    Fault("gradient that changes from call to call", "gru", "backward",
+          r"'b_hz': sum_d_maps_x\[D:2\*D\]",
+          "'b_hz': sum_d_maps_x[D:2*D] + 1e-3*numpy.random.random(D)", "b_hz", "determinism"),
+    Fault("flipped sign seen along directions", "lstm", "backward",
+          r"seq_dc_da_f = c_prev\*f\*", "seq_dc_da_f = -c_prev*f*", "W_f", "directional"),
 ]
 def with_block_constant(source: str) -> str:
     """The module as it reads its block size from a module-level BLOCK_VALUES at call time,
