@@ -21,9 +21,32 @@ def test_handwritten_baseline_computes_the_same_gradients():
         numpy.testing.assert_allclose(hand_grads[k], grads[k], rtol=1e-10, atol=1e-12)
 
 
-def test_flop_count_is_the_matrix_products():
-    # forward: 4 gates × (D×(M+D)) multiply-adds per sample and step; backward twice that
-    assert lstm_flops(T=1, B=1, M=2, D=3) == 3 * 2 * 4 * 3 * 5
+class Counting(numpy.ndarray):
+    """An array that counts the flops (2·m·k·n each) of every matrix product it takes part in."""
+
+    flops = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = [numpy.asarray(a) if isinstance(a, Counting) else a for a in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(numpy.asarray(o) for o in kwargs["out"])
+        if ufunc is numpy.matmul:
+            a, b = plain[0], plain[1]
+            Counting.flops += 2 * a.shape[-2] * a.shape[-1] * b.shape[-1]
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return result.view(Counting) if isinstance(result, numpy.ndarray) else result
+
+
+def test_flop_count_is_the_matrix_products_the_baseline_takes():
+    """lstm_flops against the products the hand-written forward and backward really compute,
+    counted as they run, at sizes where no two dimensions coincide."""
+    T, B, M, D = 3, 2, 5, 7
+    rng = numpy.random.default_rng(0)
+    params = {k: v.view(Counting) for k, v in generated("lstm").init_params(M, D, rng=rng).items()}
+    x, dy = rng.standard_normal((T, B, M)).view(Counting), rng.standard_normal((T, B, D))
+    Counting.flops = 0
+    handwritten_lstm(params, x, dy)
+    assert Counting.flops > 0 and lstm_flops(T, B, M, D) == Counting.flops
 
 
 def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):
@@ -82,3 +105,33 @@ def test_aftermath_reports_each_interval_over_the_steady_one(monkeypatch):
 def _small_peak(dtype):
     a = numpy.ones((64, 64), dtype)
     return (lambda: a @ a), 2 * 64**3
+
+
+def test_the_scaling_row_builds_fan_in_two_chains_of_the_named_length(tmp_path):
+    from derive.spec.reader import parse_spec
+    from verify.scaling import chain_spec
+
+    for n in (4, 10):
+        path = tmp_path / f"chain{n}.toml"
+        path.write_text(chain_spec(n))
+        cell = parse_spec(path)
+        assert len(cell.equations) == n
+        for eq in cell.equations[3:]:  # z_k reads the two equations before it, and o
+            names = {s.name for s in eq.expr.free_symbols}
+            k = cell.equations.index(eq)
+            assert {cell.equations[k - 1].target, cell.equations[k - 2].target, "o"} <= names
+
+
+def test_the_scaling_row_times_in_a_child_and_never_waits_past_its_limit():
+    """A size over the limit is "> limit" and the larger ones are not run; one that finishes
+    gives its seconds."""
+    import time
+    from verify import scaling
+
+    start = time.perf_counter()
+    rows = scaling.bench_scaling(counts=(10, 20), timeout=0.05)
+    assert time.perf_counter() - start < 5
+    assert [r["seconds"] for r in rows] == [None, "skipped"]
+    assert scaling.table(rows)[2].split()[1:] == [">", "0.05", "s", "not", "run"]
+    (row,) = scaling.bench_scaling(counts=(5,), timeout=120)
+    assert isinstance(row["seconds"], float) and 0 < row["seconds"] < 120

@@ -1,6 +1,7 @@
 """The command lines a user runs: regen, its --check, codegen, show, list, and bad input."""
 
 import os
+import shutil
 
 from conftest import ROOT, run
 
@@ -12,18 +13,21 @@ def test_regen_check_passes_on_the_committed_files():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_regen_check_reports_a_stale_file_and_changes_nothing(tmp_path, monkeypatch):
-    target = pipeline.GENERATED / "lstm.py"
-    original = target.read_bytes()
-    try:
-        target.write_bytes(original.replace(b"def forward", b"def  forward"))
-        edited = target.read_bytes()
-        result = run("-m", "derive", "regen", "--check")
-        assert result.returncode == 1
-        assert "stale:" in result.stdout and "lstm.py" in result.stdout
-        assert target.read_bytes() == edited  # --check wrote nothing
-    finally:
-        target.write_bytes(original)
+def test_regen_check_reports_a_stale_file_and_changes_nothing(tmp_path):
+    """On a copy of the project (never the committed files: tests run in parallel)."""
+    project = tmp_path / "project"
+    for part in ("derive", "verify", "docs"):
+        shutil.copytree(ROOT / part, project / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pdf"))
+    target = project / "derive" / "generated" / "lstm.py"
+    target.write_bytes(target.read_bytes().replace(b"def forward", b"def  forward"))
+    edited = target.read_bytes()
+    env = dict(os.environ, PYTHONPATH=str(project))
+    result = run("-m", "derive", "regen", "--check", cwd=project, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = result.stdout.splitlines()  # the one edited file, and nothing else
+    assert line.startswith("stale: ") and line.endswith("derive/generated/lstm.py"), line
+    assert target.read_bytes() == edited  # --check wrote nothing
 
 
 def test_codegen_is_byte_identical_across_runs_and_hash_seeds(tmp_path):

@@ -16,7 +16,7 @@ from derive.io.writer import Artifact, seal, stale, write_all
 from derive.targets import TARGETS
 
 from . import bench, report
-from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
+from .gradcheck import DEFAULT_METHODS, METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
 
 
@@ -42,7 +42,7 @@ def _check(args) -> int:
     sizes = _sizes(args.sizes)
     if args.json:
         _check_output_path(Path(args.json))
-    methods = METHODS if args.method == "all" else (args.method,)
+    methods = {"all": METHODS, None: DEFAULT_METHODS}.get(args.method, (args.method,))
     targets = [load_target(name, args.module, args.target) for name in names]
     for target in targets:
         _check_memory(target.module, sizes)
@@ -53,7 +53,7 @@ def _check(args) -> int:
             start = time.perf_counter()
             print(f"[{len(results) + 1}/{total}] {target.cell.name}: {method} ...", end="",
                   file=sys.stderr, flush=True)
-            used = reference_sizes(sizes) if method in ("forward", "exact") else sizes
+            used = reference_sizes() if method in ("forward", "exact") else sizes
             problem = make_problem(target.module, used, args.seed, dtype=args.dtype)
             results.append(check(problem, method, args.dtype, target.cell))
             outcome = "ok" if results[-1].passed else "FAILED"
@@ -162,7 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--target", default="numpy", choices=tuple(TARGETS),
                      help="which generated module of the cell: numpy (default) or compiled "
                           "(needs the fast extra)")
-    cmd.add_argument("--method", default="central", choices=METHODS + ("all",))
+    cmd.add_argument("--method", choices=METHODS + ("all",),
+                     help="one method, or all; default: every method but exact (each under a "
+                          "second)")
     cmd.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")

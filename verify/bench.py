@@ -33,6 +33,8 @@ import warnings
 
 import numpy
 
+from . import scaling
+
 SIZES = [(50, 1, 32, 32), (50, 16, 64, 64), (100, 32, 128, 128), (100, 64, 256, 256)]
 DTYPES = ("float64", "float32")
 
@@ -350,13 +352,16 @@ def main(json_path: str | None = None, quick: bool = False, after: bool = False)
     lstm_rows = bench_lstm(sizes, budget=0.5 if quick else 3.0)
     pipeline_rows = bench_pipeline()
     regen_seconds = bench_regen()
+    scaling_rows = scaling.bench_scaling()
     torch_present = any("pytorch" in r["seconds"] for r in lstm_rows)
     print(table(lstm_rows, pipeline_rows, torch_present, regen_seconds), end="")
     from . import bench_compiled
     compiled_table, compiled = bench_compiled.main(quick)
     print("\n" + compiled_table, end="")
+    print("\n" + "\n".join(scaling.table(scaling_rows)))
     if json_path:
         with open(json_path, "w", encoding="utf-8") as stream:
             json.dump({"lstm": lstm_rows, "pipeline": pipeline_rows,
-                       "regen_seconds": regen_seconds, "compiled": compiled}, stream, indent=2)
+                       "regen_seconds": regen_seconds, "compiled": compiled,
+                       "codegen_scaling": scaling_rows}, stream, indent=2)
     return 0

@@ -7,15 +7,23 @@ are exactly ``dy = wy`` and ``d_state_T = ws``.
 
 Methods: "forward" compares the generated forward (y and the final state) with SymPy evaluating
 the spec at 50 digits; "exact" compares the backward with SymPy's derivative of the unrolled
-loss (both in ``reference``, at tiny sizes); "steps" compares the step functions, run in a
-loop, with the sequence functions (which the other methods check); the rest compare the backward
-with numeric derivatives of the generated forward (``numeric``).
+loss (both in ``reference``, at ``REFERENCE_SIZES``); "steps", "determinism" and "batch" compare
+the module with itself (``consistency``: step functions against sequence functions and the
+default call paths against explicit zeros; a repeated backward and 1 against 2 BLAS threads; a
+batch against its samples run alone); the rest compare the backward with numeric derivatives of
+the generated forward (``numeric``). A module that raises, or returns a gradient of the wrong
+shape or with NaN, fails the check, which names the function or the array (``faults``).
+
+Every check runs with the module's ``BLOCK_VALUES`` (when it has one) lowered so that the blocked
+backward works in blocks of a few steps, with a block boundary inside the sequence
+(``faults.small_blocks``).
 
 Thresholds (on the normwise relative error ‖g − ĝ‖ / max(‖g‖, ‖ĝ‖, floor), where for gradients
 floor = 1e-4 × the largest array's gradient norm in the same check; see ``normwise_error``),
 float64:
   forward 1e-12, exact 1e-10, complex step 1e-10, Richardson 1e-9, central 1e-7,
-  directional 1e-8 (per direction), steps 1e-12; Taylor: the remainder must fall at rate
+  directional 1e-8 (per direction), steps 1e-12, determinism 1e-12 (a repeat must be
+  bit-identical), batch 1e-12; Taylor: the remainder must fall at rate
   ≥ 1.8 as ε halves.
 float32 policy: the generated code runs in float32 and its gradient is compared with a float64
 reference of the same (float32-representable) inputs, by the float64 method requested; the
@@ -33,18 +41,21 @@ import numpy
 from derive.ad.cell import Cell
 from derive.io.writer import sha256
 
-from . import numeric, reference
+from . import consistency, faults, numeric, reference
 
 METHODS = ("forward", "exact", "central", "richardson", "complex", "directional", "taylor",
-           "steps")
+           "steps", "determinism", "batch")
+# `verify check CELL` without --method: every method that takes under a second at the default
+# sizes (exact takes 2 to 30 s a cell)
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "exact")
 THRESHOLDS = {
     "float64": {"forward": 1e-12, "exact": 1e-10, "central": 1e-7, "richardson": 1e-9,
-                "complex": 1e-10, "directional": 1e-8, "taylor": 1.8, "steps": 1e-12},
+                "complex": 1e-10, "directional": 1e-8, "taylor": 1.8, "steps": 1e-12,
+                "determinism": 1e-12, "batch": 1e-12},
     "float32": {"forward": 1e-5, "exact": 1e-4, "central": 1e-4, "richardson": 1e-4,
-                "complex": 1e-4, "directional": 1e-4, "taylor": 1.8, "steps": 1e-5},
+                "complex": 1e-4, "directional": 1e-4, "taylor": 1.8, "steps": 1e-5,
+                "determinism": 1e-5, "batch": 1e-5},
 }
-# The SymPy references evaluate unit by unit at 50 digits: they run at these sizes at most.
-REFERENCE_LIMITS = {"T": 2, "B": 2, "M": 3, "D": 2}
 DIRECTIONS = 3
 TAYLOR_EPSILONS = [1e-2 / 2**k for k in range(6)]
 
@@ -63,6 +74,9 @@ class Sizes:
 
     def as_dict(self) -> dict[str, int]:
         return {"T": self.T, "B": self.B, "M": self.M, "D": self.D}
+
+
+REFERENCE_SIZES = Sizes(T=3, B=2, M=5, D=4)
 
 
 @dataclass
@@ -89,14 +103,15 @@ class Problem:
             total = total + numpy.sum(w * state_T[s])
         return total
 
-    def gradient(self, arrays) -> dict[str, numpy.ndarray]:
+    def gradient(self, arrays, weights_y="loss", weights_state="loss") -> dict[str, numpy.ndarray]:
+        """Every array's gradient by the module's backward, named like ``arrays``; by default
+        of this problem's loss (the weights may be replaced, None included: the default paths).
+        A missing, misshapen or non-finite gradient raises ``faults.ModuleFault`` naming it."""
         params, x, state0 = self.split(arrays)
         _, _, cache = self.module.forward(params, x, state0)
-        grads, dx, d_state0 = self.module.backward(params, cache, self.weights_y, self.weights_state)
-        out = dict(grads)
-        out["x"] = dx
-        out.update({f"state0.{s}": d_state0[s] for s in self.module.STATE})
-        return out
+        dy = self.weights_y if isinstance(weights_y, str) else weights_y
+        ds = self.weights_state if isinstance(weights_state, str) else weights_state
+        return faults.named_gradients(self.module, arrays, self.module.backward(params, cache, dy, ds))
 
 
 def make_problem(module: ModuleType, sizes: Sizes, seed: int = 0, input_scale: float = 1.0,
@@ -176,8 +191,13 @@ def hybrid_error(analytic, reference) -> tuple[float, list[int] | None]:
     return float(ratios[worst]), [int(i) for i in worst]
 
 
-def reference_sizes(sizes: Sizes) -> Sizes:
-    return Sizes(*(min(getattr(sizes, k), REFERENCE_LIMITS[k]) for k in ("T", "B", "M", "D")))
+def reference_sizes(sizes: Sizes | None = None) -> Sizes:
+    """The SymPy references evaluate unit by unit at 50 digits: "forward" and "exact" run at
+    these sizes whatever ``sizes`` says. Distinct and none 2 where a size is combined with
+    another (2+D ≠ 2·D, T·B ≠ T+B, M ≠ D, and a third dimension D − 1 = 3 ≠ 2), with T = 3 so
+    that blocks of 2 steps leave a boundary inside the sequence: a fault that gives the right
+    numbers only at coincident sizes cannot hide there."""
+    return REFERENCE_SIZES
 
 
 def check(problem: Problem, method: str, dtype: str = "float64",
@@ -185,11 +205,19 @@ def check(problem: Problem, method: str, dtype: str = "float64",
     """Run one method on every array of the problem (``dtype`` is the generated code's dtype).
 
     "forward" and "exact" need the ``cell`` the module was generated from, and a problem made
-    at ``reference_sizes``. Non-finite values fail the check and are named in its report.
+    at ``reference_sizes()``. Non-finite values fail the check and are named in its report; so
+    does a module that raises or returns a gradient of the wrong shape (``faults``).
     """
-    with numpy.errstate(all="ignore"):  # reported below, not warned about
-        result = _check(problem, method, dtype, cell)
-        finite = bool(numpy.isfinite(problem.loss(problem.arrays)))
+    threshold = THRESHOLDS[dtype][method]
+    with numpy.errstate(all="ignore"), faults.small_blocks(problem.module, problem.sizes):
+        try:
+            result = _check(problem, method, dtype, cell)
+            finite = bool(numpy.isfinite(problem.loss(problem.arrays)))
+        except Exception as error:  # noqa: BLE001 - only the checked module's own failures
+            fault = faults.as_fault(problem.module, error)
+            if fault is None:
+                raise
+            return _result(problem, method, dtype, [fault.failed_check(threshold)])
     if not finite:
         for c in result.checks:
             c.passed = False
@@ -205,32 +233,50 @@ def _check(problem: Problem, method: str, dtype: str, cell: Cell | None) -> Chec
                            problem.seed, problem.sizes)
     if method == "forward":
         return _result(problem, method, dtype, _forward_checks(problem, wide, cell, threshold))
-    if method == "steps":
-        return _result(problem, method, dtype, _step_checks(problem, threshold))
+    if method in consistency.CHECKS:
+        return _result(problem, method, dtype, consistency.CHECKS[method](problem, threshold))
     analytic = problem.gradient(problem.arrays)  # in the problem's own dtype
     if method in ("directional", "taylor"):
         checks = _global_checks(wide_problem, analytic, method, threshold)
-    else:
-        reference_of = {
-            "central": numeric.central, "richardson": numeric.richardson,
-            "complex": numeric.complex_step,
-            "exact": lambda _, arrays, name: reference.exact_gradient(
-                cell, arrays, wide_problem.weights_y, wide_problem.weights_state, name),
-        }[method]
-        checks = []
-        expected_all = {name: reference_of(wide_problem.loss, wide, name) for name in problem.arrays}
+        if not all(c.passed for c in checks):
+            checks += _escalated(wide_problem, analytic, method, THRESHOLDS[dtype]["complex"])
+        return _result(problem, method, dtype, checks)
+    reference_of = {
+        "central": numeric.central, "richardson": numeric.richardson,
+        "complex": numeric.complex_step,
+        "exact": lambda _, arrays, name: reference.exact_gradient(
+            cell, arrays, wide_problem.weights_y, wide_problem.weights_state, name),
+    }[method]
+    expected_all = {name: reference_of(wide_problem.loss, wide, name) for name in problem.arrays}
+    checks = _elementwise_checks(analytic, expected_all, threshold)
+    if method == "central":  # the same differences at h/2 show the noise floor
         floor = FLOOR * max(float(numpy.linalg.norm(v)) for v in expected_all.values())
-        for name in problem.arrays:
-            expected = expected_all[name]
-            error = normwise_error(analytic[name], expected, floor)
-            hybrid, worst = hybrid_error(analytic[name], expected)
-            checks.append(_compared(name, error, hybrid, threshold, worst))
-            if method == "central":  # the same differences at h/2 show the noise floor
-                half = numeric.central(wide_problem.loss, wide, name, scale=0.5)
-                checks[-1].extra["noise_estimate"] = normwise_error(half, expected, floor)
-            if not numpy.all(numpy.isfinite(analytic[name])):
-                checks[-1].extra["non_finite"] = "the generated gradient has NaN or infinity"
+        for c in checks:
+            half = numeric.central(wide_problem.loss, wide, c.wrt, scale=0.5)
+            c.extra["noise_estimate"] = normwise_error(half, expected_all[c.wrt], floor)
     return _result(problem, method, dtype, checks)
+
+
+def _elementwise_checks(analytic: dict, expected_all: dict, threshold: float) -> list[WrtCheck]:
+    """Each array's gradient against its reference, with the floor of the largest array."""
+    floor = FLOOR * max(float(numpy.linalg.norm(v)) for v in expected_all.values())
+    checks = []
+    for name, expected in expected_all.items():
+        error = normwise_error(analytic[name], expected, floor)
+        hybrid, worst = hybrid_error(analytic[name], expected)
+        checks.append(_compared(name, error, hybrid, threshold, worst))
+    return checks
+
+
+def _escalated(problem: Problem, analytic: dict, method: str, threshold: float) -> list[WrtCheck]:
+    """After a failed direction: every array element by element (complex step), so the report
+    names the arrays that are wrong and each one's worst element, not only that some are."""
+    expected_all = {name: numeric.complex_step(problem.loss, problem.arrays, name)
+                    for name in problem.arrays}
+    checks = [c for c in _elementwise_checks(analytic, expected_all, threshold) if not c.passed]
+    for c in checks:
+        c.extra["escalated"] = f"{method} failed: this array, element by element (complex step)"
+    return checks
 
 
 def _compared(name, error, hybrid, threshold, worst) -> WrtCheck:
@@ -242,36 +288,6 @@ def _result(problem: Problem, method: str, dtype: str, checks: list[WrtCheck]) -
     return CheckResult(getattr(problem.module, "CELL", problem.module.__name__.rsplit(".", 1)[-1]),
                        _module_path(problem.module), method, dtype, problem.seed, problem.sizes,
                        checks, _module_digest(problem.module))
-
-
-def _step_checks(problem: Problem, threshold: float) -> list[WrtCheck]:
-    """step_forward / step_backward in a loop against forward / backward, every output."""
-    module = problem.module
-    params, x, state0 = problem.split(problem.arrays)
-    y, state_T, cache = module.forward(params, x, state0)
-    grads, dx, d_state0 = module.backward(params, cache, problem.weights_y, problem.weights_state)
-    state, caches, ys = state0, [], []
-    for t in range(x.shape[0]):
-        state, step_cache = module.step_forward(params, x[t], state)
-        ys.append(state[module.OUTPUT])
-        caches.append(step_cache)
-    d_state = {s: problem.weights_state[s] for s in module.STATE}
-    step_grads = {k: numpy.zeros_like(v) for k, v in params.items()}
-    step_dx = numpy.zeros_like(dx)
-    for t in reversed(range(x.shape[0])):
-        d_state = dict(d_state)
-        d_state[module.OUTPUT] = d_state[module.OUTPUT] + problem.weights_y[t]
-        g, step_dx[t], d_state = module.step_backward(params, caches[t], d_state)
-        step_grads = {k: step_grads[k] + g[k] for k in step_grads}
-    pairs = [("y", ys, y)] + [(f"state_T.{s}", state[s], state_T[s]) for s in module.STATE]
-    pairs += [(k, step_grads[k], grads[k]) for k in params] + [("x", step_dx, dx)]
-    pairs += [(f"state0.{s}", d_state[s], d_state0[s]) for s in module.STATE]
-    checks = []
-    for name, got, want in pairs:
-        hybrid, worst = hybrid_error(numpy.asarray(got), want)
-        checks.append(_compared(name, normwise_error(numpy.asarray(got), want), hybrid,
-                                threshold, worst))
-    return checks
 
 
 def _forward_checks(problem: Problem, wide: dict, cell: Cell, threshold: float) -> list[WrtCheck]:

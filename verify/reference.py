@@ -117,8 +117,17 @@ class _Evaluator:
         return (sum(row * v, ZERO), sum(d_row * v + row * dv, ZERO))
 
 
+def _float(value) -> float:
+    """A real value as a float; NaN where the real function is undefined (log of a negative
+    number is complex in SymPy, NaN in NumPy): a non-finite result the check reports."""
+    try:
+        return float(value)
+    except TypeError:
+        return float("nan")
+
+
 def _floats(array) -> numpy.ndarray:
-    return numpy.vectorize(lambda v: float(v), otypes=[numpy.float64])(array)
+    return numpy.vectorize(_float, otypes=[numpy.float64])(array)
 
 
 def reference_forward(cell: Cell, params: dict, x, state0: dict):
@@ -137,7 +146,7 @@ def exact_gradient(cell: Cell, arrays: dict, weights_y, weights_state, name: str
     for index in numpy.ndindex(grad.shape):
         _, _, dy, dstate = _Evaluator(cell, arrays, seed=(name, index)).run()
         total = numpy.sum(wy * dy) + sum(numpy.sum(ws[s] * dstate[s]) for s in ws)
-        grad[index] = float(total)
+        grad[index] = _float(total)
     return grad
 
 

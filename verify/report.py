@@ -110,6 +110,9 @@ def _detail(extra: dict) -> dict:
     return {k: clean(v) for k, v in extra.items()}
 
 
+NOTES = ("non_finite", "error", "escalated")  # a row's explanations, printed after it
+
+
 def table(results: list[CheckResult]) -> str:
     """One block per (cell, method, dtype): a row per checked array, worst first on failure."""
     lines = []
@@ -125,7 +128,9 @@ def table(results: list[CheckResult]) -> str:
                 rates = ", ".join(f"{x:.2f}" for x in c.extra.get("rates", []))
                 lines.append(f"  {mark:<5}{c.wrt:<14} rates {rates}  (need >= {c.threshold})")
                 continue
-            note = f"  {c.extra['non_finite']}" if "non_finite" in c.extra else ""
+            note = "".join(f"  {c.extra[k]}" for k in NOTES if k in c.extra)
+            if "array" in c.extra:
+                note = f"  in {c.extra['array']}{note}"
             lines.append(f"  {mark:<5}{c.wrt:<14} {c.normwise_rel_err:>10.2e} "
                          f"{c.hybrid_err:>10.2e} {c.threshold:>10.0e}  {worst}{note}")
         lines.append("")
