@@ -13,7 +13,10 @@ from derive.pages.docs import FORMATS, render
 from derive.errors import GenerationError, SpecError
 from derive.io.writer import Artifact, seal, stale, write_all
 
+from derive.frameworks.layout import LayoutError
+
 from . import bench, report
+from .frameworks import MissingFramework
 from .gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
 
@@ -29,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ImportError, SyntaxError) as error:
         print(f"error: cannot load module: {error}", file=sys.stderr)
         return 2
-    except UsageError as error:
+    except (UsageError, MissingFramework, LayoutError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except GenerationError as error:
@@ -67,6 +70,29 @@ def _check(args) -> int:
         Path(args.json).write_text(report.dumps(results), encoding="utf-8")
         print(f"wrote {args.json}")
     return 0 if all(r.passed for r in results) else 1
+
+
+def _against(args) -> int:
+    from . import against  # the framework runners: only this command needs them
+    swap = None
+    if args.swap:
+        parts = args.swap.split(":")
+        if len(parts) != 3:
+            raise UsageError(f"--swap takes ARRAY:GATE:GATE (e.g. weight_ih_l0:i:f), not "
+                             f"{args.swap!r}")
+        swap = against.Swap(*parts)
+    layouts = against.rows(args.framework, args.cells)
+    against.require_frameworks(layouts)
+    runs = []
+    for layout in layouts:
+        print(f"{layout.layer} ({layout.cell}) ...", end="", file=sys.stderr, flush=True)
+        runs.append(against.against(layout, _sizes(args.sizes), args.seed, swap))
+        print(" ok" if runs[-1].result.passed else " FAILED", file=sys.stderr)
+    print(report.table([r.result for r in runs]), end="")
+    if args.json:
+        Path(args.json).write_text(against.dumps(runs), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0 if all(r.result.passed for r in runs) else 1
 
 
 def _report(args) -> int:
@@ -122,6 +148,18 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
     cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
     cmd.set_defaults(run=_check)
+    cmd = commands.add_parser("against", help="the real framework's layer beside the generated "
+                                              "module (needs the interop extra)")
+    cmd.add_argument("framework", choices=("torch", "keras", "onnx", "flax", "all"))
+    cmd.add_argument("cells", nargs="*", metavar="CELL",
+                     help="built-in cells (default: every cell the framework has a layer for)")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
+    cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    cmd.add_argument("--swap", metavar="ARRAY:GATE:GATE",
+                     help="exchange two gate blocks of one framework array (a wrong layout, "
+                          "to see it caught)")
+    cmd.set_defaults(run=_against)
     cmd = commands.add_parser("report", help="the verification page, from a JSON report")
     cmd.add_argument("--json", default="docs/verification.json", metavar="FILE",
                      help="the report of 'check --json' (default: docs/verification.json)")

@@ -44,9 +44,13 @@ LAYOUTS = (
                ("b_iz", "b_hz"), ("b_ir", "b_hr"), ("b_in", "b_hn")))),), ("h",),
            notes=("columns z, r, h; one bias (3U): to Keras the cell's two biases are summed, "
                   "from Keras the bias goes to b_i* and b_h* is zero; r multiplies h_prev before "
-                  "the recurrent kernel",
+                  "the recurrent kernel. float32 only: this form runs Keras's own cell, whose "
+                  "ops.matmul gives float32 for float64 operands on every backend but TensorFlow "
+                  "(Keras 3's type promotion, as JAX's default)",
                   "列顺序 z、r、h；一个偏置 (3U)：导出时单元的两个偏置相加，导入时偏置写入 b_i*，"
-                  "b_h* 置零；r 在乘循环权重之前作用于 h_prev")),
+                  "b_h* 置零；r 在乘循环权重之前作用于 h_prev。只能用 float32：这一形式走 Keras "
+                  "自己的单元，其 ops.matmul 在 TensorFlow 以外的后端把 float64 的乘积降为 float32"
+                  "（Keras 3 的类型提升规则，与 JAX 默认一致）"), dtype="float32"),
 )
 
 

@@ -55,6 +55,7 @@ class Layout:
     state: tuple[str, ...]      # the cell's state names in the framework's order
     dims: dict = field(default_factory=dict, compare=False, hash=False)  # cell PARAMS: name -> dims
     notes: tuple[str, str] = ("", "")  # the traps, in English and Chinese
+    dtype: str = "float64"      # the widest float type the layer computes in
 
     def shape_text(self, array: Array) -> str:
         """The array's shape in dimension names, e.g. (1, 4D, M)."""
@@ -231,3 +232,18 @@ def _gates(array: Array) -> str:
 
 def _expected_text(layout: Layout) -> str:
     return "; ".join(f"{a.name} {layout.shape_text(a)} [{_gates(a)}]" for a in layout.arrays)
+
+
+def swapped(layout: Layout, arrays: dict, name: str, gate_a: str, gate_b: str) -> dict:
+    """``arrays`` with two gate blocks of one array exchanged: a deliberately wrong layout."""
+    array = next((a for a in layout.arrays if a.name == name), None)
+    gates = [b.gate for b in array.blocks] if array else []
+    if gate_a not in gates or gate_b not in gates:
+        raise LayoutError(f"{layout.layer} ({layout.cell}): no blocks {gate_a!r} and {gate_b!r} "
+                          f"in {name!r} (arrays: {_expected_text(layout)})")
+    blocks = split(layout, arrays)[name]
+    a, b = gates.index(gate_a), gates.index(gate_b)
+    blocks[a], blocks[b] = blocks[b], blocks[a]
+    out = dict(arrays)
+    out[name] = _stack(array, [v.T if array.columns else v for v in blocks])
+    return out

@@ -26,7 +26,8 @@ def _lstm(cell: str, forget: bool, peephole: bool, options, notes) -> Layout:
     )
     if peephole:
         arrays += (Array("P", _gates("i o f", ("V_i", "V_o", "V_f")), lead=1),)
-    return Layout(FRAMEWORK, "onnx LSTM", cell, options, arrays, ("h", "c"), notes=notes)
+    return Layout(FRAMEWORK, "onnx LSTM", cell, options, arrays, ("h", "c"), notes=notes,
+                  dtype="float32")
 
 
 _LSTM_NOTES = ("rows i, o, f, c; B = [Wb, Rb], both added: to ONNX the cell's bias goes to Wb and "
@@ -49,12 +50,15 @@ LAYOUTS = (
         _LSTM_NOTES[0] + "; input_forget=1 gives f = 1 − i: the f rows are ignored (written as "
         "zeros, dropped on import)",
         _LSTM_NOTES[1] + "；input_forget=1 令 f = 1 − i：f 的各行不被使用（导出写零，导入丢弃）")),
+    # onnxruntime's CPU LSTM and GRU kernels take float32 only
     Layout(FRAMEWORK, "onnx GRU", "gru", (("linear_before_reset", 1),), _GRU_ARRAYS, ("h",),
            notes=("rows z, r, h; linear_before_reset=1 puts Rb_h inside r ⊙ (…) (PyTorch's form)",
-                  "行顺序 z、r、h；linear_before_reset=1 把 Rb_h 放在 r ⊙ (…) 之内（PyTorch 的形式）")),
+                  "行顺序 z、r、h；linear_before_reset=1 把 Rb_h 放在 r ⊙ (…) 之内（PyTorch 的形式）"),
+           dtype="float32"),
     Layout(FRAMEWORK, "onnx GRU", "gru_cho", (("linear_before_reset", 0),), _GRU_ARRAYS, ("h",),
            notes=("rows z, r, h; linear_before_reset=0 (the default) resets h_prev before R_h",
-                  "行顺序 z、r、h；linear_before_reset=0（默认）在乘 R_h 之前先对 h_prev 重置")),
+                  "行顺序 z、r、h；linear_before_reset=0（默认）在乘 R_h 之前先对 h_prev 重置"),
+           dtype="float32"),
 )
 
 
