@@ -124,7 +124,7 @@ def test_keras_gives_float32_products_of_float64_operands_off_tensorflow():
     assert str(keras.ops.matmul(a, a).dtype).endswith("float32")
 
 
-# -- framework -> gatecalc -> framework -------------------------------------------------------------
+# -- framework -> gatecalc -> framework ---------------------------------------------------------
 
 
 def _torch_weights(cell):
@@ -208,7 +208,7 @@ def test_flax_to_gatecalc_to_flax_is_bit_exact():
         numpy.testing.assert_array_equal(got[path], numpy.asarray(value), err_msg=str(path))
 
 
-# -- the command line ---------------------------------------------------------------------------------
+# -- the command line ------------------------------------------------------------------------------
 
 
 def test_against_writes_check_style_json(tmp_path, capsys):

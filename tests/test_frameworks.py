@@ -82,7 +82,8 @@ def test_keras_kernels_are_transposed_columns_z_r_h():
 def test_onnx_rows_are_i_o_f_c_with_one_leading_direction_axis():
     params = _params("peephole")
     init = to_framework("onnx", "peephole", params)
-    assert init["W"].shape == (1, 16, 3) and init["B"].shape == (1, 32) and init["P"].shape == (1, 12)
+    assert init["W"].shape == (1, 16, 3) and init["B"].shape == (1, 32)
+    assert init["P"].shape == (1, 12)
     numpy.testing.assert_array_equal(init["W"][0, 4:8], params["W_o"])
     numpy.testing.assert_array_equal(init["P"][0, 8:], params["V_f"])
 

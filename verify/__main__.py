@@ -111,6 +111,7 @@ def _report(args) -> int:
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
                           seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]
+    artifacts += _frameworks_artifacts(Path(args.frameworks_json), Path(args.out))
     if args.check:
         old = stale(artifacts)
         for p in old:
@@ -121,6 +122,27 @@ def _report(args) -> int:
     if args.pdf:
         return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
     return 0
+
+
+def _frameworks_artifacts(path: Path, out: Path) -> list[Artifact]:
+    """The frameworks page from ``verify against --json``'s report; refused, like the
+    verification page, when a module it measured has changed since."""
+    from derive.io import pipeline
+    from derive.frameworks import LAYOUTS
+    from derive.pages.frameworks import frameworks_page
+    data = json.loads(path.read_text("utf-8")) if path.exists() else None
+    changed = report.changed_modules(data) if data else {}
+    if changed:
+        module, why = next(iter(changed.items()))
+        raise UsageError(f"{path}: {module}: {why}; nothing written; measure again: python -m "
+                         f"verify against all --json {path}")
+    cells = sorted({cell for _, cell in LAYOUTS})
+    derivations = {c: pipeline.derivation_of(pipeline.resolve_spec(c)) for c in cells}
+    modules = {c: pipeline.module_text(d) for c, d in derivations.items()}
+    return [Artifact(out / lang / f"frameworks.{fmt}",
+                     seal(render(frameworks_page(data, lang, path.as_posix(), derivations,
+                                                 modules), fmt)))
+            for lang in ("en", "zh") for fmt in FORMATS]
 
 
 def _sizes(text: str) -> Sizes:
@@ -163,7 +185,11 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("report", help="the verification page, from a JSON report")
     cmd.add_argument("--json", default="docs/verification.json", metavar="FILE",
                      help="the report of 'check --json' (default: docs/verification.json)")
-    cmd.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<lang>/verification.*")
+    cmd.add_argument("--frameworks-json", default="docs/frameworks.json", metavar="FILE",
+                     help="the report of 'against --json' for DIR/<lang>/frameworks.* (default: "
+                          "docs/frameworks.json)")
+    cmd.add_argument("--out", required=True, metavar="DIR",
+                     help="writes DIR/<lang>/verification.* and frameworks.*")
     cmd.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     cmd.add_argument("--pdf", action="store_true", help="also build the PDFs (needs xelatex)")
     cmd.set_defaults(run=_report)

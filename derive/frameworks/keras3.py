@@ -6,7 +6,7 @@ gates are columns, i, f, c, o for LSTM and z, r, h for GRU.
 
 from __future__ import annotations
 
-from .layout import Array, Block, Layout
+from .layout import Array, Block, Layout, LayoutError
 
 FRAMEWORK = "keras"
 INSTALL = "keras"
@@ -36,9 +36,9 @@ LAYOUTS = (
            _GRU_KERNELS + (Array("bias", _gates("z r h z r h", (
                "b_iz", "b_ir", "b_in", "b_hz", "b_hr", "b_hn")), groups=2),), ("h",),
            notes=("columns z, r, h; bias (2, 3U): the input row, then the recurrent row, which "
-                  "sits inside r ⊙ (…) for h (PyTorch's form)",
+                  "sits inside $r_t \\odot (U_n h_{t-1} + b_{hn})$ for h (PyTorch's form)",
                   "列顺序 z、r、h；偏置 (2, 3U)：第一行为输入偏置，第二行为循环偏置，"
-                  "h 的循环偏置位于 r ⊙ (…) 之内（与 PyTorch 相同）")),
+                  "h 的循环偏置位于 $r_t \\odot (U_n h_{t-1} + b_{hn})$ 之内（与 PyTorch 相同）")),
     Layout(FRAMEWORK, "keras.layers.GRU", "gru_cho", (("reset_after", False),),
            _GRU_KERNELS + (Array("bias", _gates("z r h", (
                ("b_iz", "b_hz"), ("b_ir", "b_hr"), ("b_in", "b_hn")))),), ("h",),
@@ -68,8 +68,7 @@ def from_native(weights, layout: Layout) -> dict:
     weights = list(weights)
     names = [a.name for a in layout.arrays]
     if len(weights) != len(names):
-        from .layout import LayoutError
+        expected = ", ".join(f"{a.name} {layout.shape_text(a)}" for a in layout.arrays)
         raise LayoutError(f"{layout.layer} ({layout.cell}): expected {len(names)} weights "
-                          f"[{', '.join(f'{a.name} {layout.shape_text(a)}' for a in layout.arrays)}]"
-                          f"; got {len(weights)}")
+                          f"[{expected}]; got {len(weights)}")
     return dict(zip(names, weights))

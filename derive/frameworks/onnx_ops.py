@@ -47,13 +47,16 @@ LAYOUTS = (
         _LSTM_NOTES[0] + "; P rows i, o, f: i and f see c_prev, o sees the new c",
         _LSTM_NOTES[1] + "；P 的行顺序 i、o、f：i 与 f 看 c_prev，o 看新的 c")),
     _lstm("cifg", False, False, (("input_forget", 1),), (
-        _LSTM_NOTES[0] + "; input_forget=1 gives f = 1 − i: the f rows are ignored (written as "
+        _LSTM_NOTES[0] + "; input_forget=1 gives $f_t = 1 - i_t$: the f rows are ignored "
+                         "(written as "
         "zeros, dropped on import)",
-        _LSTM_NOTES[1] + "；input_forget=1 令 f = 1 − i：f 的各行不被使用（导出写零，导入丢弃）")),
+        _LSTM_NOTES[1] + "；input_forget=1 令 $f_t = 1 - i_t$：f 的各行不被使用（导出写零，导入丢弃）")),
     # onnxruntime's CPU LSTM and GRU kernels take float32 only
     Layout(FRAMEWORK, "onnx GRU", "gru", (("linear_before_reset", 1),), _GRU_ARRAYS, ("h",),
-           notes=("rows z, r, h; linear_before_reset=1 puts Rb_h inside r ⊙ (…) (PyTorch's form)",
-                  "行顺序 z、r、h；linear_before_reset=1 把 Rb_h 放在 r ⊙ (…) 之内（PyTorch 的形式）"),
+           notes=("rows z, r, h; linear_before_reset=1 puts Rb_h inside "
+                  "$r_t \\odot (U_n h_{t-1} + b_{hn})$ (PyTorch's form)",
+                  "行顺序 z、r、h；linear_before_reset=1 把 Rb_h 放在 "
+                  "$r_t \\odot (U_n h_{t-1} + b_{hn})$ 之内（PyTorch 的形式）"),
            dtype="float32"),
     Layout(FRAMEWORK, "onnx GRU", "gru_cho", (("linear_before_reset", 0),), _GRU_ARRAYS, ("h",),
            notes=("rows z, r, h; linear_before_reset=0 (the default) resets h_prev before R_h",

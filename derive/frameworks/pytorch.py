@@ -38,9 +38,10 @@ LAYOUTS = (
             Array("weight_hh_l0", _gates("r z n", ("U_r", "U_z", "U_n"))),
             Array("bias_ih_l0", _gates("r z n", ("b_ir", "b_iz", "b_in"))),
             Array("bias_hh_l0", _gates("r z n", ("b_hr", "b_hz", "b_hn")))), ("h",),
-           notes=("rows r, z, n; b_hn sits inside r ⊙ (U_n h + b_hn); h = (1 − z) ⊙ n + z ⊙ h_prev",
-                  "行顺序 r、z、n；b_hn 位于 r ⊙ (U_n h + b_hn) 之内；"
-                  "h = (1 − z) ⊙ n + z ⊙ h_prev")),
+           notes=("rows r, z, n; $b_{hn}$ sits inside $r_t \\odot (U_n h_{t-1} + b_{hn})$; "
+                  "$h_t = (1 - z_t) \\odot n_t + z_t \\odot h_{t-1}$",
+                  "行顺序 r、z、n；$b_{hn}$ 位于 $r_t \\odot (U_n h_{t-1} + b_{hn})$ 之内；"
+                  "$h_t = (1 - z_t) \\odot n_t + z_t \\odot h_{t-1}$")),
 )
 
 
