@@ -96,22 +96,25 @@ def _against(args) -> int:
 
 
 def _report(args) -> int:
-    path = Path(args.json)
+    path, fw_path = Path(args.json), Path(args.frameworks_json)
     if not path.exists():
         raise UsageError(f"no report at {path}: run 'python -m verify check --all --method all "
                          f"--json {path}' first")
     data = json.loads(path.read_text("utf-8"))
-    changed = report.changed_modules(data)
-    if changed:
+    fw_data = json.loads(fw_path.read_text("utf-8")) if fw_path.exists() else None
+    for source, measured, again in ((path, data, "check --all --method all"),
+                                    (fw_path, fw_data, "against all")):
+        changed = report.changed_modules(measured) if measured else {}
         for module, why in changed.items():
-            print(f"error: {path}: {module}: {why}", file=sys.stderr)
-        print(f"nothing written; measure again: python -m verify check --all --method all "
-              f"--json {path}", file=sys.stderr)
-        return 1
+            print(f"error: {source}: {module}: {why}", file=sys.stderr)
+        if changed:
+            print(f"nothing written; measure again: python -m verify {again} --json {source}",
+                  file=sys.stderr)
+            return 1
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
                           seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]
-    artifacts += _frameworks_artifacts(Path(args.frameworks_json), Path(args.out))
+    artifacts += _frameworks_artifacts(fw_data, fw_path, Path(args.out))
     if args.check:
         old = stale(artifacts)
         for p in old:
@@ -124,18 +127,12 @@ def _report(args) -> int:
     return 0
 
 
-def _frameworks_artifacts(path: Path, out: Path) -> list[Artifact]:
-    """The frameworks page from ``verify against --json``'s report; refused, like the
-    verification page, when a module it measured has changed since."""
+def _frameworks_artifacts(data: dict | None, path: Path, out: Path) -> list[Artifact]:
+    """The frameworks page from ``verify against --json``'s report (``data``, read from
+    ``path``; without one the page says how to measure)."""
     from derive.io import pipeline
     from derive.frameworks import LAYOUTS
     from derive.pages.frameworks import frameworks_page
-    data = json.loads(path.read_text("utf-8")) if path.exists() else None
-    changed = report.changed_modules(data) if data else {}
-    if changed:
-        module, why = next(iter(changed.items()))
-        raise UsageError(f"{path}: {module}: {why}; nothing written; measure again: python -m "
-                         f"verify against all --json {path}")
     cells = sorted({cell for _, cell in LAYOUTS})
     derivations = {c: pipeline.derivation_of(pipeline.resolve_spec(c)) for c in cells}
     modules = {c: pipeline.module_text(d) for c, d in derivations.items()}

@@ -99,7 +99,7 @@ def frameworks_page(report: dict | None, lang: str, source: str,
 
 
 def _options(layout: Layout, t: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in layout.options) or "-"
+    return ", ".join(f"{k}={v}" for k, v in layout.options) or t["none"]
 
 
 def _current(result: dict | None, module: str) -> bool:
