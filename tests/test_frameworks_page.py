@@ -58,13 +58,17 @@ def test_without_a_report_the_page_says_how_to_measure():
     assert "`python -m verify against flax lstm --json FILE`" in text
 
 
-def test_report_refuses_framework_figures_of_a_changed_module_and_writes_nothing(tmp_path):
+def test_report_marks_framework_figures_of_a_changed_module_stale(tmp_path):
+    """Stale framework figures do not block the other pages: the report warns, and the page
+    shows those rows as stale instead of their figures."""
     data = json.loads(REPORT.read_text("utf-8"))
     data["results"][0]["module_sha256"] = "0" * 64
     fw = tmp_path / "frameworks.json"
     fw.write_text(json.dumps(data), "utf-8")
     out = tmp_path / "out"
     result = run("-m", "verify", "report", "--frameworks-json", str(fw), "--out", str(out))
-    assert result.returncode == 1
+    assert result.returncode == 0, result.stderr
     assert "changed since these figures were measured" in result.stderr
-    assert "verify against all" in result.stderr and not out.exists()
+    assert "verify against all" in result.stderr
+    page = (out / "en" / "frameworks.md").read_text("utf-8")
+    assert "| torch.nn.LSTM | none | lstm | float64 | - | - | - |" in page
