@@ -15,6 +15,7 @@ from derive.errors import PathError, UsageError, run_command
 from derive.io.writer import Artifact, seal, stale, write_all
 from derive.targets import TARGETS
 
+
 from . import bench, report
 from .gradcheck import DEFAULT_METHODS, METHODS, Sizes, check, make_problem, reference_sizes
 from .targets import builtin_names, load_target
@@ -73,8 +74,31 @@ def _engines(args) -> int:
     return engines.main(args.json, args.quick)
 
 
+def _against(args) -> int:
+    from . import against  # the framework runners: only this command needs them
+    swap = None
+    if args.swap:
+        parts = args.swap.split(":")
+        if len(parts) != 3:
+            raise UsageError(f"--swap takes ARRAY:GATE:GATE (e.g. weight_ih_l0:i:f), not "
+                             f"{args.swap!r}")
+        swap = against.Swap(*parts)
+    layouts = against.rows(args.framework, args.cells)
+    against.require_frameworks(layouts)
+    runs = []
+    for layout in layouts:
+        print(f"{layout.layer} ({layout.cell}) ...", end="", file=sys.stderr, flush=True)
+        runs.append(against.against(layout, _sizes(args.sizes), args.seed, swap))
+        print(" ok" if runs[-1].result.passed else " FAILED", file=sys.stderr)
+    print(report.table([r.result for r in runs]), end="")
+    if args.json:
+        Path(args.json).write_text(against.dumps(runs), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0 if all(r.result.passed for r in runs) else 1
+
+
 def _report(args) -> int:
-    path = Path(args.json)
+    path, fw_path = Path(args.json), Path(args.frameworks_json)
     if not path.exists():
         raise UsageError(f"no report at {path}: run 'python -m verify check --all --method all "
                          f"--json {path}' first")
@@ -92,9 +116,15 @@ def _report(args) -> int:
         print(f"nothing written; measure again: python -m verify check --all --method all "
               f"--json {path}", file=sys.stderr)
         return 1
+    fw_data = json.loads(fw_path.read_text("utf-8")) if fw_path.exists() else None
+    for module, why in (report.changed_modules(fw_data) if fw_data else {}).items():
+        # the frameworks page shows those rows as stale rather than blocking every page
+        print(f"warning: {fw_path}: {module}: {why}; its rows are shown as stale until "
+              f"python -m verify against all --json {fw_path}", file=sys.stderr)
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
                           seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]
+    artifacts += _frameworks_artifacts(fw_data, fw_path, Path(args.out))
     if args.check:
         old = stale(artifacts)
         for p in old:
@@ -140,6 +170,21 @@ def _check_memory(module, sizes: Sizes) -> None:
                          f"{available / 2**30:.0f} GiB: choose smaller sizes")
 
 
+def _frameworks_artifacts(data: dict | None, path: Path, out: Path) -> list[Artifact]:
+    """The frameworks page from ``verify against --json``'s report (``data``, read from
+    ``path``; without one the page says how to measure)."""
+    from derive.io import pipeline
+    from derive.frameworks import LAYOUTS
+    from derive.pages.frameworks import frameworks_page
+    cells = sorted({cell for _, cell in LAYOUTS})
+    derivations = {c: pipeline.derivation_of(pipeline.resolve_spec(c)) for c in cells}
+    modules = {c: pipeline.module_text(d) for c, d in derivations.items()}
+    return [Artifact(out / lang / f"frameworks.{fmt}",
+                     seal(render(frameworks_page(data, lang, path.as_posix(), derivations,
+                                                 modules), fmt)))
+            for lang in ("en", "zh") for fmt in FORMATS]
+
+
 def _sizes(text: str) -> Sizes:
     try:
         values = [int(v) for v in text.split(",")]
@@ -170,10 +215,26 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
     cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
     cmd.set_defaults(run=_check)
+    cmd = commands.add_parser("against", help="the real framework's layer beside the generated "
+                                              "module (needs the interop extra)")
+    cmd.add_argument("framework", choices=("torch", "keras", "onnx", "flax", "all"))
+    cmd.add_argument("cells", nargs="*", metavar="CELL",
+                     help="built-in cells (default: every cell the framework has a layer for)")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--sizes", default="4,3,3,4", metavar="T,B,M,D")
+    cmd.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    cmd.add_argument("--swap", metavar="ARRAY:GATE:GATE",
+                     help="exchange two gate blocks of one framework array (a wrong layout, "
+                          "to see it caught)")
+    cmd.set_defaults(run=_against)
     cmd = commands.add_parser("report", help="the verification page, from a JSON report")
     cmd.add_argument("--json", default="docs/verification.json", metavar="FILE",
                      help="the report of 'check --json' (default: docs/verification.json)")
-    cmd.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<lang>/verification.*")
+    cmd.add_argument("--frameworks-json", default="docs/frameworks.json", metavar="FILE",
+                     help="the report of 'against --json' for DIR/<lang>/frameworks.* (default: "
+                          "docs/frameworks.json)")
+    cmd.add_argument("--out", required=True, metavar="DIR",
+                     help="writes DIR/<lang>/verification.* and frameworks.*")
     cmd.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     cmd.add_argument("--pdf", action="store_true", help="also build the PDFs (needs xelatex)")
     cmd.set_defaults(run=_report)
