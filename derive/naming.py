@@ -16,6 +16,7 @@ from derive.errors import Location, SpecError
 
 PREV_SUFFIX = "_prev"
 ADJOINT_PREFIX = "d_"
+NEXT_SUFFIX = "__next"  # a value of the step after (spec names may not hold "__")
 
 
 def adjoint_name(name: str) -> str:
@@ -47,8 +48,12 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     ``c_tilde`` -> ``\tilde{c}_{t}``, ``h_prev`` -> ``h_{t-1}``, ``a_c_tilde`` ->
     ``a_{\tilde{c},t}``, ``d_c`` -> ``\delta c_{t}``, ``W_i_x`` -> ``W_{i} x_{t}``."""
     params = {p.name for p in cell.params}
+    if name.endswith(NEXT_SUFFIX):
+        return latex_name(name[: -len(NEXT_SUFFIX)], cell, f"{time}+1")
     if name.startswith(ADJOINT_PREFIX):
-        return rf"\delta {latex_name(name[len(ADJOINT_PREFIX):], cell, time)}"
+        inner = latex_name(name[len(ADJOINT_PREFIX):], cell, time)
+        product = any(str(m.symbol) == name[len(ADJOINT_PREFIX):] for m in cell.linear_maps)
+        return rf"\delta({inner})" if product else rf"\delta {inner}"
     if name in params:
         return _latex_base(name)
     for m in cell.linear_maps:

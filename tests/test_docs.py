@@ -13,7 +13,7 @@ import sympy
 
 from conftest import ALL_CELLS, ROOT, run
 from derive.io import pipeline
-from derive.pages import docs
+from derive import pages as docs
 from derive.ad.adjoint import derive
 from derive.ad.blocks import block_of, to_builtin
 from derive.ad.checks import UncheckedStep, checked_steps
@@ -35,7 +35,7 @@ def test_every_cell_has_its_pages(name, lang):
     for fmt in ("md", "html", "tex"):
         assert (DOCS / lang / f"{name}.{fmt}").is_file()
     md = (DOCS / lang / f"{name}.md").read_text()
-    assert md.startswith("---\ntitle: ") and "\ntags:\n" in md  # front matter for a docs site
+    assert md.startswith("---\ntitle: ") and "\ntag:\n" in md  # vuepress-theme-hope front matter
     assert "$$" in md and "```python\ndef step_backward(" in md
 
 
@@ -61,7 +61,6 @@ def test_mathml_of_the_constructs_we_print():
         r"\frac{\partial L}{\partial W_{i}}": "<mfrac>",
         r"\begin{bmatrix} a & b \\ c & d \end{bmatrix}": "<mtable><mtr><mtd><mi>a</mi></mtd>",
         r"\sum_{t=1}^{T} x_{t}": "<munderover><mo>∑</mo>",
-        r"\tanh\left(c_{t}\right)^{2}": '<mo stretchy="true">)</mo>',
     }
     for latex, fragment in cases.items():
         assert fragment in to_mathml(latex), latex
@@ -134,7 +133,7 @@ def test_verification_page_is_in_sync_with_the_report():
     result = run("-m", "verify", "report", "--out", "docs", "--check")
     assert result.returncode == 0, result.stdout
     page = (DOCS / "en" / "verification.md").read_text()
-    assert "## lstm" in page and "`complex` float64" in page
+    assert "## lstm" in page and "`complex`, float64" in page
 
 
 def _report_with(tmp_path, change):

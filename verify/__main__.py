@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from derive.pages import pdf
-from derive.pages.docs import FORMATS, render
+from derive.pages import FORMATS, render
 from derive.errors import GenerationError, SpecError
 from derive.io.writer import Artifact, seal, stale, write_all
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from derive import __version__
 
-from derive.pages.docs import Block, Page
+from derive.pages import Heading, Page, Paragraph, Table
 from derive.pages.prose import PROSE
 from derive.io.writer import sha256
 
@@ -107,25 +107,24 @@ def table(results: list[CheckResult]) -> str:
 def report_page(report: dict, lang: str, source: str) -> Page:
     """The verification page: every result of a JSON report, per cell, method and array."""
     t = PROSE[lang]
-    blocks = [Block("h1", t["report_title"]),
-              Block("p", t["report_page_intro"].format(source=source))]
+    parts = [Paragraph(t["report_page_intro"].format(source=source))]
     by_cell: dict[str, list] = {}
     for r in report["results"]:
         by_cell.setdefault(r["cell"], []).append(r)
     for cell, results in by_cell.items():
-        blocks.append(Block("h2", cell))
+        parts.append(Heading(cell))
         for r in results:
             sizes = ",".join(str(r["sizes"][k]) for k in ("T", "B", "M", "D"))
-            status = t["pass"] if r["passed"] else t["fail"]
-            blocks.append(Block("p", f"`{r['method']}` {r['dtype']}, seed {r['seed']}, "
-                                     f"T,B,M,D = {sizes}: {status}"))
-            rows = [("wrt", "normwise", "hybrid", t["threshold"], t["status"])]
-            for c in r["checks"]:
-                rows.append((c["wrt"], _figure(c["normwise_rel_err"]), _figure(c["hybrid_err"]),
-                             f"{c['threshold']:g}", t["pass"] if c["passed"] else t["fail"]))
-            blocks.append(Block("table", rows=tuple(rows)))
-    return Page("verification", t["report_title"], lang, ("gatecalc", "verification"),
-                tuple(blocks))
+            caption = t["report_line"].format(
+                method=r["method"], dtype=r["dtype"], seed=r["seed"], sizes=sizes,
+                status=t["pass"] if r["passed"] else t["fail"])
+            rows = tuple((c["wrt"], _figure(c["normwise_rel_err"]), _figure(c["hybrid_err"]),
+                          f"{c['threshold']:g}", t["pass"] if c["passed"] else t["fail"])
+                         for c in r["checks"])
+            parts.append(Table((t["wrt"], t["normwise"], t["hybrid"], t["threshold"],
+                                t["status"]), rows, caption=caption))
+    return Page("verification", t["report_title"], lang, ("LSTM", t["verification_tag"]),
+                tuple(parts))
 
 
 def _figure(value) -> str:

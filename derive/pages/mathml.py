@@ -18,6 +18,7 @@ SYMBOLS = {  # command -> (MathML element, text)
     "colon": ("mo", ":"), "ldots": ("mo", "…"), "approx": ("mo", "≈"), "neq": ("mo", "≠"),
 }
 ACCENTS = {"tilde": "~", "hat": "^", "bar": "¯"}
+NBSP = "\u00a0"
 DOUBLE_STRUCK = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\\\|\\[,;! ]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
 
@@ -121,10 +122,10 @@ class _Parser:
     def command(self, name: str) -> str:
         if name in (",", ";", "!", " "):
             return '<mspace width="0.2em"/>'
-        if name in ("left", "right"):
-            fence = self.take()
-            fence = "" if fence == "." else fence
-            return f'<mo stretchy="true">{escape(fence)}</mo>' if fence else ""
+        if name == "left":
+            return self.fenced()
+        if name == "right":
+            raise ValueError("\\right without \\left")
         if name == "frac":
             return f"<mfrac>{self.group()}{self.group()}</mfrac>"
         if name in ACCENTS:
@@ -132,8 +133,11 @@ class _Parser:
         if name in ("mathit", "mathrm", "operatorname"):
             variant = "italic" if name == "mathit" else "normal"
             return f'<mi mathvariant="{variant}">{escape(self.raw_group())}</mi>'
-        if name == "text":
-            return f"<mtext>{escape(self.raw_group())}</mtext>"
+        if name == "text":  # MathML trims an mtext's edges: keep its spaces as no-break spaces
+            words = self.raw_group()
+            stripped = words.strip(" ")
+            left, right = len(words) - len(words.lstrip(" ")), len(words) - len(words.rstrip(" "))
+            return f"<mtext>{NBSP * left}{escape(stripped)}{NBSP * right}</mtext>"
         if name == "mathbb":  # MathML Core renders the Unicode letters, not mathvariant
             letters = self.raw_group()
             return f"<mi>{''.join(DOUBLE_STRUCK.get(ch, ch) for ch in letters)}</mi>"
@@ -146,8 +150,24 @@ class _Parser:
             return f"<{element}>{text}</{element}>"
         raise ValueError(f"no MathML for LaTeX command \\{name}")
 
+    def fenced(self) -> str:
+        """``\\left( ... \\right)`` as one mrow, so a script after it applies to the whole
+        group; the fences stretch and sit tight against what they enclose."""
+        left = self.take()
+        inner = self.sequence(stop=("\\right",))
+        self.expect("\\right")
+        right = self.take()
+
+        def fence(text: str, form: str) -> str:
+            if text == ".":
+                return ""
+            return (f'<mo fence="true" form="{form}" stretchy="true" lspace="0" rspace="0">'
+                    f"{escape(text)}</mo>")
+        return f"<mrow>{fence(left, 'prefix')}{inner}{fence(right, 'postfix')}</mrow>"
+
     def matrix(self, environment: str) -> str:
-        fences = {"bmatrix": ("[", "]"), "pmatrix": ("(", ")"), "matrix": ("", "")}
+        fences = {"bmatrix": ("[", "]"), "pmatrix": ("(", ")"), "matrix": ("", ""),
+                  "aligned": ("", "")}
         if environment not in fences:
             raise ValueError(f"no MathML for environment {environment}")
         rows, cells, cell = [], [], []
@@ -168,7 +188,21 @@ class _Parser:
             cell.append(self.scripted())
         cells.append("".join(cell))
         rows.append(cells)
+        if environment == "aligned":
+            return self.aligned(rows)
         table = "".join("<mtr>" + "".join(f"<mtd>{c}</mtd>" for c in row) + "</mtr>"
                         for row in rows)
         left, right = fences[environment]
         return (f"<mrow><mo>{left}</mo><mtable>{table}</mtable><mo>{right}</mo></mrow>")
+
+    @staticmethod
+    def aligned(rows: list[list[str]]) -> str:
+        """Lines aligned at their ``&``: the left column flush right, the right flush left."""
+        if any(len(row) != 2 for row in rows):
+            raise ValueError("each line of an aligned block needs exactly one '&'")
+        rows = [[a, re.sub(r"^((?:<mspace[^>]*/>)*)<mo>", r'\1<mo form="infix">', b)]
+                for a, b in rows]  # "= b", "+ d" continue the left side: infix spacing
+        cell = '<mtd style="text-align:{0};padding:0.1em 0" columnalign="{0}">{1}</mtd>'
+        table = "".join(f"<mtr>{cell.format('right', a)}{cell.format('left', b)}</mtr>"
+                        for a, b in rows)
+        return f'<mtable displaystyle="true" columnalign="right left">{table}</mtable>'

@@ -17,6 +17,7 @@ from derive import __version__
 from derive.targets.numpy import sequence
 from derive.ad.adjoint import Adjoint, Derivation, Statement, Term
 from derive.ad.blocks import BLOCKS, block_of
+from derive.ad.maps import known_names
 from derive.ad.cell import Cell, prev_name
 from derive.errors import GenerationError
 from derive.naming import adjoint_name
@@ -281,14 +282,6 @@ def _params_in_backward(derivation: Derivation) -> set[str]:
             elif term.kind == "elementwise":
                 names |= {str(s) for s in term.expr.free_symbols}
     return names
-
-
-def known_names(derivation: Derivation) -> frozenset[str]:
-    cell = derivation.cell
-    names = {name for name, _ in cell.dims} | {p.name for p in cell.params}
-    names |= {s.target for s in derivation.forward}
-    names |= {adjoint_name(n) for n in names}
-    return frozenset(names)
 
 
 def _blocks_used(derivation: Derivation) -> list[str]:

@@ -1,0 +1,174 @@
+"""The derivation page of one cell: a Derivation (+ its generated module and the verification
+report) -> a ``Page``. Each section is one function returning its parts; every equation shown is
+printed from the SymPy objects that generate the code, every rewrite confirmed by ``checks``."""
+
+from __future__ import annotations
+
+import sympy
+
+from derive.ad.adjoint import Adjoint, Derivation
+from derive.ad.blocks import to_builtin
+from derive.ad.cell import Cell, prev_name
+from derive.ad.checks import checked_steps
+from derive.ad.maps import known_names, stacks
+from derive.io.writer import sha256
+from derive.naming import latex_name
+from derive.pages.latex import CellLatexPrinter
+from derive.pages.model import Code, Equation, Heading, Page, Paragraph, Table
+from derive.pages.prose import PROSE
+
+
+def cell_page(derivation: Derivation, lang: str, report: dict | None, module: str) -> Page:
+    """``module``: the generated module's file content, shown in part and matched against the
+    report's module hashes."""
+    cell = derivation.cell
+    t = PROSE[lang]
+    tex = CellLatexPrinter(cell, known_names(derivation)).doprint
+    parts = [Paragraph(f"{t['source']}{t['colon']}{cell.source}"), Paragraph(t["notation"])]
+    parts += [Heading(t["forward"]), Paragraph(t["forward_intro"])]
+    parts += [Equation((f"{latex_name(eq.target, cell)} = {tex(eq.display)}",))
+              for eq in cell.equations]
+    stacked = _stacked(derivation)
+    if stacked:
+        parts += [Heading(t["stacked"]), Paragraph(t["stacked_intro"]), *stacked]
+    parts += [Heading(t["local"]), Paragraph(t["local_intro"]), *_local(derivation, tex)]
+    parts += [Heading(t["adjoint"]), Paragraph(t["adjoint_intro"]),
+              *_adjoints(derivation, tex, lang)]
+    parts += [Heading(t["params"]), Paragraph(t["params_intro"])]
+    parts += [Equation((_param_latex(a, cell, tex),)) for a in derivation.backward
+              if a.role in ("param_vector", "param_matrix")]
+    parts += [Heading(t["bptt"]), Paragraph(t["bptt_intro"]), *_bptt(cell, lang)]
+    parts += [Heading(t["code"]), Paragraph(t["code_intro"]),
+              Code(_function_source(module, "step_backward"))]
+    parts += [Heading(t["verification"]),
+              *_verification(cell.name, report, lang, sha256(module))]
+    return Page(cell.name, t["cell_title"].format(name=cell.name, title=cell.title), lang,
+                ("LSTM", cell.name, t["tag"]), tuple(parts))
+
+
+def _local(derivation: Derivation, tex) -> list[Equation]:
+    cell = derivation.cell
+    out = []
+    for step in checked_steps(derivation):
+        lhs = (rf"\frac{{\partial {latex_name(step.target, cell)}}}"
+               rf"{{\partial {latex_name(step.wrt, cell)}}}")
+        derived = tex(step.derived)
+        same = step.builtin == to_builtin(step.derived)  # only the printing would differ
+        rhs = derived if same else f"{tex(step.builtin)} = {derived}"
+        out.append(Equation((f"{lhs} = {rhs}",)))
+    return out
+
+
+def _adjoints(derivation: Derivation, tex, lang: str) -> list:
+    cell = derivation.cell
+    parts = [Equation((_adjoint_latex(a, cell, tex),)) for a in derivation.backward
+             if a.role not in ("param_vector", "param_matrix")]
+    if derivation.aliases:
+        parts.append(Paragraph(PROSE[lang]["aliases"]))
+        parts.append(Equation(tuple(f"{latex_name(a, cell)} &= {latex_name(b, cell)}"
+                                    for a, b in derivation.aliases)))
+    return parts
+
+
+def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
+    target = adjoint.target
+    lhs = rf"\delta {latex_name(target, cell)}"
+    pieces = [rf"\delta {latex_name(target, cell)}^{{(t+1)}}"] if adjoint.seeded else []
+    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
+    if elementwise:
+        pieces.append(tex(sympy.Add(*elementwise, evaluate=False)))
+    for term in adjoint.terms:
+        if term.kind == "back_matmul":
+            pieces.append(rf"{latex_name(term.matrix, cell)}^{{\top}} "
+                          rf"{latex_name(str(term.adjoint), cell)}")
+    return f"{lhs} = {' + '.join(pieces) if pieces else '0'}"
+
+
+def _param_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
+    lhs = rf"\frac{{\partial L}}{{\partial {latex_name(adjoint.target, cell)}}}"
+    pieces = []
+    elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
+    if elementwise:
+        pieces.append(tex(sympy.Add(*elementwise, evaluate=False)))
+    for term in adjoint.terms:
+        if term.kind == "outer":
+            pieces.append(rf"{latex_name(str(term.adjoint), cell)} \, "
+                          rf"{latex_name(term.operand, cell)}^{{\top}}")
+    if not pieces:
+        return f"{lhs} = 0"
+    return rf"{lhs} = \sum_{{t=1}}^{{T}} \left({' + '.join(pieces)}\right)"
+
+
+def _bptt(cell: Cell, lang: str) -> list:
+    t = PROSE[lang]
+    parts = []
+    for s in cell.state_names:
+        seed = rf"\delta {latex_name(s, cell)}^{{(t+1)}}"
+        parts.append(Equation((rf"{seed} = \left. \delta {latex_name(prev_name(s), cell)} "
+                               rf"\right|_{{t \to t+1}}",)))
+    parts.append(Paragraph(t["bptt_output"].format(
+        h=f"$\\delta {latex_name(cell.output, cell)}$")))
+    parts.append(Paragraph(t["bptt_end"]))
+    return parts
+
+
+def _stacked(derivation: Derivation) -> list[Equation]:
+    """The article's stacked form: one matrix product per stack of linear maps."""
+    cell = derivation.cell
+    out = []
+    for stack in stacks(derivation):
+        first = stack[0]
+        n = len(first.rows)
+        rows = [" + ".join(latex_name(g.rows[k].symbol, cell) for g in stack) for k in range(n)]
+        matrix = r" \\ ".join(" & ".join(latex_name(g.rows[k].matrix, cell) for g in stack)
+                              for k in range(n))
+        operands = r" \\ ".join(latex_name(g.operand, cell) for g in stack)
+        height = _collapse(" + ".join(cell.param(r.matrix).shape[0] for r in first.rows))
+        width = " + ".join(cell.dim_of(g.operand) for g in stack)
+        shape = (rf"\mathbb{{R}}^{{{height} \times ({width})}}" if len(stack) > 1 else
+                 rf"\mathbb{{R}}^{{{height} \times {width}}}")
+        results = r" \\ ".join(rows)
+        out.append(Equation((rf"\begin{{bmatrix}} {results} \end{{bmatrix}} = "
+                             rf"\begin{{bmatrix}} {matrix} \end{{bmatrix}} "
+                             rf"\begin{{bmatrix}} {operands} \end{{bmatrix}}, \quad "
+                             rf"W \in {shape}",)))
+    return out
+
+
+def _collapse(sum_text: str) -> str:
+    """"D + D + D + D" -> "4D"."""
+    parts = sum_text.split(" + ")
+    counts = {p: parts.count(p) for p in dict.fromkeys(parts)}
+    return " + ".join(p if n == 1 else f"{n}{p}" for p, n in counts.items())
+
+
+def _function_source(module_source: str, name: str) -> str:
+    start = module_source.index(f"\ndef {name}(") + 1
+    end = module_source.find("\n\n\n", start)
+    return module_source[start:end if end >= 0 else None].rstrip() + "\n"
+
+
+def _verification(cell: str, report: dict | None, lang: str, module_sha256: str) -> list:
+    """The report's figures for this cell, only those measured on exactly this module (the
+    report records each module file's SHA-256): figures of older code are not shown as its."""
+    t = PROSE[lang]
+    measured = [r for r in (report or {}).get("results", []) if r["cell"] == cell]
+    results = [r for r in measured if r.get("module_sha256") == module_sha256]
+    if not measured:
+        return [Paragraph(t["no_report"])]
+    if not results:
+        return [Paragraph(t["stale_report"])]
+    rows = []
+    for r in results:
+        errors = [c["normwise_rel_err"] for c in r["checks"]
+                  if isinstance(c["normwise_rel_err"], (int, float))]
+        sizes = ",".join(str(r["sizes"][k]) for k in ("T", "B", "M", "D"))
+        worst = f"{max(errors):.1e}" if errors else "-"
+        threshold = f"{r['checks'][0]['threshold']:g}" if r["checks"] else "-"
+        rows.append((r["method"], r["dtype"], sizes, worst, threshold,
+                     t["pass"] if r["passed"] else t["fail"]))
+    parts = [Table((t["method"], t["dtype"], "T,B,M,D", t["worst"], t["threshold"],
+                    t["status"]), tuple(rows), caption=t["report_intro"])]
+    if len(results) < len(measured):
+        parts.append(Paragraph(t["stale_results"].format(n=len(measured) - len(results))))
+    return parts
