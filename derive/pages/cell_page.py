@@ -10,11 +10,13 @@ from derive.ad.adjoint import Adjoint, Derivation
 from derive.ad.blocks import to_builtin
 from derive.ad.cell import Cell, prev_name
 from derive.ad.checks import checked_steps
-from derive.ad.maps import known_names, stacks
+from derive.ad.maps import known_names
 from derive.io.writer import sha256
 from derive.naming import latex_name
 from derive.pages.latex import CellLatexPrinter
 from derive.pages.model import Code, Equation, Heading, Page, Paragraph, Table
+from derive.pages import words
+from derive.pages.notation import notation, stacked
 from derive.pages.prose import PROSE
 
 
@@ -24,13 +26,14 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
     cell = derivation.cell
     t = PROSE[lang]
     tex = CellLatexPrinter(cell, known_names(derivation)).doprint
-    parts = [Paragraph(f"{t['source']}{t['colon']}{cell.source}"), Paragraph(t["notation"])]
+    parts = [Paragraph(t["source"].format(words.source(cell.name, cell.source, lang))),
+             notation(cell, lang)]
     parts += [Heading(t["forward"]), Paragraph(t["forward_intro"])]
     parts += [Equation((f"{latex_name(eq.target, cell)} = {tex(eq.display)}",))
               for eq in cell.equations]
-    stacked = _stacked(derivation)
-    if stacked:
-        parts += [Heading(t["stacked"]), Paragraph(t["stacked_intro"]), *stacked]
+    stack = stacked(derivation, lang)
+    if stack:
+        parts += [Heading(t["stacked"]), Paragraph(t["stacked_intro"]), *stack]
     parts += [Heading(t["local"]), Paragraph(t["local_intro"]), *_local(derivation, tex)]
     parts += [Heading(t["adjoint"]), Paragraph(t["adjoint_intro"]),
               *_adjoints(derivation, tex, lang)]
@@ -42,7 +45,8 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
               Code(_function_source(module, "step_backward"))]
     parts += [Heading(t["verification"]),
               *_verification(cell.name, report, lang, sha256(module))]
-    return Page(cell.name, t["cell_title"].format(name=cell.name, title=cell.title), lang,
+    title = words.title(cell.name, cell.title, lang)
+    return Page(cell.name, t["cell_title"].format(name=cell.name, title=title), lang,
                 ("LSTM", cell.name, t["tag"]), tuple(parts))
 
 
@@ -110,36 +114,6 @@ def _bptt(cell: Cell, lang: str) -> list:
         h=f"$\\delta {latex_name(cell.output, cell)}$")))
     parts.append(Paragraph(t["bptt_end"]))
     return parts
-
-
-def _stacked(derivation: Derivation) -> list[Equation]:
-    """The article's stacked form: one matrix product per stack of linear maps."""
-    cell = derivation.cell
-    out = []
-    for stack in stacks(derivation):
-        first = stack[0]
-        n = len(first.rows)
-        rows = [" + ".join(latex_name(g.rows[k].symbol, cell) for g in stack) for k in range(n)]
-        matrix = r" \\ ".join(" & ".join(latex_name(g.rows[k].matrix, cell) for g in stack)
-                              for k in range(n))
-        operands = r" \\ ".join(latex_name(g.operand, cell) for g in stack)
-        height = _collapse(" + ".join(cell.param(r.matrix).shape[0] for r in first.rows))
-        width = " + ".join(cell.dim_of(g.operand) for g in stack)
-        shape = (rf"\mathbb{{R}}^{{{height} \times ({width})}}" if len(stack) > 1 else
-                 rf"\mathbb{{R}}^{{{height} \times {width}}}")
-        results = r" \\ ".join(rows)
-        out.append(Equation((rf"\begin{{bmatrix}} {results} \end{{bmatrix}} = "
-                             rf"\begin{{bmatrix}} {matrix} \end{{bmatrix}} "
-                             rf"\begin{{bmatrix}} {operands} \end{{bmatrix}}, \quad "
-                             rf"W \in {shape}",)))
-    return out
-
-
-def _collapse(sum_text: str) -> str:
-    """"D + D + D + D" -> "4D"."""
-    parts = sum_text.split(" + ")
-    counts = {p: parts.count(p) for p in dict.fromkeys(parts)}
-    return " + ".join(p if n == 1 else f"{n}{p}" for p, n in counts.items())
 
 
 def _function_source(module_source: str, name: str) -> str:

@@ -114,7 +114,9 @@ class _Parser:
             return f"<mn>{token}</mn>"
         if re.fullmatch(r"[A-Za-z]", token):
             return f"<mi>{token}</mi>"
-        if token in "+-=,()[]|/<>:;!'":
+        if token in "()[]|":  # a bracket as typed: normal size (see ``fenced``)
+            return f'<mo stretchy="false">{escape(token)}</mo>'
+        if token in "+-=,/<>:;!'":
             text = {"-": "−", "'": "′"}.get(token, token)
             return f"<mo>{escape(text)}</mo>"
         raise ValueError(f"unexpected LaTeX token {token!r}")
@@ -152,16 +154,20 @@ class _Parser:
 
     def fenced(self) -> str:
         """``\\left( ... \\right)`` as one mrow, so a script after it applies to the whole
-        group; the fences stretch and sit tight against what they enclose."""
+        group; the fences sit tight against what they enclose."""
         left = self.take()
         inner = self.sequence(stop=("\\right",))
         self.expect("\\right")
         right = self.take()
 
+        # Chromium sets a stretchy fence with wide side bearings even at normal size: stretch
+        # only around something tall (a fraction, a matrix, a big operator)
+        tall = "true" if re.search(r"<(mfrac|mtable|munderover|munder)\b", inner) else "false"
+
         def fence(text: str, form: str) -> str:
             if text == ".":
                 return ""
-            return (f'<mo fence="true" form="{form}" stretchy="true" lspace="0" rspace="0">'
+            return (f'<mo fence="true" form="{form}" stretchy="{tall}" lspace="0" rspace="0">'
                     f"{escape(text)}</mo>")
         return f"<mrow>{fence(left, 'prefix')}{inner}{fence(right, 'postfix')}</mrow>"
 

@@ -9,6 +9,7 @@ from derive.ad.maps import known_names
 from derive.naming import latex_name
 from derive.pages.latex import CellLatexPrinter
 from derive.pages.model import Equation, Heading, Page, Paragraph
+from derive.pages import words
 from derive.pages.prose import PROSE
 
 
@@ -25,7 +26,8 @@ def comparison_page(derivations: list[Derivation], lang: str, base: str = "lstm"
         if cell.name == base:
             continue
         printer = CellLatexPrinter(cell, known_names(d))
-        parts.append(Heading(t["variant_heading"].format(name=cell.name, title=cell.title)))
+        parts.append(Heading(t["variant_heading"].format(
+            name=cell.name, title=words.title(cell.name, cell.title, lang))))
         eqs = {eq.target: eq for eq in cell.equations}
         same = []
         for target in dict.fromkeys([*ref_eqs, *eqs]):

@@ -14,7 +14,8 @@ from derive.pages.render.base import Renderer, spans
 # CJK faces first for the Chinese pages (Debian's fonts-noto-cjk, Adobe's Source Han, macOS,
 # Windows), so no glyph falls back to a box; Latin text takes the CJK fonts' Latin glyphs.
 FONTS = {
-    "en": "system-ui,-apple-system,\"Segoe UI\",\"Noto Sans\",sans-serif",
+    "en": "system-ui,-apple-system,\"Segoe UI\",\"Noto Sans\",\"Noto Sans CJK SC\","
+          "\"Source Han Sans SC\",\"PingFang SC\",\"Microsoft YaHei\",sans-serif",
     "zh": "\"Noto Sans CJK SC\",\"Source Han Sans SC\",\"PingFang SC\",\"Microsoft YaHei\","
           "\"Noto Sans SC\",sans-serif",
 }
