@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from derive import pages
-from derive.pages import pdf
 
 from derive.io import pipeline
 
@@ -104,7 +103,7 @@ def _docs(args) -> int:
     for path in write_all(keep, force=args.force):
         print(f"wrote: {path}")
     if "pdf" in formats:
-        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"],
+        return pages.build_and_report([a for a in artifacts if a.path.suffix == ".tex"],
                                     pipeline.pdf_attachments(page_list, out))
     return 0
 

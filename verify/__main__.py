@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive.pages import pdf
-from derive.pages import FORMATS, render
+from derive.pages import FORMATS, build_and_report, render, verification_page
 from derive.errors import GenerationError, SpecError
 from derive.io.writer import Artifact, seal, stale, write_all
 
@@ -83,7 +82,7 @@ def _report(args) -> int:
               f"--json {path}", file=sys.stderr)
         return 1
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
-                          seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
+                          seal(render(verification_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]
     if args.check:
         old = stale(artifacts)
@@ -93,7 +92,7 @@ def _report(args) -> int:
     for p in write_all(artifacts):
         print(f"wrote: {p}")
     if args.pdf:
-        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
+        return build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
     return 0
 
 

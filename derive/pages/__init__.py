@@ -1,6 +1,7 @@
 """Derivation pages, the public face: build a ``Page`` (``cell_page``, ``comparison_page``, or
 your own from the parts in ``model``), then ``render`` it to one of ``FORMATS`` and
-``page_files`` to get every file it needs (the page and its figures)."""
+``page_files`` to get every file it needs (the page and its figures); ``build_pdfs`` compiles
+the LaTeX. ``verification_page`` shows a verification report."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from derive.io.writer import Artifact, seal
 from derive.pages.cell_page import cell_page
 from derive.pages.model import Code, Equation, Figure, Heading, Page, Paragraph, Part, Table
 from derive.pages.render import FORMATS, render
+from derive.pages.pdf import PdfError, build_and_report, build_pdfs
 from derive.pages.variants import comparison_page
+from derive.pages.verification import verification_page
 
 __all__ = ["FORMATS", "Code", "Equation", "Figure", "Heading", "Page", "Paragraph", "Part",
-           "Table", "cell_page", "comparison_page", "page_files", "pdf_attachments", "render"]
+           "PdfError", "Table", "build_and_report", "build_pdfs", "cell_page", "comparison_page",
+           "page_files", "pdf_attachments", "render", "verification_page"]
 
 
 def page_files(page: Page, folder: Path, formats=FORMATS) -> list[Artifact]:

@@ -20,7 +20,7 @@ PROSE = {
                             "vectors); $\\odot$ is the elementwise product, $t$ the time step and "
                             "$t-1$ the step before.",
         "notation_gates": "Gates, with values in (0, 1): {}.",
-        "notation_candidates": "Candidate values: {}.",
+        "notation_candidates": "Candidate state: {}.",
         "notation_states": "Carried to the next step: {}.",
         "notation_others": "Intermediate values: {}.",
         "notation_sigma": "$\\sigma$ is the logistic function.",
@@ -97,7 +97,7 @@ PROSE = {
         "notation_symbols": "记号说明：下面的每个等式都是逐元素成立的，即对向量的每一维分别成立；"
                             "$\\odot$ 为向量元素乘积，$t$ 表示当前时刻，$t-1$ 表示上一时刻。",
         "notation_gates": "门（取值在 0 和 1 之间）：{}。",
-        "notation_candidates": "候选值：{}。",
+        "notation_candidates": "候选状态：{}。",
         "notation_states": "传给下一时刻的状态：{}。",
         "notation_others": "中间量：{}。",
         "notation_sigma": "$\\sigma$ 为 Logistic 函数。",
