@@ -86,8 +86,8 @@ def _stack_latex(stack: tuple[MapGroup, ...], cell: Cell) -> str:
               r"\begin{bmatrix} " + r" \\ ".join(blocks) + r" \end{bmatrix}")
     operands = column([latex_name(g.operand, cell) for g in stack])
     height = _collapse([cell.param(r.matrix).shape[0] for r in first.rows])
-    width = " + ".join(cell.dim_of(g.operand) for g in stack)
-    shape = (rf"\mathbb{{R}}^{{{height} \times ({width})}}" if len(stack) > 1 else
+    width = _collapse([cell.dim_of(g.operand) for g in stack])
+    shape = (rf"\mathbb{{R}}^{{{height} \times ({width})}}" if "+" in width else
              rf"\mathbb{{R}}^{{{height} \times {width}}}")
     return rf"{results} = {matrix} {operands}, \quad {_label(stack, cell)} \in {shape}"
 
@@ -101,6 +101,9 @@ def _label(stack: tuple[MapGroup, ...], cell: Cell) -> str:
         return " ".join(latex_name(r.matrix, cell) for r in group.rows) if len(group.rows) == 1 \
             else r"\begin{bmatrix} " + r" \\ ".join(latex_name(r.matrix, cell)
                                                      for r in group.rows) + r" \end{bmatrix}"
+    heads = {r.matrix.split("_")[0] for g in stack for r in g.rows}
+    if len(stack) > 1 and len(heads) == 1 and all(len(g.rows) > 1 for g in stack):
+        return heads.pop()  # fgr's R_ii ... R_oo: one matrix R
     names = [name(g) for g in stack]
     return names[0] if len(names) == 1 else "[" + r" \; ".join(names) + "]"
 

@@ -106,7 +106,7 @@ PROSE = {
         "stacked": "合并成矩阵的形式",
         "stacked_intro": "作用在同一个向量上的矩阵可以上下拼成一个大矩阵，只做一次矩阵乘法；"
                          "生成的代码就是这样计算的。",
-        "stacked_article": "{matrix} 就是{article}中的矩阵 $W$。",
+        "stacked_article": "{matrix} 就是 {article} 中的矩阵 $W$。",
         "local": "局部导数",
         "local_intro": "每个导数先写成 SymPy 对原始方程（用 σ、tanh 等函数表示）直接求导的结果，"
                        "再写成代码中使用的形式（用前向计算时保存下来的值表示）。"

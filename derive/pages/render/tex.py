@@ -54,7 +54,7 @@ class TexRenderer(Renderer):
         lines += [" & ".join(text(c) for c in row) + r" \\" for row in part.rows]
         caption = f"{text(part.caption)}\\par\\nopagebreak\n" if part.caption else ""
         return (f"{caption}\\begin{{tabular}}{{{'l' * len(part.header)}}}\n" + "\n".join(lines)
-                + "\n\\end{tabular}\\par\n")
+                + "\n\\end{tabular}\\par\\medskip\n")
 
     def _render_Figure(self, part: Figure) -> str:
         if part.pdf is None:
