@@ -237,3 +237,14 @@ def test_the_html5_check_catches_a_broken_page():
     html5lib = pytest.importorskip("html5lib", reason="needs the test extra: pip install -e '.[test]'")
     with pytest.raises(Exception):
         html5lib.HTMLParser(strict=True).parse("<!DOCTYPE html><p>a</span></p>")
+
+
+def test_a_long_sum_breaks_into_aligned_lines_and_a_short_one_does_not():
+    from derive.pages.layout import broken
+    terms = [rf"R_{{{g}{h}}}^{{\top}} \delta a_{{{g},t}}" for g in "ifo" for h in "ifo"]
+    long = broken(r"\delta i_{t-1}", terms, width=40)
+    assert len(long.lines) > 1 and long.lines[0].startswith(r"\delta i_{t-1} &= ")
+    assert all(line.startswith(r"&\quad + ") for line in long.lines[1:])
+    joined = " + ".join(line.split("&= ")[-1].removeprefix(r"&\quad + ") for line in long.lines)
+    assert joined == " + ".join(terms)  # nothing lost, order kept
+    assert broken("a", ["b", "c"]).lines == ("a = b + c",)

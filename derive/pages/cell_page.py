@@ -14,6 +14,7 @@ from derive.ad.maps import known_names
 from derive.io.writer import sha256
 from derive.naming import latex_name
 from derive.pages.latex import CellLatexPrinter
+from derive.pages.layout import broken
 from derive.pages.model import Code, Equation, Heading, Page, Paragraph, Table
 from derive.pages import words
 from derive.pages.notation import notation, stacked
@@ -65,7 +66,7 @@ def _local(derivation: Derivation, tex) -> list[Equation]:
 
 def _adjoints(derivation: Derivation, tex, lang: str) -> list:
     cell = derivation.cell
-    parts = [Equation((_adjoint_latex(a, cell, tex),)) for a in derivation.backward
+    parts = [_adjoint_equation(a, cell, tex) for a in derivation.backward
              if a.role not in ("param_vector", "param_matrix")]
     if derivation.aliases:
         parts.append(Paragraph(PROSE[lang]["aliases"]))
@@ -74,7 +75,7 @@ def _adjoints(derivation: Derivation, tex, lang: str) -> list:
     return parts
 
 
-def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
+def _adjoint_equation(adjoint: Adjoint, cell: Cell, tex) -> Equation:
     target = adjoint.target
     lhs = rf"\delta {latex_name(target, cell)}"
     pieces = [rf"\delta {latex_name(target, cell)}^{{(t+1)}}"] if adjoint.seeded else []
@@ -85,7 +86,7 @@ def _adjoint_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
         if term.kind == "back_matmul":
             pieces.append(rf"{latex_name(term.matrix, cell)}^{{\top}} "
                           rf"{latex_name(str(term.adjoint), cell)}")
-    return f"{lhs} = {' + '.join(pieces) if pieces else '0'}"
+    return broken(lhs, pieces)
 
 
 def _param_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
