@@ -98,7 +98,7 @@ def test_a_step_sympy_cannot_confirm_is_never_shown():
 def test_forward_equations_keep_the_written_order():
     md = (DOCS / "en" / "lstm.md").read_text()
     assert r"i_{t} = \sigma\left(W_{i} x_{t} + U_{i} h_{t-1} + b_{i}\right)" in md
-    assert r"[W \; U] \in \mathbb{R}^{4D \times (M + D)}" in md  # the article's stacked form
+    assert r"[W \;\; U] \in \mathbb{R}^{4D \times (M + D)}" in md  # the article's stacked form
 
 
 def test_chinese_pages_use_the_articles_terms():

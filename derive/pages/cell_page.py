@@ -27,7 +27,7 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
     cell = derivation.cell
     t = PROSE[lang]
     tex = CellLatexPrinter(cell, known_names(derivation)).doprint
-    parts = [Paragraph(t["source"].format(words.source(cell.name, cell.source, lang))),
+    parts = [Paragraph(t["source"].format(words.source(cell.source, lang))),
              notation(cell, lang)]
     parts += [Heading(t["forward"]), Paragraph(t["forward_intro"])]
     parts += [Equation((f"{latex_name(eq.target, cell)} = {tex(eq.display)}",))
@@ -46,7 +46,7 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
               Code(_function_source(module, "step_backward"))]
     parts += [Heading(t["verification"]),
               *_verification(cell.name, report, lang, sha256(module))]
-    title = words.title(cell.name, cell.title, lang)
+    title = words.title(cell.title, lang)
     return Page(cell.name, t["cell_title"].format(name=cell.name, title=title), lang,
                 ("LSTM", cell.name, t["tag"]), tuple(parts))
 

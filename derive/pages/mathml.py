@@ -19,6 +19,7 @@ SYMBOLS = {  # command -> (MathML element, text)
 }
 ACCENTS = {"tilde": "~", "hat": "^", "bar": "¯"}
 NBSP = "\u00a0"
+SPACES = {",": "0.167em", ";": "0.278em", " ": "0.333em", "!": "0em"}
 DOUBLE_STRUCK = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\\\|\\[,;! ]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
 
@@ -122,8 +123,8 @@ class _Parser:
         raise ValueError(f"unexpected LaTeX token {token!r}")
 
     def command(self, name: str) -> str:
-        if name in (",", ";", "!", " "):
-            return '<mspace width="0.2em"/>'
+        if name in SPACES:  # LaTeX's thin, thick and negative thin spaces (3, 5, -3 mu)
+            return f'<mspace width="{SPACES[name]}"/>'
         if name == "left":
             return self.fenced()
         if name == "right":

@@ -105,7 +105,7 @@ def _label(stack: tuple[MapGroup, ...], cell: Cell) -> str:
     if len(stack) > 1 and len(heads) == 1 and all(len(g.rows) > 1 for g in stack):
         return heads.pop()  # fgr's R_ii ... R_oo: one matrix R
     names = [name(g) for g in stack]
-    return names[0] if len(names) == 1 else "[" + r" \; ".join(names) + "]"
+    return names[0] if len(names) == 1 else "[" + r" \;\; ".join(names) + "]"
 
 
 def _collapse(dims: list[str]) -> str:

@@ -27,7 +27,7 @@ def comparison_page(derivations: list[Derivation], lang: str, base: str = "lstm"
             continue
         printer = CellLatexPrinter(cell, known_names(d))
         parts.append(Heading(t["variant_heading"].format(
-            name=cell.name, title=words.title(cell.name, cell.title, lang))))
+            name=cell.name, title=words.title(cell.title, lang))))
         eqs = {eq.target: eq for eq in cell.equations}
         same = []
         for target in dict.fromkeys([*ref_eqs, *eqs]):
