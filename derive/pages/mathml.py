@@ -24,14 +24,18 @@ DOUBLE_STRUCK = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\\\|\\[,;! ]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
 
 
-def to_mathml(latex: str, display: bool = True) -> str:
+def to_mathml(latex: str, display: bool = True, displaystyle: bool | None = None) -> str:
+    """``display``: a block of its own, else inline; ``displaystyle``: full-size fractions and
+    limits (default: as ``display``), e.g. for one side of an aligned line set inline."""
     tokens = TOKEN.findall(latex)
     parser = _Parser(tokens)
     body = parser.sequence(stop=None)
     if parser.peek() is not None:
         raise ValueError(f"unbalanced LaTeX: {latex!r}")
     mode = "block" if display else "inline"
-    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}">'
+    style = "" if displaystyle is None or displaystyle == display else \
+        f' displaystyle="{str(displaystyle).lower()}"'
+    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}"{style}>'
             f"<mrow>{body}</mrow></math>")
 
 
@@ -117,7 +121,9 @@ class _Parser:
             return f"<mi>{token}</mi>"
         if token in "()[]|":  # a bracket as typed: normal size (see ``fenced``)
             return f'<mo stretchy="false">{escape(token)}</mo>'
-        if token in "+-=,/<>:;!'":
+        if token == "/":  # a solidus, as LaTeX sets it: no space either side
+            return '<mo lspace="0" rspace="0" stretchy="false">/</mo>'
+        if token in "+-=,<>:;!'":
             text = {"-": "−", "'": "′"}.get(token, token)
             return f"<mo>{escape(text)}</mo>"
         raise ValueError(f"unexpected LaTeX token {token!r}")
@@ -173,8 +179,7 @@ class _Parser:
         return f"<mrow>{fence(left, 'prefix')}{inner}{fence(right, 'postfix')}</mrow>"
 
     def matrix(self, environment: str) -> str:
-        fences = {"bmatrix": ("[", "]"), "pmatrix": ("(", ")"), "matrix": ("", ""),
-                  "aligned": ("", "")}
+        fences = {"bmatrix": ("[", "]"), "pmatrix": ("(", ")"), "matrix": ("", "")}
         if environment not in fences:
             raise ValueError(f"no MathML for environment {environment}")
         rows, cells, cell = [], [], []
@@ -195,21 +200,7 @@ class _Parser:
             cell.append(self.scripted())
         cells.append("".join(cell))
         rows.append(cells)
-        if environment == "aligned":
-            return self.aligned(rows)
         table = "".join("<mtr>" + "".join(f"<mtd>{c}</mtd>" for c in row) + "</mtr>"
                         for row in rows)
         left, right = fences[environment]
         return (f"<mrow><mo>{left}</mo><mtable>{table}</mtable><mo>{right}</mo></mrow>")
-
-    @staticmethod
-    def aligned(rows: list[list[str]]) -> str:
-        """Lines aligned at their ``&``: the left column flush right, the right flush left."""
-        if any(len(row) != 2 for row in rows):
-            raise ValueError("each line of an aligned block needs exactly one '&'")
-        rows = [[a, re.sub(r"^((?:<mspace[^>]*/>)*)<mo>", r'\1<mo form="infix">', b)]
-                for a, b in rows]  # "= b", "+ d" continue the left side: infix spacing
-        cell = '<mtd style="text-align:{0};padding:0.1em 0" columnalign="{0}">{1}</mtd>'
-        table = "".join(f"<mtr>{cell.format('right', a)}{cell.format('left', b)}</mtr>"
-                        for a, b in rows)
-        return f'<mtable displaystyle="true" columnalign="right left">{table}</mtable>'

@@ -23,6 +23,8 @@ STYLE = (
     "body{{font-family:{font};max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.6}}\n"
     "math{{font-size:1.1em}}\n"
     ".eq{{margin:0.8rem 0;overflow-x:auto;overflow-y:hidden}}\n"
+    ".aligned{{margin:0 auto;border-collapse:collapse}}.aligned td{{border:none;padding:0.15rem 0}}"
+    ".aligned td.l{{text-align:right}}.aligned td.r{{text-align:left}}\n"
     "pre{{background:#f5f5f5;padding:0.8rem;overflow-x:auto;font-size:0.85rem}}\n"
     "table{{border-collapse:collapse;margin:0.4rem 0 1.2rem}}td,th{{border:1px solid #ccc;"
     "padding:0.2rem 0.6rem}}caption{{text-align:left;padding:0.3rem 0}}\n"
@@ -78,8 +80,12 @@ class HtmlRenderer(Renderer):
     def _render_Equation(self, part: Equation) -> str:
         if len(part.lines) == 1:
             return f'<div class="eq">{to_mathml(part.lines[0])}</div>'
-        aligned = r"\begin{aligned} " + r" \\ ".join(part.lines) + r" \end{aligned}"
-        return f'<div class="eq">{to_mathml(aligned)}</div>'
+        rows = []
+        for line in part.lines:  # an HTML table aligns in every browser (MathML Core has no
+            left, right = line.split("&")  # column alignment); "{}" keeps "= b" infix
+            rows.append(f'<tr><td class="l">{to_mathml(left, False, True)}</td>'
+                        f'<td class="r">{to_mathml("{}" + right, False, True)}</td></tr>')
+        return f'<div class="eq"><table class="aligned">{"".join(rows)}</table></div>'
 
     def _render_Code(self, part: Code) -> str:
         return f'<pre><code class="language-{part.language}">{escape(part.text)}</code></pre>'
