@@ -89,7 +89,7 @@ def _stack_latex(stack: tuple[MapGroup, ...], cell: Cell) -> str:
     width = _collapse([cell.dim_of(g.operand) for g in stack])
     shape = (rf"\mathbb{{R}}^{{{height} \times ({width})}}" if "+" in width else
              rf"\mathbb{{R}}^{{{height} \times {width}}}")
-    return rf"{results} = {matrix} {operands}, \quad {_label(stack, cell)} \in {shape}"
+    return rf"{results} = {matrix} \, {operands}, \quad {_label(stack, cell)} \in {shape}"
 
 
 def _label(stack: tuple[MapGroup, ...], cell: Cell) -> str:
