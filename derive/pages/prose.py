@@ -108,7 +108,7 @@ PROSE = {
                          "生成的代码就是这样计算的。",
         "stacked_article": "{matrix} 就是 {article} 中的矩阵 $W$。",
         "local": "局部导数",
-        "local_intro": "每个导数先写成 SymPy 对原始方程（用 σ、tanh 等函数表示）直接求导的结果，"
+        "local_intro": "每个导数先写成 SymPy 对原始方程（用 $\\sigma$、$\\tanh$ 等函数表示）直接求导的结果，"
                        "再写成代码中使用的形式（用前向计算时保存下来的值表示）。"
                        "页面上的每个等式在生成页面时都经 SymPy 验证过。",
         "adjoint": "一个时刻内的误差项",

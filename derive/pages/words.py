@@ -38,12 +38,12 @@ _SOURCES_ZH_BY_CELL = {
     "peephole": f"Gers、Schmidhuber，2000；{_GREFF}（vanilla LSTM）",
     "nfg": f"Hochreiter、Schmidhuber，1997（最早的 LSTM）；{_GREFF}（NFG）；"
            f"与{ARTICLE['zh']}的“无遗忘门的LSTM网络”一节相同，不带窥视孔连接",
-    "cifg": f"{_GREFF}（CIFG：f = 1 − i，源自 Cho 等，2014）；"
+    "cifg": f"{_GREFF}（CIFG：$f = 1 - i$，源自 Cho 等，2014）；"
             f"与{ARTICLE['zh']}的“耦合输入门和遗忘门”一节相同，不带窥视孔连接",
-    "nig": f"{_GREFF}（NIG：i = 1）；窥视孔连接同其 vanilla LSTM",
-    "nog": f"{_GREFF}（NOG：o = 1）；窥视孔连接同其 vanilla LSTM",
+    "nig": f"{_GREFF}（NIG：$i = 1$）；窥视孔连接同其 vanilla LSTM",
+    "nog": f"{_GREFF}（NOG：$o = 1$）；窥视孔连接同其 vanilla LSTM",
     "niaf": f"{_GREFF}（NIAF：候选状态为线性）；窥视孔连接同其 vanilla LSTM",
-    "noaf": f"{_GREFF}（NOAF：h = o ⊙ c）；窥视孔连接同其 vanilla LSTM",
+    "noaf": f"{_GREFF}（NOAF：$h = o \\odot c$）；窥视孔连接同其 vanilla LSTM",
     "fgr": f"{_GREFF}（FGR：每个门通过九个矩阵 R 接收上一时刻的各个门）；窥视孔连接同其 vanilla LSTM",
     "lstmp": "Sak、Senior、Beaufays，Long Short-Term Memory Recurrent Neural Network Architectures "
              "for Large Scale Acoustic Modeling，Interspeech，2014；PyTorch torch.nn.LSTM(proj_size=P)",
