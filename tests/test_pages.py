@@ -249,3 +249,28 @@ def test_a_long_sum_breaks_into_aligned_lines_and_a_short_one_does_not():
     joined = " + ".join(line.split("&= ")[-1].removeprefix(r"&\quad + ") for line in long.lines)
     assert joined == " + ".join(terms)  # nothing lost, order kept
     assert broken("a", ["b", "c"]).lines == ("a = b + c",)
+
+
+def test_a_figure_reaches_every_format_and_the_pdf(tmp_path):
+    """SVG inline in HTML, a file beside the Markdown, the PDF drawing included by LaTeX."""
+    matplotlib = pytest.importorskip("matplotlib", reason="needs the docs extra: pip install -e '.[docs]'")
+    matplotlib.use("Agg")
+    import io
+    from matplotlib.figure import Figure as Canvas
+    from derive import pages
+
+    canvas = Canvas(figsize=(2, 1))
+    canvas.add_subplot().plot([0, 1], [1, 0])
+    svg, pdf = io.StringIO(), io.BytesIO()
+    canvas.savefig(svg, format="svg")
+    canvas.savefig(pdf, format="pdf")
+    page = Page("p", "T", "en", ("x",), (Figure("p-plot", "A plot", svg.getvalue(), pdf.getvalue()),))
+    files = {a.path.name: a.text for a in pages.page_files(page, tmp_path, ("md", "html", "tex"))}
+    assert "](./p-plot.svg)" in files["p.md"] and files["p-plot.svg"] == svg.getvalue()
+    assert "<figure><svg" in files["p.html"] and "<?xml" not in files["p.html"]
+    assert r"\includegraphics" in files["p.tex"] and "{p-plot.pdf}" in files["p.tex"]
+    if shutil.which("xelatex") is None:
+        pytest.skip("needs xelatex (texlive-xetex) for the PDF half")
+    tex = next(a for a in pages.page_files(page, tmp_path, ("tex",)))
+    (built,) = pages.build_pdfs([tex], {tex.path: pages.pdf_attachments(page)})
+    assert built.read_bytes().startswith(b"%PDF")
