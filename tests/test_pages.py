@@ -111,7 +111,14 @@ def test_fgrs_many_equal_error_terms_stand_one_per_line():
 
 @pytest.mark.skipif(shutil.which("xelatex") is None, reason="needs xelatex (texlive-xetex)")
 def test_fgrs_pdf_has_no_line_wider_than_the_page(tmp_path):
-    (tmp_path / "fgr.tex").write_text((DOCS / "en" / "fgr.tex").read_text("utf-8"), "utf-8")
+    from derive import pages
+    from derive.io import pipeline
+
+    (page,) = [p for p in pipeline.doc_pages([pipeline.derivation_of(pipeline.CELLS / "fgr.toml")],
+                                              ("en",), comparison=False)]
+    (tmp_path / "fgr.tex").write_text(pages.render(page, "tex"), "utf-8")
+    for name, data in pages.pdf_attachments(page).items():  # the figures LaTeX includes
+        (tmp_path / name).write_bytes(data)
     subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "fgr.tex"],
                    cwd=tmp_path, capture_output=True, timeout=300, check=True)
     log = (tmp_path / "fgr.log").read_text("utf-8", errors="replace")

@@ -27,7 +27,9 @@ def text(prose: str) -> str:
             s = s.replace(ch, "\\" + ch)
         s = re.sub(r'"([^"]*)"', r"``\1''", s)  # straight quotes as opening and closing
         return s.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-    show = {"code": lambda s: rf"\texttt{{{plain(s)}}}", "math": lambda s: f"${s}$",
+    def code(s: str) -> str:  # word by word: the spaces between may stretch, so a line breaks
+        return " ".join(rf"\texttt{{{plain(word)}}}" for word in s.split(" "))
+    show = {"code": code, "math": lambda s: f"${s}$",
             "text": plain}
     return "".join(show[kind](span) for kind, span in spans(prose))
 
