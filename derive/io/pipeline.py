@@ -57,7 +57,7 @@ def module_artifact(derivation: Derivation, out_dir: Path) -> Artifact:
 
 def doc_pages(derivations: list[Derivation], langs=LANGS, report: dict | None = None,
               comparison: bool = True, modules: dict[str, str] | None = None) -> list[Page]:
-    """Each cell's page, and the variant comparison when the standard cell is among them, in
+    """Each cell's page, and the variant comparison when a cell's base is among them, in
     each language. ``modules``: each cell's module text, when the caller has it already
     (otherwise generated here, once per cell)."""
     if modules is None:
@@ -65,8 +65,8 @@ def doc_pages(derivations: list[Derivation], langs=LANGS, report: dict | None = 
     out = []
     for lang in langs:
         out += [pages.cell_page(d, lang, report, modules[d.cell.name]) for d in derivations]
-        if comparison and any(d.cell.name == "lstm" for d in derivations):
-            out.append(pages.comparison_page(derivations, lang))
+        if comparison and pages.variants_of(derivations):
+            out.append(pages.comparison_page(derivations, lang, modules))
     return out
 
 

@@ -12,12 +12,12 @@ from derive.pages.cell_page import cell_page
 from derive.pages.model import Code, Equation, Figure, Heading, Page, Paragraph, Part, Table
 from derive.pages.render import FORMATS, render
 from derive.pages.pdf import PdfError, build_and_report, build_pdfs
-from derive.pages.variants import comparison_page
+from derive.pages.variants import comparison_page, variants_of
 from derive.pages.verification import verification_page
 
 __all__ = ["FORMATS", "Code", "Equation", "Figure", "Heading", "Page", "Paragraph", "Part",
            "PdfError", "Table", "build_and_report", "build_pdfs", "cell_page", "comparison_page",
-           "page_files", "pdf_attachments", "render", "verification_page"]
+           "page_files", "pdf_attachments", "render", "variants_of", "verification_page"]
 
 
 def page_files(page: Page, folder: Path, formats=FORMATS) -> list[Artifact]:

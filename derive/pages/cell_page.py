@@ -16,7 +16,8 @@ from derive.naming import latex_name
 from derive.pages.latex import CellLatexPrinter
 from derive.pages.layout import broken
 from derive.pages.model import Code, Equation, Heading, Page, Paragraph, Table
-from derive.pages import words
+from derive.pages import content, words
+from derive.ad.recurrence import shifted_names
 from derive.pages.notation import notation, stacked
 from derive.pages.prose import PROSE
 
@@ -32,16 +33,27 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
     parts += [Heading(t["forward"]), Paragraph(t["forward_intro"])]
     parts += [Equation((f"{latex_name(eq.target, cell)} = {tex(eq.display)}",))
               for eq in cell.equations]
+    parts += [Heading(t["diagram_title"]), content.diagram_figure(derivation, lang)]
+    parts += [Heading(t["pre_title"]), Paragraph(t["pre_intro"]),
+              *content.pre_activations(derivation, tex)]
+    parts += [Heading(t["param_title"]), content.parameter_table(derivation, lang),
+              *content.forget_bias_paragraph(derivation, lang)]
     stack = stacked(derivation, lang)
     if stack:
         parts += [Heading(t["stacked"]), Paragraph(t["stacked_intro"]), *stack]
-    parts += [Heading(t["local"]), Paragraph(t["local_intro"]), *_local(derivation, tex)]
+    parts += [Heading(t["local"]), Paragraph(t["local_intro"]),
+              *content.local_derivatives(derivation, tex, lang)]
     parts += [Heading(t["adjoint"]), Paragraph(t["adjoint_intro"]),
               *_adjoints(derivation, tex, lang)]
     parts += [Heading(t["params"]), Paragraph(t["params_intro"])]
     parts += [Equation((_param_latex(a, cell, tex),)) for a in derivation.backward
               if a.role in ("param_vector", "param_matrix")]
-    parts += [Heading(t["bptt"]), Paragraph(t["bptt_intro"]), *_bptt(cell, lang)]
+    tex_next = CellLatexPrinter(cell, known_names(derivation) | shifted_names(derivation)).doprint
+    parts += [Heading(t["bptt"]), *content.recurrence_parts(derivation, tex_next, lang)]
+    parts += [Heading(t["why_title"]),
+              *content.why_it_works(derivation, lang, content.measured_at_init(derivation, module)),
+              *content.flow_figure(derivation, module, lang)]
+    parts += [Heading(t["example_title"]), *content.worked_example_parts(derivation, module, lang)]
     parts += [Heading(t["code"]), Paragraph(t["code_intro"]),
               Code(_function_source(module, "step_backward"))]
     parts += [Heading(t["verification"]),
@@ -49,19 +61,6 @@ def cell_page(derivation: Derivation, lang: str, report: dict | None, module: st
     title = words.title(cell.title, lang)
     return Page(cell.name, t["cell_title"].format(name=cell.name, title=title), lang,
                 ("LSTM", cell.name, t["tag"]), tuple(parts))
-
-
-def _local(derivation: Derivation, tex) -> list[Equation]:
-    cell = derivation.cell
-    out = []
-    for step in checked_steps(derivation):
-        lhs = (rf"\frac{{\partial {latex_name(step.target, cell)}}}"
-               rf"{{\partial {latex_name(step.wrt, cell)}}}")
-        derived = tex(step.derived)
-        same = step.builtin == to_builtin(step.derived)  # only the printing would differ
-        rhs = derived if same else f"{tex(step.builtin)} = {derived}"
-        out.append(Equation((f"{lhs} = {rhs}",)))
-    return out
 
 
 def _adjoints(derivation: Derivation, tex, lang: str) -> list:
@@ -102,19 +101,6 @@ def _param_latex(adjoint: Adjoint, cell: Cell, tex) -> str:
     if not pieces:
         return f"{lhs} = 0"
     return rf"{lhs} = \sum_{{t=1}}^{{T}} \left({' + '.join(pieces)}\right)"
-
-
-def _bptt(cell: Cell, lang: str) -> list:
-    t = PROSE[lang]
-    parts = []
-    for s in cell.state_names:
-        seed = rf"\delta {latex_name(s, cell)}^{{(t+1)}}"
-        parts.append(Equation((rf"{seed} = \left. \delta {latex_name(prev_name(s), cell)} "
-                               rf"\right|_{{t \to t+1}}",)))
-    parts.append(Paragraph(t["bptt_output"].format(
-        h=f"$\\delta {latex_name(cell.output, cell)}$")))
-    parts.append(Paragraph(t["bptt_end"]))
-    return parts
 
 
 def _function_source(module_source: str, name: str) -> str:

@@ -17,7 +17,7 @@ from derive.spec.equations import EquationBuilder, ValueType, vector
 from derive.errors import Location, SpecError, SpecText
 from derive.naming import IDENTIFIER, check_name
 
-KNOWN_FIELDS = ("name", "title", "source", "sizes", "input", "state", "output", "params", "init",
+KNOWN_FIELDS = ("name", "title", "source", "base", "sizes", "input", "state", "output", "params", "init",
                 "equations")
 
 
@@ -80,6 +80,10 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         raise SpecError(f"cell name '{name}' must be a valid identifier", source.field("name"))
     title = _text_field(data, "title", name, source)
     cell_source = _text_field(data, "source", "", source)
+    base = data.get("base", "")
+    if not isinstance(base, str) or (base and not IDENTIFIER.match(base)) or base == name:
+        raise SpecError("field 'base' must name another cell, e.g. base = \"lstm\"",
+                        source.field("base"))
 
     sizes = _require(data, "sizes", dict, source)
     for dim, kw in sizes.items():
@@ -169,6 +173,7 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         spec_hash=spec_hash, sizes=tuple(sizes.items()), input=(input_name, input_dim),
         state=tuple(state), output=output, params=tuple(params), equations=tuple(equations),
         linear_maps=tuple(builder.linear_maps.values()), dims=tuple(sorted(dims.items())),
+        base=base,
     )
 
 
