@@ -5,9 +5,9 @@ cell: fgr
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE
     TNNLS 2017 (FGR: every gate sees the previous step's gates through nine matrices R); peepholes
     as in their vanilla LSTM
-spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
+spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7aa4c39728ae529c1e9c2c0edbb1580b27c62e368381e871992adf20d0b359bf
+gatecalc-content-sha256: 39566b6112c95d57b01c97021bbfab42a121f899495fa9104fea31909fa01b54
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -59,7 +59,7 @@ OUTPUT = 'h'
 INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
 # forward values kept per step for the backward pass
 CACHE = ('x', 'h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')
-SPEC_SHA256 = '2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e'
+SPEC_SHA256 = '00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11'
 GATECALC_VERSION = '0.1.0'
 
 

@@ -5,9 +5,9 @@ cell: nfg
 source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A Search Space
     Odyssey, 2017 (NFG), here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section
     无遗忘门的LSTM网络
-spec sha256: 68797c6c69e727c644c5f4554f2fa33b9becb8bb3d857a152c4cbb02a46c69c5
+spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4c221d51ff140610b52f6e8e9a100cf73f5f17ea5f29cb6d6d6bb63f966b9b69
+gatecalc-content-sha256: b67eb75dd7e8c2846f5da6179e36abebf0ff1fb4bc0f618cc11085cfa5527c70
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -40,7 +40,7 @@ OUTPUT = 'h'
 INIT = {}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
 # forward values kept per step for the backward pass
 CACHE = ('x', 'h_prev', 'i', 'c_tilde', 'o', 'c')
-SPEC_SHA256 = '68797c6c69e727c644c5f4554f2fa33b9becb8bb3d857a152c4cbb02a46c69c5'
+SPEC_SHA256 = '454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8'
 GATECALC_VERSION = '0.1.0'
 
 
