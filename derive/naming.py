@@ -61,7 +61,7 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
             return f"{_latex_base(m.matrix)} {latex_name(m.operand, cell, time)}"
     step = time
     if name.endswith(PREV_SUFFIX) and name[: -len(PREV_SUFFIX)] in cell.state_names:
-        name, step = name[: -len(PREV_SUFFIX)], f"{time}-1"
+        name, step = name[: -len(PREV_SUFFIX)], _previous(time)
     targets = {eq.target for eq in cell.equations}
     if name.startswith("a_") and name[2:].rstrip("_") in targets and name not in targets:
         return f"a_{{{_latex_base(name[2:].rstrip('_'))},{step}}}"
@@ -70,6 +70,13 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     if match:
         return f"{match.group(1)}_{{{match.group(2)},{step}}}"
     return f"{base}_{{{step}}}"
+
+
+def _previous(time: str) -> str:
+    """The step before ``time``: ``t-1``; ``t`` before ``t+1``; ``1`` before ``2``."""
+    if time.isdigit():
+        return str(int(time) - 1)
+    return time[:-2] if time.endswith("+1") else f"{time}-1"
 
 
 def fresh_name(name: str, taken: set[str]) -> str:

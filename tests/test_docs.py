@@ -112,15 +112,19 @@ def test_chinese_pages_use_the_articles_terms():
 def test_variant_comparison_is_computed_from_the_specs():
     page = (DOCS / "en" / "variants.md").read_text()
     sections = dict(re.findall(r"## (\w+): [^\n]*\n(.*?)(?=\n## |\Z)", page, re.S))
-    assert "Removes the equation for `f`" in sections["nfg"]
-    assert "Changes the equation for `c`" in sections["nfg"]
-    assert "Changes the equation for `f`" in sections["cifg"]
-    assert "Parameters added: -; removed: W_f, U_f, b_f." in sections["cifg"]
-    assert "Removes the equation for `o`" in sections["nog"]
-    assert "Adds an equation for `m`" in sections["lstmp"]
+    assert "Compared with `lstm`" in sections["nfg"]
+    assert "Removes the equation for $f_{t}$" in sections["nfg"]
+    assert "Changes the equation for $c_{t}$" in sections["nfg"]
+    assert "Changes the equation for $f_{t}$" in sections["cifg"]
+    assert "Parameters added: none; removed: $U_{f}$, $W_{f}$, $b_{f}$." in sections["cifg"]
+    assert "Compared with `peephole`" in sections["nog"]
+    assert "Removes the equation for $o_{t}$" in sections["nog"]
+    assert "Adds an equation for $m_{t}$" in sections["lstmp"]
     for gate in ("i", "f", "o"):  # the peepholes change every gate, not the candidate
-        assert f"Changes the equation for `{gate}`" in sections["peephole"]
-    assert "Unchanged: c_tilde, c, h." in sections["peephole"]
+        assert f"Changes the equation for ${gate}_{{t}}$" in sections["peephole"]
+    assert r"Unchanged: $\tilde{c}_{t}$, $c_{t}$, $h_{t}$." in sections["peephole"]
+    # against peephole, nig changes no other gate: only i goes
+    assert "Changes the equation for $f_{t}$" not in sections["nig"]
 
 
 def test_docs_command_writes_pages_for_a_users_spec(tmp_path):

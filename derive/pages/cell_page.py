@@ -12,7 +12,7 @@ from derive.ad.cell import Cell, prev_name
 from derive.ad.checks import checked_steps
 from derive.ad.maps import known_names
 from derive.io.writer import sha256
-from derive.naming import latex_name
+from derive.naming import adjoint_name, latex_name
 from derive.pages.latex import CellLatexPrinter
 from derive.pages.layout import broken
 from derive.pages.model import Code, Equation, Heading, Page, Paragraph, Table
@@ -76,8 +76,8 @@ def _adjoints(derivation: Derivation, tex, lang: str) -> list:
 
 def _adjoint_equation(adjoint: Adjoint, cell: Cell, tex) -> Equation:
     target = adjoint.target
-    lhs = rf"\delta {latex_name(target, cell)}"
-    pieces = [rf"\delta {latex_name(target, cell)}^{{(t+1)}}"] if adjoint.seeded else []
+    lhs = latex_name(adjoint_name(target), cell)
+    pieces = [rf"{lhs}^{{(t+1)}}"] if adjoint.seeded else []
     elementwise = [t.expr for t in adjoint.terms if t.kind == "elementwise"]
     if elementwise:
         pieces.append(tex(sympy.Add(*elementwise, evaluate=False)))

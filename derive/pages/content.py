@@ -106,22 +106,26 @@ def forget_bias_paragraph(derivation: Derivation, lang: str) -> list[Paragraph]:
 
 
 def local_derivatives(derivation: Derivation, tex, lang: str) -> list:
-    """Each informative local derivative, its SymPy form first; those equal to 1 in one line."""
+    """Each informative local derivative, its SymPy form first; those equal to 1 after them,
+    one line per value they belong to."""
     cell = derivation.cell
-    out, ones = [], []
+    products = {str(m.symbol) for m in cell.linear_maps}
+    out, ones = [], {}
     for step in checked_steps(derivation):
-        lhs = (rf"\frac{{\partial {latex_name(step.target, cell)}}}"
-               rf"{{\partial {latex_name(step.wrt, cell)}}}")
+        wrt = latex_name(step.wrt, cell)
+        wrt = rf"\left({wrt}\right)" if step.wrt in products else wrt
+        lhs = rf"\frac{{\partial {latex_name(step.target, cell)}}}{{\partial {wrt}}}"
         if step.derived == 1:
-            ones.append(lhs)
+            ones.setdefault(step.target, []).append(lhs)
             continue
         derived = tex(step.derived)
         same = step.builtin == to_builtin(step.derived)
         out.append(Equation((f"{lhs} = {derived if same else f'{tex(step.builtin)} = {derived}'}",)))
     if ones:
-        out.append(Paragraph(PROSE[lang]["local_ones"].format(n=len(ones))))
-        out.append(Equation(tuple(f"{lhs} &= 1" for lhs in ones)) if len(ones) > 1
-                   else Equation((f"{ones[0]} = 1",)))
+        out.append(Paragraph(PROSE[lang]["local_ones"].format(
+            n=sum(len(v) for v in ones.values()))))
+        lines = tuple(" = ".join(group) + " &= 1" for group in ones.values())
+        out.append(Equation(lines if len(lines) > 1 else (lines[0].replace("&", ""),)))
     return out
 
 

@@ -123,7 +123,7 @@ def worked_example(derivation: Derivation, module_text: str) -> Example:
         for name in adjoints:
             local = backward_locals[t - 1].get(adjoint_name(name))
             if local is not None:
-                backward.append(Row(rf"\delta {latex_name(name, cell, str(t))}", _number(local),
+                backward.append(Row(latex_name(adjoint_name(name), cell, str(t)), _number(local),
                                     exact(unroll.total_derivative(derivation, point, t, name,
                                                                   values))))
     for s in cell.state_names:  # what reaches the initial state
