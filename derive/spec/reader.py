@@ -70,6 +70,15 @@ def _text_field(data: dict, key: str, default: str, source: SpecText) -> str:
     return value
 
 
+def _base_field(data: dict, name: str, source: SpecText) -> str:
+    """The cell this one is a variant of ("" for none): the variants page compares with it."""
+    base = data.get("base", "")
+    if not isinstance(base, str) or (base and not IDENTIFIER.match(base)) or base == name:
+        raise SpecError("field 'base' must name another cell, e.g. base = \"lstm\"",
+                        source.field("base"))
+    return base
+
+
 def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
     for key in data:
         if key not in KNOWN_FIELDS:
@@ -80,10 +89,7 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         raise SpecError(f"cell name '{name}' must be a valid identifier", source.field("name"))
     title = _text_field(data, "title", name, source)
     cell_source = _text_field(data, "source", "", source)
-    base = data.get("base", "")
-    if not isinstance(base, str) or (base and not IDENTIFIER.match(base)) or base == name:
-        raise SpecError("field 'base' must name another cell, e.g. base = \"lstm\"",
-                        source.field("base"))
+    base = _base_field(data, name, source)
 
     sizes = _require(data, "sizes", dict, source)
     for dim, kw in sizes.items():
