@@ -121,6 +121,13 @@ def test_page_sections_en_and_zh():
         assert "(./lstm-cell.svg)" in text and "(./lstm-flow.svg)" in text
 
 
+def test_trivial_derivatives_break_into_short_lines():
+    fgr = content.local_derivatives(d("fgr"), lambda e: str(e), "en")
+    ones = fgr[-1]
+    assert all(line.count(r"\frac") <= 3 for line in ones.lines)
+    assert sum(line.count(r"\frac") for line in ones.lines) == 21  # 6 for each of i, f, o (W, U, three R, b) and 3 for the candidate
+
+
 def test_no_ambiguous_adjoint_of_a_product_on_any_page():
     for page in sorted(DOCS.glob("*/*.md")):
         text = page.read_text("utf-8")
@@ -235,3 +242,8 @@ def test_variants_page_compares_with_the_real_base():
     # the backward changes too: nfg's δc_t loses f_{t+1}
     assert r"\text{nfg:} \quad & \delta c_{t}" in equations
     assert r"\delta c_{t+1} \odot f_{t+1}" in equations
+    fgr = comparison_page([d("peephole"), d("fgr")], "en")
+    fgr_lines = [line for p in fgr.parts for line in getattr(p, "lines", ())]
+    assert not any(re.search(r"\\delta [ifo]_\{t\} = 0", line) for line in fgr_lines)
+    assert any(line.startswith(r"\delta i_{t} = \tilde{c}_{t} \odot \delta c_{t}")
+               for line in fgr_lines)

@@ -19,6 +19,7 @@ from derive.pages.layout import broken
 from derive.pages.model import Equation, Figure, Paragraph, Table
 from derive.pages.prose import PROSE
 
+ONES_PER_LINE = 3  # fractions per line of the derivatives equal to 1 (a line never shrinks)
 BIAS_VALUES = (0.0, 1.0, 2.0)  # the initial values the gradient-flow figure compares
 
 
@@ -124,7 +125,8 @@ def local_derivatives(derivation: Derivation, tex, lang: str) -> list:
     if ones:
         out.append(Paragraph(PROSE[lang]["local_ones"].format(
             n=sum(len(v) for v in ones.values()))))
-        lines = tuple(" = ".join(group) + " &= 1" for group in ones.values())
+        lines = tuple(" = ".join(group[k:k + ONES_PER_LINE]) + " &= 1"
+                      for group in ones.values() for k in range(0, len(group), ONES_PER_LINE))
         out.append(Equation(lines if len(lines) > 1 else (lines[0].replace("&", ""),)))
     return out
 

@@ -152,6 +152,8 @@ PROSE = {
         "compare_base": "Compared with {base}.",
         "backward_changed": "Error terms of one step that change: {names}.",
         "recurrence_changed": "Backpropagation through time changes for {name}:",
+        "recurrence_added": "Backpropagation through time gains {name} (a state here only):",
+        "recurrence_removed": "Backpropagation through time loses {name} (no longer a state):",
         "none": "none",
         "variants_flow_title": "Gradient flow of every cell",
         "variants_flow_caption": "Measured with each generated module at its spec's initial "
@@ -283,6 +285,8 @@ PROSE = {
         "compare_base": "与 {base} 比较。",
         "backward_changed": "单个时刻中有变化的误差项：{names}。",
         "recurrence_changed": "随时间反向传播中 {name} 的公式有变化：",
+        "recurrence_added": "随时间反向传播中新增 {name}（只有这里才是状态）：",
+        "recurrence_removed": "随时间反向传播中不再有 {name}（不再是状态）：",
         "none": "无",
         "variants_flow_title": "各循环单元的梯度流",
         "variants_flow_caption": "用各自生成的代码、在规格文件给出的初始值下实测：跨时刻传递误差的那个状态，"

@@ -109,9 +109,15 @@ def _backward_diff(variant: Derivation, base: Derivation, lang: str) -> list:
         if ours.get(state) == old.get(state):
             continue
         lhs = rf"\delta {latex_name(state, variant.cell if state in ours else base.cell)}"
-        parts.append(Paragraph(t["recurrence_changed"].format(name=f"${lhs}$")))
-        parts.append(_side_by_side(base, variant, lhs, " + ".join(old.get(state, ["0"])),
-                                   lhs, " + ".join(ours.get(state, ["0"]))))
+        if state in ours and state in old:
+            parts.append(Paragraph(t["recurrence_changed"].format(name=f"${lhs}$")))
+            parts.append(_side_by_side(base, variant, lhs, " + ".join(old[state]),
+                                       lhs, " + ".join(ours[state])))
+        else:  # a state of one cell only
+            key, terms = ("recurrence_added", ours) if state in ours else ("recurrence_removed",
+                                                                            old)
+            parts.append(Paragraph(t[key].format(name=f"${lhs}$")))
+            parts.append(Equation((f"{lhs} = {' + '.join(terms[state])}",)))
     return parts
 
 
