@@ -119,6 +119,8 @@ def test_page_sections_en_and_zh():
     assert "误差项" in lstm_zh and "伴随" not in lstm_zh
     for text in (lstm_en, lstm_zh):
         assert "(./lstm-cell.svg)" in text and "(./lstm-flow.svg)" in text
+    fgr = (DOCS / "en" / "fgr.md").read_text("utf-8")  # a variant: its curve is elsewhere
+    assert "(./fgr-flow.svg)" not in fgr and "figure below" not in fgr
 
 
 def test_trivial_derivatives_break_into_short_lines():

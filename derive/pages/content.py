@@ -101,9 +101,11 @@ def forget_bias_paragraph(derivation: Derivation, lang: str) -> list[Paragraph]:
     cell = derivation.cell
     name, gate, value = found
     sigma = 1.0 / (1.0 + 2.718281828459045 ** -value)
-    return [Paragraph(PROSE[lang]["bias_reason"].format(
+    t = PROSE[lang]
+    where = t["bias_figure_variants" if cell.base else "bias_figure_here"]
+    return [Paragraph(t["bias_reason"].format(
         b=_math(latex_name(name, cell)), value=f"{value:g}", gate=_math(latex_name(gate, cell)),
-        sigma=f"{sigma:.2f}"))]
+        sigma=f"{sigma:.2f}") + t["sentence_sep"] + where)]
 
 
 def local_derivatives(derivation: Derivation, tex, lang: str) -> list:

@@ -100,8 +100,10 @@ PROSE = {
                        "previous step's information is lost, the network can hardly learn "
                        "long-range dependencies, and the gradients between adjacent steps are "
                        "very small, so they vanish; hence the bias is set to 1 or 2. With "
-                       "{b} = {value}, {gate} starts near $\\sigma({value}) \\approx {sigma}$. "
-                       "The gradient-flow figure below measures the effect.",
+                       "{b} = {value}, {gate} starts near $\\sigma({value}) \\approx {sigma}$.",
+        "bias_figure_here": "The gradient-flow figure below measures the effect.",
+        "bias_figure_variants": "The variants page measures the gradient flow of this cell "
+                                "beside the others'.",
         "local_ones": "The other {n} local derivatives equal 1 (a sum passes its error term on "
                       "unchanged):",
         "recurrence_intro": "Over time, as Greff et al.'s appendix writes it: the error term of "
@@ -244,8 +246,9 @@ PROSE = {
                        "遗忘门的值比较小。这意味着前一时刻的信息大部分都丢失了，这样网络很难捕捉到"
                        "长距离的依赖信息。并且相邻时间间隔的梯度会非常小，这会导致梯度弥散问题。"
                        "因此遗忘的参数初始值一般都设得比较大，其偏置向量设为1或2。”"
-                       "取 {b} = {value} 时，{gate} 一开始约为 $\\sigma({value}) \\approx {sigma}$。"
-                       "下面的梯度流图实测了这一点。",
+                       "取 {b} = {value} 时，{gate} 一开始约为 $\\sigma({value}) \\approx {sigma}$。",
+        "bias_figure_here": "下面的梯度流图实测了这一点。",
+        "bias_figure_variants": "变体比较页中的梯度流图把这个循环单元与其他循环单元放在一起实测。",
         "local_ones": "其余 {n} 个局部导数都等于 1（加法把误差项原样传下去）：",
         "recurrence_intro": "按时间展开，写成 Greff 等人论文附录中的形式：每个状态在时刻 t 的误差项，"
                             "等于时刻 t 本身的贡献加上下一时刻传回的部分（即单个时刻中关于上一时刻"
