@@ -1,4 +1,5 @@
-"""A cell at M = D = 1, unrolled over a few steps, every value a SymPy expression.
+"""A cell at M = D = 1, unrolled over a few steps: every value a symbol of its own (``c@1``)
+with its definition over earlier ones.
 
 With one unit per vector, a matrix is a number and ``A @ v`` is a product, so the whole sequence
 is scalar algebra that SymPy differentiates directly. This is the independent side of two
@@ -7,16 +8,15 @@ equal to SymPy's derivative of this unrolled loss, and the worked example's numb
 here exactly, beside the generated module's.
 
 The total derivative of the loss with respect to one intermediate value (``a_i`` at step 2) is
-found by replacing that value with a fresh symbol wherever it is used, differentiating, and
-putting the value back: nothing of the derivation's adjoint equations is used. Functions stay
-the building blocks' own (``sigmoid(a)``, differentiated by their table rows, which
+found in forward mode: a tangent of 1 on that value is carried through every later statement
+(each statement's partials by ``sympy.diff``) into the loss; nothing of the derivation's
+adjoint equations (reverse mode) is used. Functions stay the building blocks' own (``sigmoid(a)``, differentiated by their table rows, which
 ``tests/test_blocks.py`` checks against SymPy's built-ins); ``blocks.to_builtin`` turns a
 result into built-ins for exact evaluation.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import sympy
@@ -84,65 +84,12 @@ def evaluate(definitions: dict[sympy.Symbol, sympy.Expr], digits: int) -> dict[s
     return numbers
 
 
-def rational_point(derivation: Derivation, steps: int, seed: int = 0) -> Point:
-    """Parameters, inputs and initial states small random rationals (k/10, |k| <= 9, never 0),
-    the loss's weights symbols: an identity checked here holds for every loss."""
-    cell = derivation.cell
-    rng = random.Random(seed)
-
-    def number() -> sympy.Rational:
-        return sympy.Rational(rng.choice([k for k in range(-9, 10) if k]), 10)
-
-    return Point(
-        params={p.name: number() for p in cell.params},
-        xs=tuple(number() for _ in range(steps)),
-        state0={s: number() for s in cell.state_names},
-        wy=tuple(sympy.Symbol(f"WY_{t}") for t in range(1, steps + 1)),
-        ws={s: sympy.Symbol(f"WS_{s}") for s in cell.state_names},
-    )
-
-
-def run(derivation: Derivation, point: Point,
-        override: tuple[int, str, sympy.Symbol] | None = None) -> list[dict[str, sympy.Expr]]:
-    """Each step's values (steps numbered from 1), every statement of the forward program;
-    ``override = (step, name, symbol)`` puts ``symbol`` in place of that value."""
-    cell = derivation.cell
-    state = dict(point.state0)
-    steps = []
-    for t, x in enumerate(point.xs, start=1):
-        env: dict[str, sympy.Expr] = dict(point.params)
-        env[cell.input[0]] = x
-        env.update({prev_name(s): state[s] for s in cell.state_names})
-        for statement in derivation.forward:
-            if statement.is_linear_map:
-                value = env[statement.matrix] * env[statement.operand]
-            else:
-                value = statement.expr.xreplace({sympy.Symbol(n): v for n, v in env.items()})
-            if override is not None and override[:2] == (t, statement.target):
-                value = override[2]
-            env[statement.target] = value
-        state = {s: env[s] for s in cell.state_names}
-        steps.append(env)
-    return steps
-
-
-def loss(derivation: Derivation, point: Point, steps: list[dict[str, sympy.Expr]]) -> sympy.Expr:
-    cell = derivation.cell
-    total = sum((w * env[cell.output] for w, env in zip(point.wy, steps)), sympy.Integer(0))
-    return total + sum((point.ws[s] * steps[-1][s] for s in cell.state_names), sympy.Integer(0))
-
-
 def total_derivative(derivation: Derivation, point: Point, step: int, name: str,
-                     values: list[dict[str, sympy.Expr]] | None = None) -> sympy.Expr:
-    """dL/d(name at step): the tangent of ``name`` carried forward through every later
-    statement (forward mode: each statement's partials by ``sympy.diff``), then into the loss."""
-    return _tangent_loss(derivation, point, values or run(derivation, point), (step, name))
-
-
-def parameter_derivative(derivation: Derivation, point: Point, name: str,
-                         values: list[dict[str, sympy.Expr]] | None = None) -> sympy.Expr:
-    """dL/d(parameter), through every step."""
-    return _tangent_loss(derivation, point, values or run(derivation, point), (0, name))
+                     values: list[dict[str, sympy.Expr]]) -> sympy.Expr:
+    """dL/d(name at step), over the named values of ``named_run``: the tangent of ``name``
+    carried forward through every later statement (each statement's partials by
+    ``sympy.diff``), then into the loss ``Σ_t wy_t y_t + Σ_s ws_s s_T``."""
+    return _tangent_loss(derivation, point, values, (step, name))
 
 
 def _tangent_loss(derivation, point, values, seed: tuple[int, str]) -> sympy.Expr:
@@ -156,9 +103,7 @@ def _tangent_loss(derivation, point, values, seed: tuple[int, str]) -> sympy.Exp
         if t < step:
             continue
         tangent = {prev_name(s): v for s, v in carried.items()}
-        if step == 0:
-            tangent[name] = sympy.Integer(1)  # a parameter: seeded at every step
-        started = t > step or step == 0
+        started = t > step
         if t == step and name in tangent_roots:  # a previous state or the input: a leaf
             tangent[name], started = sympy.Integer(1), True
         for statement in derivation.forward:
@@ -169,7 +114,6 @@ def _tangent_loss(derivation, point, values, seed: tuple[int, str]) -> sympy.Exp
                 continue
             if statement.is_linear_map:
                 d = env[statement.matrix] * tangent.get(statement.operand, zero)
-                d += tangent.get(statement.matrix, zero) * env[statement.operand]
             else:
                 d = zero
                 for symbol in statement.expr.free_symbols:

@@ -8,6 +8,7 @@ missing, the figure is a ``Figure`` that says so, and the page still builds.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -174,7 +175,6 @@ def cell_diagram(cell: Cell) -> Drawn:
 
 def _clean_svg(svg: str) -> str:
     """dot's SVG without its prolog and comments (which name the Graphviz version)."""
-    import re
     svg = re.sub(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*|<!--.*?-->\s*", "", svg, flags=re.S)
     return svg.strip() + "\n"
 
