@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from derive.pages import pdf
+from derive import pages
 
 from derive.io import pipeline
 
 from derive.pages import terminal
-from derive.pages.docs import FORMATS
+from derive.pages import FORMATS
 from derive.errors import GenerationError, UsageError, run_command
 from derive.targets import TARGETS
 from derive.spec.reader import parse_spec, unused_params
@@ -92,13 +92,15 @@ def _docs(args) -> int:
     derivations = [pipeline.derivation_of(spec) for spec in specs]
     out = Path(args.out)
     text_formats = tuple(f for f in FORMATS if f in formats or (f == "tex" and "pdf" in formats))
-    artifacts = pipeline.doc_artifacts(derivations, out, langs, text_formats,
-                                       report=pipeline.read_report())
-    keep = [a for a in artifacts if a.path.suffix[1:] in formats]
+    page_list = pipeline.doc_pages(derivations, langs, report=pipeline.read_report())
+    artifacts = [a for page in page_list
+                 for a in pages.page_files(page, out / page.lang, text_formats)]
+    keep = [a for a in artifacts if a.path.suffix[1:] in formats or a.path.suffix == ".svg"]
     for path in write_all(keep, force=args.force):
         print(f"wrote: {path}")
     if "pdf" in formats:
-        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
+        return pages.build_and_report([a for a in artifacts if a.path.suffix == ".tex"],
+                                    pipeline.pdf_attachments(page_list, out))
     return 0
 
 

@@ -18,6 +18,7 @@ from derive.targets.bound import BOUND_NAMES
 
 PREV_SUFFIX = "_prev"
 ADJOINT_PREFIX = "d_"
+NEXT_SUFFIX = "__next"  # a value of the step after (spec names may not hold "__")
 
 
 def adjoint_name(name: str) -> str:
@@ -49,8 +50,12 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     ``c_tilde`` -> ``\tilde{c}_{t}``, ``h_prev`` -> ``h_{t-1}``, ``a_c_tilde`` ->
     ``a_{\tilde{c},t}``, ``d_c`` -> ``\delta c_{t}``, ``W_i_x`` -> ``W_{i} x_{t}``."""
     params = {p.name for p in cell.params}
+    if name.endswith(NEXT_SUFFIX):
+        return latex_name(name[: -len(NEXT_SUFFIX)], cell, f"{time}+1")
     if name.startswith(ADJOINT_PREFIX):
-        return rf"\delta {latex_name(name[len(ADJOINT_PREFIX):], cell, time)}"
+        inner = latex_name(name[len(ADJOINT_PREFIX):], cell, time)
+        product = any(str(m.symbol) == name[len(ADJOINT_PREFIX):] for m in cell.linear_maps)
+        return rf"\delta({inner})" if product else rf"\delta {inner}"
     if name in params:
         return _latex_base(name)
     for m in cell.linear_maps:
@@ -58,7 +63,7 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
             return f"{_latex_base(m.matrix)} {latex_name(m.operand, cell, time)}"
     step = time
     if name.endswith(PREV_SUFFIX) and name[: -len(PREV_SUFFIX)] in cell.state_names:
-        name, step = name[: -len(PREV_SUFFIX)], f"{time}-1"
+        name, step = name[: -len(PREV_SUFFIX)], _previous(time)
     targets = {eq.target for eq in cell.equations}
     if name.startswith("a_") and name[2:].rstrip("_") in targets and name not in targets:
         return f"a_{{{_latex_base(name[2:].rstrip('_'))},{step}}}"
@@ -67,6 +72,13 @@ def latex_name(name: str, cell: Cell, time: str = "t") -> str:
     if match:
         return f"{match.group(1)}_{{{match.group(2)},{step}}}"
     return f"{base}_{{{step}}}"
+
+
+def _previous(time: str) -> str:
+    """The step before ``time``: ``t-1``; ``t`` before ``t+1``; ``1`` before ``2``."""
+    if time.isdigit():
+        return str(int(time) - 1)
+    return time[:-2] if time.endswith("+1") else f"{time}-1"
 
 
 def fresh_name(name: str, taken: set[str]) -> str:

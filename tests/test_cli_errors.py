@@ -141,7 +141,7 @@ from derive.ad import checks
 def broken(*args, **kwargs):
     raise checks.UncheckedStep("dh/dc: SymPy could not confirm the step")
 checks.checked_steps = broken
-import derive.pages.docs as docs
+import derive.pages.cell_page as docs
 docs.checked_steps = broken
 from derive.__main__ import main
 sys.exit(main(["docs", "lstm", "--out", sys.argv[1], "--format", "md"]))

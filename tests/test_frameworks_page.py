@@ -7,7 +7,7 @@ from conftest import ROOT, run
 
 from derive.frameworks import LAYOUTS
 from derive.io import pipeline
-from derive.pages.docs import render
+from derive.pages import render
 from derive.pages.frameworks import frameworks_page
 
 REPORT = ROOT / "docs" / "frameworks.json"

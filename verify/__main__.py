@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive.pages import pdf
-from derive.pages.docs import FORMATS, render
+from derive.pages import FORMATS, build_and_report, render, verification_page
 from derive.errors import PathError, UsageError, run_command
 from derive.io.writer import Artifact, seal, stale, write_all
 from derive.targets import TARGETS
@@ -122,7 +121,7 @@ def _report(args) -> int:
         print(f"warning: {fw_path}: {module}: {why}; its rows are shown as stale until "
               f"python -m verify against all --json {fw_path}", file=sys.stderr)
     artifacts = [Artifact(Path(args.out) / lang / f"verification.{fmt}",
-                          seal(render(report.report_page(data, lang, path.as_posix()), fmt)))
+                          seal(render(verification_page(data, lang, path.as_posix()), fmt)))
                  for lang in ("en", "zh") for fmt in FORMATS]
     artifacts += _frameworks_artifacts(fw_data, fw_path, Path(args.out))
     if args.check:
@@ -133,7 +132,7 @@ def _report(args) -> int:
     for p in write_all(artifacts):
         print(f"wrote: {p}")
     if args.pdf:
-        return pdf.build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
+        return build_and_report([a for a in artifacts if a.path.suffix == ".tex"])
     return 0
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from derive import __version__
 
-from derive.pages.docs import Block, Page
-from derive.pages.prose import PROSE
 from derive.io.writer import sha256
 
 from .gradcheck import ROOT, CheckResult
@@ -137,33 +135,3 @@ def table(results: list[CheckResult]) -> str:
     failed = [r for r in results if not r.passed]
     lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return "\n".join(lines) + "\n"
-
-
-def report_page(report: dict, lang: str, source: str) -> Page:
-    """The verification page: every result of a JSON report, per cell, method and array."""
-    t = PROSE[lang]
-    blocks = [Block("h1", t["report_title"]),
-              Block("p", t["report_page_intro"].format(source=source))]
-    by_cell: dict[str, list] = {}
-    for r in report["results"]:
-        by_cell.setdefault(r["cell"], []).append(r)
-    for cell, results in by_cell.items():
-        blocks.append(Block("h2", cell))
-        for r in results:
-            sizes = ",".join(str(r["sizes"][k]) for k in ("T", "B", "M", "D"))
-            status = t["pass"] if r["passed"] else t["fail"]
-            blocks.append(Block("p", f"`{r['method']}` {r['dtype']}, seed {r['seed']}, "
-                                     f"T,B,M,D = {sizes}: {status}"))
-            rows = [("wrt", "normwise", "hybrid", t["threshold"], t["status"])]
-            for c in r["checks"]:
-                rows.append((c["wrt"], _figure(c["normwise_rel_err"]), _figure(c["hybrid_err"]),
-                             f"{c['threshold']:g}", t["pass"] if c["passed"] else t["fail"]))
-            blocks.append(Block("table", rows=tuple(rows)))
-    return Page("verification", t["report_title"], lang, ("gatecalc", "verification"),
-                tuple(blocks))
-
-
-def _figure(value) -> str:
-    if value is None:
-        return "-"
-    return value if isinstance(value, str) else f"{value:.1e}"

@@ -56,6 +56,7 @@ class Cell:
     equations: tuple[Equation, ...]
     linear_maps: tuple[LinearMap, ...]
     dims: tuple[tuple[str, str], ...]  # every vector name (incl. <s>_prev) -> its dimension
+    base: str = ""  # the cell this one is a variant of (the variants page compares with it)
 
     def dim_of(self, name: str) -> str:
         return dict(self.dims)[name]

@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5582d2a158301875924820cd2f78940e2fc1ad1d68e399d68b86101d535a96a4
+gatecalc-content-sha256: dc149ccddee689fc523ac050a4161f0b638cc474ef039b660423ac6954fbf404
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -37,14 +37,19 @@ PARAMS = {
 SIZES = {'M': 'input_size', 'D': 'hidden_size'}  # dimension -> init_params keyword
 CELL = 'gru_cho'
 INPUT = 'x'
+INPUT_DIM = 'M'
 STATE = ('h',)
 STATE_DIMS = {'h': 'D'}
 OUTPUT = 'h'
 INIT = {}  # constant initial values (the rest: uniform in ±1/sqrt(hidden_size))
-# forward values kept per step for the backward pass
-CACHE = ('x', 'h_prev', 'r', 'z', 's', 'n')
+# forward values forward keeps per step for backward, cache['kept'] (step_forward's
+# step_cache holds the step's input too)
+CACHE = ('h_prev', 'r', 'z', 's', 'n')
 SPEC_SHA256 = 'dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439'
 GATECALC_VERSION = '0.1.0'
+# values an array of the backward's precomputed partial derivatives holds (a block of
+# steps); read at call time, so it may be lowered to force several blocks
+BLOCK_VALUES = 8192
 
 
 def sigmoid(a, out=None):
@@ -55,6 +60,102 @@ def sigmoid(a, out=None):
     out += 1.0
     out *= 0.5
     return out
+
+
+# where each size is read (a parameter and an axis), and every parameter's dimensions
+_SIZE_AT = {}
+for _name, _dims in PARAMS.items():
+    for _axis, _dim in enumerate(_dims):
+        _SIZE_AT.setdefault(_dim, (_name, _axis))
+_PARAM_DIMS = tuple(PARAMS.items())
+
+
+def _check_params(params):
+    """The sizes the parameters give, {dimension: size}; refuses missing, extra or misshapen."""
+    if not isinstance(params, dict):
+        raise TypeError("params: expected a dict {name: array} with the keys of PARAMS")
+    try:
+        sizes = {dim: params[name].shape[axis] for dim, (name, axis) in _SIZE_AT.items()}
+        shapes = {dims: tuple([sizes[dim] for dim in dims]) for dims in set(PARAMS.values())}
+        if len(params) == len(PARAMS):
+            for name, dims in _PARAM_DIMS:
+                array = params[name]
+                if array.shape != shapes[dims] or array.dtype.kind not in "fc":
+                    break
+            else:
+                return sizes
+    except (KeyError, AttributeError, IndexError):
+        pass
+    _explain_params(params)
+
+
+def _explain_params(params):
+    """Raise the error that names what is wrong with ``params``."""
+    missing = [name for name in PARAMS if name not in params]
+    extra = [name for name in params if name not in PARAMS]
+    if missing or extra:
+        raise ValueError(f"params: missing {missing}, unexpected {extra}; expected the keys "
+                         f"{list(PARAMS)}")
+    votes = {}  # each dimension's size: the one most parameters agree on, so the odd one is named
+    for name, dims in PARAMS.items():
+        for dim, size in zip(dims, getattr(params[name], "shape", ())):
+            votes.setdefault(dim, []).append(size)
+    sizes = {dim: max(sorted(set(seen)), key=seen.count) for dim, seen in votes.items()}
+    for name, dims in PARAMS.items():
+        _check_array(f"params[{name!r}]", params[name], dims, sizes)
+
+
+def _check_array(what, array, dims, sizes):
+    """Refuse an array of the wrong rank, sizes or dtype; record the sizes it fixes."""
+    shape = getattr(array, "shape", None)
+    if (shape is not None and len(shape) == len(dims) and array.dtype.kind in "fc"
+            and all(sizes.setdefault(dim, size) == size for dim, size in zip(dims, shape))):
+        return
+    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
+    if shape is None or len(shape) != len(dims):
+        raise ValueError(f"{what}: expected an array of shape {expected}, got {shape}")
+    if array.dtype.kind not in "fc":
+        raise TypeError(f"{what}: expected a float or complex array {expected}, "
+                        f"got dtype {array.dtype}")
+    raise ValueError(f"{what}: expected shape {expected}, got {tuple(shape)}")
+
+
+def _check_states(what, states, sizes):
+    """A dict of (B, size) arrays over state names (None: {}); refuses unknown names."""
+    if states is None:
+        return {}
+    if not isinstance(states, dict):
+        raise TypeError(f"{what}: expected a dict {{state name: (B, size) array}} or None")
+    for name, value in states.items():
+        if name not in STATE_DIMS:
+            unknown = [name for name in states if name not in STATE_DIMS]
+            raise ValueError(f"{what}: unknown state(s) {unknown}; the states are "
+                             f"{list(STATE_DIMS)}")
+        _check_array(f"{what}[{name!r}]", value, ("B", STATE_DIMS[name]), sizes)
+    return states
+
+
+def _check_forward(params, x, state0):
+    """-> (steps, batch, dtype, state0) after checking every argument of forward."""
+    sizes = dict(_check_params(params))
+    _check_array("x", x, ("T", "B", INPUT_DIM), sizes)
+    state0 = _check_states("state0", state0, sizes)
+    dtype = numpy.result_type(x, *params.values(), *state0.values())
+    return x.shape[0], x.shape[1], dtype, state0
+
+
+def _check_backward(params, cache, dy, d_state_T):
+    """-> (steps, batch, dtype, d_state_T) after checking every argument of backward."""
+    sizes = dict(_check_params(params))
+    if not isinstance(cache, dict) or not {"kept", "xs", "dtype"} <= cache.keys():
+        raise TypeError("cache: expected the cache forward returned")
+    xs = cache["xs"]
+    _check_array("cache['xs']", xs, ("T", "B", INPUT_DIM), sizes)
+    if dy is not None:
+        _check_array("dy", dy, ("T", "B", STATE_DIMS[OUTPUT]), sizes)
+    d_state_T = _check_states("d_state_T", d_state_T, sizes)
+    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    return xs.shape[0], xs.shape[1], dtype, d_state_T
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -92,22 +193,22 @@ def step_forward(params, x_t, state):
     # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
     W_r_x = x @ W_r.T
     U_r_h_prev = h_prev @ U_r.T
-    a_r = U_r_h_prev + W_r_x + b_hr + b_ir
+    a_r = W_r_x + b_ir + U_r_h_prev + b_hr
     r = sigmoid(a_r)
     # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
     W_z_x = x @ W_z.T
     U_z_h_prev = h_prev @ U_z.T
-    a_z = U_z_h_prev + W_z_x + b_hz + b_iz
+    a_z = W_z_x + b_iz + U_z_h_prev + b_hz
     z = sigmoid(a_z)
     # s = r * h_prev
-    s = h_prev*r
+    s = r*h_prev
     # n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
     W_n_x = x @ W_n.T
     U_n_s = s @ U_n.T
-    a_n = U_n_s + W_n_x + b_hn + b_in
+    a_n = W_n_x + b_in + U_n_s + b_hn
     n = numpy.tanh(a_n)
     # h = (1 - z) * n + z * h_prev
-    h = h_prev*z + n*(1 - z)
+    h = (1 - z)*n + z*h_prev
     state_new = {'h': h}
     step_cache = {'x': x, 'h_prev': h_prev, 'r': r, 'z': z, 's': s, 'n': n}
     return state_new, step_cache
@@ -133,7 +234,6 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
     d_a_n = d_n*(1 - n**2)
     d_s = d_a_n @ U_n
-    # grad through the equations of: h
     d_z = d_h*(h_prev - n)
     # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
     d_a_z = d_z*z*(1 - z)
@@ -141,21 +241,20 @@ def step_backward(params, step_cache, d_state_new):
     d_r = d_s*h_prev
     # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
     d_a_r = d_r*r*(1 - r)
-    # grad through the equations of: r, z, n
-    d_x = d_a_r @ W_r + d_a_z @ W_z + d_a_n @ W_n
-    # grad through the equations of: r, z, s, h
-    d_h_prev = d_h*z + d_s*r + d_a_r @ U_r + d_a_z @ U_z
-    # grad through the equations of: r
+    d_x = d_a_r @ W_r
+    d_x += d_a_z @ W_z
+    d_x += d_a_n @ W_n
+    d_h_prev = d_s*r + d_h*z
+    d_h_prev += d_a_r @ U_r
+    d_h_prev += d_a_z @ U_z
     d_W_r = d_a_r.T @ x
     d_U_r = d_a_r.T @ h_prev
     d_b_ir = d_a_r.sum(axis=0)
     d_b_hr = d_a_r.sum(axis=0)
-    # grad through the equations of: z
     d_W_z = d_a_z.T @ x
     d_U_z = d_a_z.T @ h_prev
     d_b_iz = d_a_z.sum(axis=0)
     d_b_hz = d_a_z.sum(axis=0)
-    # grad through the equations of: n
     d_W_n = d_a_n.T @ x
     d_U_n = d_a_n.T @ s
     d_b_in = d_a_n.sum(axis=0)
@@ -184,10 +283,8 @@ def forward(params, x, state0=None):
 
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
-    steps, batch = xs.shape[0], xs.shape[1]
-    state0 = {} if state0 is None else state0
-    dtype = numpy.result_type(x, *params.values(), *state0.values())
     W_r = params['W_r']
     U_r = params['U_r']
     b_ir = params['b_ir']
@@ -203,14 +300,15 @@ def forward(params, x, state0=None):
     D = params['W_r'].shape[0]
     M = params['W_r'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    # gates are computed through tanh, their rows scaled by its inner factor:
-    # sigmoid(a) = 0.5 + 0.5*tanh(0.5*a)
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
     stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
     stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T,), axis=1)
     stack_s_T = numpy.concatenate((U_n.T,), axis=1)
     # maps of the input do not depend on the state: all steps at once
-    maps_x = (xs.reshape(steps * batch, xs.shape[2]) @ stack_x_T).astype(dtype, copy=False)
-    maps_x = maps_x.reshape(steps, batch, maps_x.shape[1])
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 3*D)
     maps_x += numpy.concatenate((0.5*b_hr + 0.5*b_ir, 0.5*b_hz + 0.5*b_iz, b_hn + b_in,))
     # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
     #   value
@@ -224,8 +322,8 @@ def forward(params, x, state0=None):
     for t in range(steps):
         h_prev = seq_h[t]
         # U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in place
-        maps_h_prev = numpy.dot(h_prev, stack_h_prev_T)
-        numpy.add(maps_x[t, :, 0:2*D], maps_h_prev[:, 0:2*D], out=maps_x[t, :, 0:2*D])
+        maps_h_prev = h_prev @ stack_h_prev_T
+        maps_x[t, :, 0:2*D] += maps_h_prev[:, 0:2*D]
         # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
         # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
         # r, z: one tanh over their rows, in place, then each row's scale and shift
@@ -237,20 +335,20 @@ def forward(params, x, state0=None):
         z = seq_z[t]
         # s = r * h_prev
         s = seq_s[t]
-        numpy.multiply(h_prev, r, out=s)
+        numpy.multiply(r, h_prev, out=s)
         # U_n @ s: one product
-        maps_s = numpy.dot(s, stack_s_T)
+        maps_s = s @ stack_s_T
         # n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
-        a_n = maps_s[:, 0:D] + maps_x[t, :, 2*D:3*D]
+        a_n = maps_x[t, :, 2*D:3*D] + maps_s[:, 0:D]
         n = seq_n[t]
         numpy.tanh(a_n, out=n)
         # h = (1 - z) * n + z * h_prev
         h = seq_h[t + 1]
-        numpy.add(h_prev*z, n*(1 - z), out=h)
+        numpy.add((1 - z)*n, z*h_prev, out=h)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {'h_prev': seq_h[:-1], 'r': seq_r, 'z': seq_z, 's': seq_s, 'n': seq_n}
-    cache = {"kept": kept, "xs": xs, "dtype": dtype}
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
     return y, state_T, cache
 
 
@@ -260,22 +358,15 @@ def backward(params, cache, dy, d_state_T=None):
 
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
-    kept, xs = cache["kept"], cache["xs"]
-    steps, batch = xs.shape[0], xs.shape[1]
-    d_state_T = {} if d_state_T is None else d_state_T
-    dtype = numpy.result_type(cache["dtype"], *d_state_T.values(), *([] if dy is None else [dy]))
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
     W_r = params['W_r']
     U_r = params['U_r']
-    b_ir = params['b_ir']
-    b_hr = params['b_hr']
     W_z = params['W_z']
     U_z = params['U_z']
-    b_iz = params['b_iz']
-    b_hz = params['b_hz']
     W_n = params['W_n']
     U_n = params['U_n']
-    b_in = params['b_in']
-    b_hn = params['b_hn']
     D = params['W_r'].shape[0]
     M = params['W_r'].shape[1]
     stack_x = numpy.concatenate((W_r, W_z, W_n,))
@@ -294,10 +385,11 @@ def backward(params, cache, dy, d_state_T=None):
     seq_d_a_z = d_maps_x[:, :, D:2*D]
     seq_d_a_n = d_maps_x[:, :, 2*D:3*D]
     # adjoints arriving at each step's new state from the step after it
-    d_h_next = numpy.zeros((batch, D), dtype) + d_state_T.get('h', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block
-    # of steps at once, 8192 values an array, few calls and still in cache
-    block = max(1, 8192 // (batch * D))
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         h_prev = seq_h_prev[start:stop]
@@ -329,31 +421,39 @@ def backward(params, cache, dy, d_state_T=None):
             d_maps_h_prev[t, :, 0:D] = d_a_r
             # grad of: s = r * h_prev
             # grad of: h = (1 - z) * n + z * h_prev
-            d_h_prev = d_s*r[k] + d_h*z[k] + numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            d_h_prev += d_s*r[k] + d_h*z[k]
             d_h_next = d_h_prev
     # one product over all steps per stacked group
-    flat = steps * batch
-    flat_d_maps_x = d_maps_x.reshape(flat, d_maps_x.shape[2])
-    flat_d_maps_h_prev = d_maps_h_prev.reshape(flat, d_maps_h_prev.shape[2])
-    flat_d_maps_s = d_maps_s.reshape(flat, d_maps_s.shape[2])
-    d_stack_x = flat_d_maps_x.T @ xs.reshape(flat, M)
-    d_stack_h_prev = flat_d_maps_h_prev.T @ seq_h_prev.reshape(flat, D)
-    d_stack_s = flat_d_maps_s.T @ seq_s.reshape(flat, D)
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
+    flat_d_maps_h_prev = d_maps_h_prev.reshape(flat, 2*D)
+    flat_d_maps_s = d_maps_s.reshape(flat, D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_h_prev.T @ flat_seq_h_prev
+    flat_seq_s = seq_s.reshape(flat, D)
+    d_stack_s = flat_d_maps_s.T @ flat_seq_s
     sum_d_maps_x = flat_d_maps_x.sum(axis=0)
-    dx = (flat_d_maps_x @ stack_x).reshape(xs.shape)
+    d_b_hr = sum_d_maps_x[0:D].copy()
+    d_b_hz = sum_d_maps_x[D:2*D].copy()
+    d_b_hn = sum_d_maps_x[2*D:3*D].copy()
     grads = {
         'W_r': d_stack_x[0:D],
         'U_r': d_stack_h_prev[0:D],
         'b_ir': sum_d_maps_x[0:D],
-        'b_hr': sum_d_maps_x[0:D],
+        'b_hr': d_b_hr,
         'W_z': d_stack_x[D:2*D],
         'U_z': d_stack_h_prev[D:2*D],
         'b_iz': sum_d_maps_x[D:2*D],
-        'b_hz': sum_d_maps_x[D:2*D],
+        'b_hz': d_b_hz,
         'W_n': d_stack_x[2*D:3*D],
         'U_n': d_stack_s[0:D],
         'b_in': sum_d_maps_x[2*D:3*D],
-        'b_hn': sum_d_maps_x[2*D:3*D],
+        'b_hn': d_b_hn,
     }
     d_state0 = {'h': d_h_next}
     return grads, dx, d_state0

@@ -9,7 +9,8 @@ import json
 import re
 from pathlib import Path
 
-from derive.pages import docs
+from derive import pages
+from derive.pages import Page
 from derive.ad.adjoint import Derivation, derive
 from derive.targets import TARGETS, target
 from derive.errors import Location, PathError, SpecError, UsageError
@@ -56,24 +57,34 @@ def module_artifact(derivation: Derivation, out_dir: Path, target_name: str = "n
     return Artifact(out_dir / f"{derivation.cell.name}.py", module_text(derivation, target_name))
 
 
-def doc_artifacts(derivations: list[Derivation], out_dir: Path, langs=LANGS,
-                  formats=docs.FORMATS, report: dict | None = None, comparison: bool = True,
-                  modules: dict[str, str] | None = None) -> list[Artifact]:
-    """Each cell's page, and the variant comparison when the standard cell is among them, in
-    ``out_dir/<lang>/<name>.<format>``. ``modules``: each cell's module text, when the caller
-    has it already (otherwise generated here, once per cell)."""
+def doc_pages(derivations: list[Derivation], langs=LANGS, report: dict | None = None,
+              comparison: bool = True, modules: dict[str, str] | None = None) -> list[Page]:
+    """Each cell's page, and the variant comparison when a cell's base is among them, in
+    each language. ``modules``: each cell's module text, when the caller has it already
+    (otherwise generated here, once per cell)."""
     if modules is None:
         modules = {d.cell.name: module_text(d) for d in derivations}
-    artifacts = []
+    out = []
     for lang in langs:
-        pages = [docs.cell_page(d, lang, report, modules[d.cell.name]) for d in derivations]
-        if comparison and any(d.cell.name == "lstm" for d in derivations):
-            pages.append(docs.comparison_page(derivations, lang))
-        for page in pages:
-            for fmt in formats:
-                artifacts.append(Artifact(out_dir / lang / f"{page.name}.{fmt}",
-                                          seal(docs.render(page, fmt))))
+        out += [pages.cell_page(d, lang, report, modules[d.cell.name]) for d in derivations]
+        if comparison and pages.variants_of(derivations):
+            out.append(pages.comparison_page(derivations, lang, modules))
+    return out
+
+
+def doc_artifacts(derivations: list[Derivation], out_dir: Path, langs=LANGS,
+                  formats=pages.FORMATS, report: dict | None = None, comparison: bool = True,
+                  modules: dict[str, str] | None = None) -> list[Artifact]:
+    """The files of ``doc_pages``, in ``out_dir/<lang>/<name>.<format>``."""
+    artifacts = []
+    for page in doc_pages(derivations, langs, report, comparison, modules):
+        artifacts += pages.page_files(page, out_dir / page.lang, formats)
     return artifacts
+
+
+def pdf_attachments(page_list: list[Page], out_dir: Path) -> dict[Path, dict[str, bytes]]:
+    """For each page's .tex in ``out_dir/<lang>/``, the figure files LaTeX includes."""
+    return {out_dir / p.lang / f"{p.name}.tex": pages.pdf_attachments(p) for p in page_list}
 
 
 def read_report(path: Path = DOCS / "verification.json") -> dict | None:

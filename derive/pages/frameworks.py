@@ -1,7 +1,7 @@
 """The frameworks page: each framework layer, the cell it computes, the cell's equations, the
 weight layout and the agreement measured by ``python -m verify against`` (its JSON report).
 
-Built from ``derive.frameworks.LAYOUTS`` (the layouts) and the report; rendered by ``docs.render``.
+Built from ``derive.frameworks.LAYOUTS`` (the layouts) and the report; rendered by ``derive.pages.render``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from derive.ad.adjoint import Derivation
 from derive.frameworks import LAYOUTS
 from derive.frameworks.layout import Layout
 from derive.io.writer import sha256
-from derive.pages.docs import Block, Page
+from derive.pages.model import Equation, Heading, Paragraph, Table, Page
 from derive.pages.latex import CellLatexPrinter
 from derive.naming import latex_name
-from derive.targets.numpy.module import known_names
+from derive.pages.prose import PROSE as PAGE_PROSE
+from derive.ad.maps import known_names
 
 PROSE = {
     "en": {
@@ -82,20 +83,20 @@ def frameworks_page(report: dict | None, lang: str, source: str,
     are shown only for the module they were measured on); ``source``: the report's path."""
     t = PROSE[lang]
     results = {(r["framework"], r["cell"]): r for r in (report or {}).get("results", [])}
-    blocks = [Block("h1", t["title"]), Block("p", t["intro"].format(source=source)),
-              Block("p", t["convert"]), Block("h2", t["summary"])]
-    rows = [(t["layer"], t["options"], t["cell"], "dtype", t["worst"], t["threshold"],
-             t["status"])]
+    parts = [Paragraph(t["intro"].format(source=source)), Paragraph(t["convert"]),
+             Heading(t["summary"])]
+    rows = []
     for key, layout in LAYOUTS.items():
         result = results.get(key)
         rows.append((layout.layer, _options(layout, t), layout.cell, layout.dtype,
                      *_summary(result, modules[layout.cell], t)))
-    blocks.append(Block("table", rows=tuple(rows)))
+    parts.append(Table((t["layer"], t["options"], t["cell"], "dtype", t["worst"], t["threshold"],
+                        t["status"]), tuple(rows)))
     for key, layout in LAYOUTS.items():
-        blocks += _layer_blocks(layout, results.get(key), modules[layout.cell], t, lang,
-                                derivations[layout.cell])
+        parts += _layer_parts(layout, results.get(key), modules[layout.cell], t, lang,
+                              derivations[layout.cell])
     return Page("frameworks", t["title"], lang, ("gatecalc", "LSTM", "GRU", "interop"),
-                tuple(blocks))
+                tuple(parts))
 
 
 def _options(layout: Layout, t: dict) -> str:
@@ -115,32 +116,34 @@ def _summary(result: dict | None, module: str, t: dict) -> tuple[str, str, str]:
             t["pass"] if result["passed"] else t["fail"])
 
 
-def _layer_blocks(layout: Layout, result: dict | None, module: str, t: dict, lang: str,
-                  derivation: Derivation) -> list[Block]:
+def _layer_parts(layout: Layout, result: dict | None, module: str, t: dict, lang: str,
+                 derivation: Derivation) -> list:
     cell = layout.cell
-    blocks = [Block("h2", f"{layout.layer} → {cell}"),
-              Block("p", f"{t['options']}: {_options(layout, t)}. {t['traps']}: "
-                         f"{layout.notes[0 if lang == 'en' else 1] or t['none']}."),
-              Block("p", t["equations"])]
-    blocks += [Block("eq", text) for text in _equations(derivation)]
-    rows = [(t["array"], t["shape"], t["blocks"], t["params"])]
-    for array in layout.arrays:
-        rows.append((array.name, layout.shape_text(array), ", ".join(b.gate for b in array.blocks),
-                     ", ".join(" + ".join(b.params) or "-" for b in array.blocks)))
-    blocks += [Block("p", t["layout"]), Block("table", rows=tuple(rows))]
+    parts = [Heading(f"{layout.layer} → {cell}"),
+             Paragraph(f"{t['options']}: {_options(layout, t)}. {t['traps']}: "
+                       f"{layout.notes[0 if lang == 'en' else 1] or t['none']}."),
+             Paragraph(t["equations"])]
+    parts += [Equation((text,)) for text in _equations(derivation)]
+    rows = tuple((array.name, layout.shape_text(array), ", ".join(b.gate for b in array.blocks),
+                  ", ".join(" + ".join(b.params) or "-" for b in array.blocks))
+                 for array in layout.arrays)
+    parts.append(Table((t["array"], t["shape"], t["blocks"], t["params"]), rows,
+                       caption=t["layout"]))
     if result is None:
-        return blocks + [Block("p", t["no_run"].format(framework=layout.framework, cell=cell))]
+        return parts + [Paragraph(t["no_run"].format(framework=layout.framework, cell=cell))]
     if not _current(result, module):
-        return blocks + [Block("p", t["stale"])]
+        return parts + [Paragraph(t["stale"])]
     sizes = ",".join(str(result["sizes"][k]) for k in ("T", "B", "M", "D"))
-    blocks.append(Block("p", t["measured"].format(
+    caption = t["measured"].format(
         version=result.get("framework_version", "?"), dtype=result["dtype"], sizes=sizes,
-        seed=result["seed"], status=t["pass"] if result["passed"] else t["fail"])))
-    rows = [("wrt", "normwise", "hybrid", t["threshold"], t["status"])]
-    for c in result["checks"]:
-        rows.append((c["wrt"], _figure(c["normwise_rel_err"]), _figure(c["hybrid_err"]),
-                     f"{c['threshold']:g}", t["pass"] if c["passed"] else t["fail"]))
-    return blocks + [Block("table", rows=tuple(rows))]
+        seed=result["seed"], status=t["pass"] if result["passed"] else t["fail"])
+    rows = tuple((c["wrt"], _figure(c["normwise_rel_err"]), _figure(c["hybrid_err"]),
+                  f"{c['threshold']:g}", t["pass"] if c["passed"] else t["fail"])
+                 for c in result["checks"])
+    words = PAGE_PROSE[lang]  # the verification page's column heads
+    return parts + [Table((words["wrt"], words["normwise"], words["hybrid"], t["threshold"],
+                           t["status"]), rows,
+                          caption=caption)]
 
 
 def _equations(derivation: Derivation) -> list[str]:

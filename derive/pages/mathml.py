@@ -18,18 +18,24 @@ SYMBOLS = {  # command -> (MathML element, text)
     "colon": ("mo", ":"), "ldots": ("mo", "…"), "approx": ("mo", "≈"), "neq": ("mo", "≠"),
 }
 ACCENTS = {"tilde": "~", "hat": "^", "bar": "¯"}
+NBSP = "\u00a0"
+SPACES = {",": "0.167em", ";": "0.278em", " ": "0.333em", "!": "0em"}
 DOUBLE_STRUCK = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\\\|\\[,;! ]|[0-9]+(?:\.[0-9]+)?|\s+|.", re.S)
 
 
-def to_mathml(latex: str, display: bool = True) -> str:
+def to_mathml(latex: str, display: bool = True, displaystyle: bool | None = None) -> str:
+    """``display``: a block of its own, else inline; ``displaystyle``: full-size fractions and
+    limits (default: as ``display``), e.g. for one side of an aligned line set inline."""
     tokens = TOKEN.findall(latex)
     parser = _Parser(tokens)
     body = parser.sequence(stop=None)
     if parser.peek() is not None:
         raise ValueError(f"unbalanced LaTeX: {latex!r}")
     mode = "block" if display else "inline"
-    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}">'
+    style = "" if displaystyle is None or displaystyle == display else \
+        f' displaystyle="{str(displaystyle).lower()}"'
+    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}"{style}>'
             f"<mrow>{body}</mrow></math>")
 
 
@@ -113,18 +119,22 @@ class _Parser:
             return f"<mn>{token}</mn>"
         if re.fullmatch(r"[A-Za-z]", token):
             return f"<mi>{token}</mi>"
-        if token in "+-=,()[]|/<>:;!'":
+        if token in "()[]|":  # a bracket as typed: normal size (see ``fenced``)
+            return f'<mo stretchy="false">{escape(token)}</mo>'
+        if token == "/":  # a solidus, as LaTeX sets it: no space either side
+            return '<mo lspace="0" rspace="0" stretchy="false">/</mo>'
+        if token in "+-=,<>:;!'":
             text = {"-": "−", "'": "′"}.get(token, token)
             return f"<mo>{escape(text)}</mo>"
         raise ValueError(f"unexpected LaTeX token {token!r}")
 
     def command(self, name: str) -> str:
-        if name in (",", ";", "!", " "):
-            return '<mspace width="0.2em"/>'
-        if name in ("left", "right"):
-            fence = self.take()
-            fence = "" if fence == "." else fence
-            return f'<mo stretchy="true">{escape(fence)}</mo>' if fence else ""
+        if name in SPACES:  # LaTeX's thin, thick and negative thin spaces (3, 5, -3 mu)
+            return f'<mspace width="{SPACES[name]}"/>'
+        if name == "left":
+            return self.fenced()
+        if name == "right":
+            raise ValueError("\\right without \\left")
         if name == "frac":
             return f"<mfrac>{self.group()}{self.group()}</mfrac>"
         if name in ACCENTS:
@@ -132,8 +142,11 @@ class _Parser:
         if name in ("mathit", "mathrm", "operatorname"):
             variant = "italic" if name == "mathit" else "normal"
             return f'<mi mathvariant="{variant}">{escape(self.raw_group())}</mi>'
-        if name == "text":
-            return f"<mtext>{escape(self.raw_group())}</mtext>"
+        if name == "text":  # MathML trims an mtext's edges: keep its spaces as no-break spaces
+            words = self.raw_group()
+            stripped = words.strip(" ")
+            left, right = len(words) - len(words.lstrip(" ")), len(words) - len(words.rstrip(" "))
+            return f"<mtext>{NBSP * left}{escape(stripped)}{NBSP * right}</mtext>"
         if name == "mathbb":  # MathML Core renders the Unicode letters, not mathvariant
             letters = self.raw_group()
             return f"<mi>{''.join(DOUBLE_STRUCK.get(ch, ch) for ch in letters)}</mi>"
@@ -145,6 +158,25 @@ class _Parser:
             element, text = SYMBOLS[name]
             return f"<{element}>{text}</{element}>"
         raise ValueError(f"no MathML for LaTeX command \\{name}")
+
+    def fenced(self) -> str:
+        """``\\left( ... \\right)`` as one mrow, so a script after it applies to the whole
+        group; the fences sit tight against what they enclose."""
+        left = self.take()
+        inner = self.sequence(stop=("\\right",))
+        self.expect("\\right")
+        right = self.take()
+
+        # Chromium sets a stretchy fence with wide side bearings even at normal size: stretch
+        # only around something tall (a fraction, a matrix, a big operator)
+        tall = "true" if re.search(r"<(mfrac|mtable|munderover|munder)\b", inner) else "false"
+
+        def fence(text: str, form: str) -> str:
+            if text == ".":
+                return ""
+            return (f'<mo fence="true" form="{form}" stretchy="{tall}" lspace="0" rspace="0">'
+                    f"{escape(text)}</mo>")
+        return f"<mrow>{fence(left, 'prefix')}{inner}{fence(right, 'postfix')}</mrow>"
 
     def matrix(self, environment: str) -> str:
         fences = {"bmatrix": ("[", "]"), "pmatrix": ("(", ")"), "matrix": ("", "")}

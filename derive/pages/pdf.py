@@ -21,14 +21,18 @@ def engine_available() -> bool:
     return shutil.which(ENGINE) is not None
 
 
-def build_pdfs(tex_artifacts: list[Artifact]) -> list[Path]:
-    """Compile each .tex artifact to a .pdf beside where it goes; raises PdfError with the
-    engine's own error lines when LaTeX fails."""
+def build_pdfs(tex_artifacts: list[Artifact],
+               attachments: dict[Path, dict[str, bytes]] | None = None) -> list[Path]:
+    """Compile each .tex artifact to a .pdf beside where it goes; ``attachments``: per .tex
+    path, the files it includes (figure PDFs) by name. Raises PdfError with the engine's own
+    error lines when LaTeX fails."""
     written = []
     for artifact in tex_artifacts:
         with tempfile.TemporaryDirectory(prefix="gatecalc-tex-") as folder:
             source = Path(folder) / "page.tex"
             source.write_text(artifact.text, encoding="utf-8")
+            for name, data in (attachments or {}).get(artifact.path, {}).items():
+                (Path(folder) / name).write_bytes(data)
             for _ in range(2):  # a second pass settles the layout
                 result = subprocess.run(
                     [ENGINE, "-interaction=nonstopmode", "-halt-on-error", "page.tex"],
@@ -42,7 +46,8 @@ def build_pdfs(tex_artifacts: list[Artifact]) -> list[Path]:
     return written
 
 
-def build_and_report(tex_artifacts: list[Artifact]) -> int:
+def build_and_report(tex_artifacts: list[Artifact],
+                     attachments: dict[Path, dict[str, bytes]] | None = None) -> int:
     """The command-line face of ``build_pdfs``: prints what was written, or why nothing was;
     returns the exit code (0 also when no engine is installed: the other formats stand)."""
     if not engine_available():
@@ -51,7 +56,7 @@ def build_and_report(tex_artifacts: list[Artifact]) -> int:
               "texlive-lang-chinese texlive-latex-recommended", file=sys.stderr)
         return 0
     try:
-        built = build_pdfs(tex_artifacts)
+        built = build_pdfs(tex_artifacts, attachments)
     except PdfError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

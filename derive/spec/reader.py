@@ -15,10 +15,10 @@ from pathlib import Path
 from derive.ad.cell import Cell, Param, prev_name
 from derive.spec.equations import EquationBuilder, ValueType, vector
 from derive.errors import Location, SpecError, SpecText
-from derive.naming import check_name, module_name_problem, name_problem
+from derive.naming import IDENTIFIER, check_name, module_name_problem, name_problem
 
-KNOWN_FIELDS = ("name", "title", "source", "sizes", "input", "state", "output", "params", "init",
-                "equations")
+KNOWN_FIELDS = ("name", "title", "source", "base", "sizes", "input", "state", "output", "params",
+                "init", "equations")
 
 
 MAX_INIT = 1e38  # an initial value must fit float32 (init_params takes a dtype)
@@ -82,6 +82,15 @@ def _text_field(data: dict, key: str, default: str, source: SpecText) -> str:
     return value
 
 
+def _base_field(data: dict, name: str, source: SpecText) -> str:
+    """The cell this one is a variant of ("" for none): the variants page compares with it."""
+    base = data.get("base", "")
+    if not isinstance(base, str) or (base and not IDENTIFIER.match(base)) or base == name:
+        raise SpecError("field 'base' must name another cell, e.g. base = \"lstm\"",
+                        source.field("base"))
+    return base
+
+
 def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
     for key in data:
         if key not in KNOWN_FIELDS:
@@ -93,6 +102,7 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         raise SpecError(problem, source.field("name"))
     title = _text_field(data, "title", name, source)
     cell_source = _text_field(data, "source", "", source)
+    base = _base_field(data, name, source)
     sizes = _sizes(_require(data, "sizes", dict, source), source)
     fields = _Fields(sizes, source)
     input_name, input_dim = fields.input(_require(data, "input", dict, source))
@@ -124,6 +134,7 @@ def _build_cell(data: dict, source: SpecText, spec_hash: str) -> Cell:
         spec_hash=spec_hash, sizes=tuple(sizes.items()), input=(input_name, input_dim),
         state=tuple(state), output=output, params=tuple(params), equations=tuple(equations),
         linear_maps=tuple(builder.linear_maps.values()), dims=tuple(sorted(dims.items())),
+        base=base,
     )
 
 

@@ -5,9 +5,9 @@ cell: fgr
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE
     TNNLS 2017 (FGR: every gate sees the previous step's gates through nine matrices R); peepholes
     as in their vanilla LSTM
-spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
+spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 40ac6365b8e3e5f5830f0e6157f421992f886f45eee778c7f46a6224878ec683
+gatecalc-content-sha256: fda9b9419ded78a62c189e1be6f55dcf8b8b412f252dc05df09d11cf20f3557a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -65,7 +65,7 @@ INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hi
 # forward values forward keeps per step for backward, cache['kept'] (step_forward's
 # step_cache holds the step's input too)
 CACHE = ('h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')
-SPEC_SHA256 = '2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e'
+SPEC_SHA256 = '00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
 # steps); read at call time, so it may be lowered to force several blocks

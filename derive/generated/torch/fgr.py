@@ -5,9 +5,9 @@ cell: fgr
 source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE
     TNNLS 2017 (FGR: every gate sees the previous step's gates through nine matrices R); peepholes
     as in their vanilla LSTM
-spec sha256: 2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e
+spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3672d2692cf069028c3cab3fd6ab3ca43d64d9b3b208c7767c06cf7fab5ba967
+gatecalc-content-sha256: 520f6e02376beae405c0f199664825a240aa6fc49bc2a2bfe7323649ea201a79
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -61,7 +61,7 @@ INIT = {'b_f': 1.0}  # constant initial values (the rest: uniform in ±1/sqrt(hi
 # forward values forward keeps per step for backward, cache['kept'] (step_forward's
 # step_cache holds the step's input too)
 CACHE = ('h_prev', 'c_prev', 'i_prev', 'f_prev', 'o_prev', 'i', 'f', 'c_tilde', 'c', 'o')
-SPEC_SHA256 = '2c5c0e8aa99795e6d5e294e7cbbda5f98afecfe679bb9c7ddf0c0f96295fe16e'
+SPEC_SHA256 = '00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11'
 GATECALC_VERSION = '0.1.0'
 # values an array of the backward's precomputed partial derivatives holds (a block of
 # steps); read at call time, so it may be lowered to force several blocks

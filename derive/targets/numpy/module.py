@@ -17,6 +17,7 @@ import sympy
 from derive import __version__
 from derive.ad.adjoint import Derivation
 from derive.ad.blocks import BLOCKS, block_of
+from derive.ad.maps import known_names
 from derive.ad.cell import Cell
 from derive.errors import GenerationError
 from derive.io.writer import PLACEHOLDER
@@ -142,12 +143,6 @@ def _zero_state() -> str:
 # -- what each function needs ---------------------------------------------------------------------
 
 
-def known_names(derivation: Derivation) -> frozenset[str]:
-    cell = derivation.cell
-    names = {name for name, _ in cell.dims} | {p.name for p in cell.params}
-    names |= {s.target for s in derivation.forward}
-    names |= {adjoint_name(n) for n in names}
-    return frozenset(names)
 
 
 def _blocks_used(derivation: Derivation) -> list[str]:
