@@ -19,6 +19,7 @@ def test_regen_check_reports_a_stale_file_and_changes_nothing(tmp_path):
     for part in ("derive", "verify", "docs"):
         shutil.copytree(ROOT / part, project / part,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pdf"))
+    shutil.copy(ROOT / "pyproject.toml", project)  # regen runs in a source checkout only
     target = project / "derive" / "generated" / "lstm.py"
     target.write_bytes(target.read_bytes().replace(b"def forward", b"def  forward"))
     edited = target.read_bytes()

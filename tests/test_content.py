@@ -13,7 +13,7 @@ import pytest
 import sympy
 
 from derive.ad import recurrence
-from derive.ad.adjoint import derive
+from derive.ad.adjoint import ElementwiseTerm, derive
 from derive.ad.checks import UncheckedStep
 from derive.errors import SpecError
 from derive.io.pipeline import CELLS, derivation_of, module_text
@@ -32,7 +32,7 @@ def terms_of(r):
     """A recurrence's terms as comparable objects."""
     out = set()
     for term in (*r.local, *r.arriving):
-        out.add(sympy.expand(term.expr) if term.kind == "elementwise"
+        out.add(sympy.expand(term.adjoint * term.partial) if isinstance(term, ElementwiseTerm)
                 else (term.matrix, str(term.adjoint)))
     return out
 

@@ -4,7 +4,6 @@ import re
 
 from conftest import ROOT, run
 from derive.io import pipeline
-from test_mutations import with_block_constant
 from verify.faults import block_steps
 from verify.gradcheck import DEFAULT_METHODS, METHODS, Sizes, check, make_problem
 from verify.targets import import_file
@@ -29,7 +28,7 @@ def test_block_lengths_leave_a_boundary_inside_the_sequence():
 
 def test_every_check_that_runs_backward_crosses_blocks_and_the_value_is_restored(tmp_path):
     path = tmp_path / "lstm_blocks.py"
-    path.write_text(with_block_constant((pipeline.GENERATED / "lstm.py").read_text()))
+    path.write_text((pipeline.GENERATED / "lstm.py").read_text())
     module = import_file(path)
     seen = []
     backward = module.backward

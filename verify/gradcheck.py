@@ -24,7 +24,7 @@ float64:
   forward 1e-12, exact 1e-10, complex step 1e-10, Richardson 1e-9, central 1e-7,
   directional 1e-8 (per direction), steps 1e-12, determinism 1e-12 (a repeat must be
   bit-identical), batch 1e-12; Taylor: the remainder must fall at rate
-  ≥ 1.8 as ε halves.
+  ≥ 1.8 as ε halves (the last two of five halvings: the asymptotic range).
 float32 policy: the generated code runs in float32 and its gradient is compared with a float64
 reference of the same (float32-representable) inputs, by the float64 method requested; the
 threshold is 1e-4: float32 carries about 7 digits and a sequence loses a few of them.
@@ -326,7 +326,10 @@ def _global_checks(problem: Problem, analytic, method: str, threshold: float) ->
             remainders = numeric.taylor_remainders(problem.loss, problem.arrays, wide_grad,
                                                    direction, TAYLOR_EPSILONS)
             rates = numeric.convergence_rates(TAYLOR_EPSILONS, remainders)
-            observed = min(rates) if rates else float("nan")
+            # the asymptotic rates: at the largest ε the third-order term can still be as large
+            # as the second (a rate of 1.7 there with 1.9 to 2.0 after it is a right gradient);
+            # a wrong gradient's remainder is first order, so its last rates fall towards 1
+            observed = min(rates[-2:]) if rates else float("nan")
             checks.append(WrtCheck(f"direction {k}", None, None, threshold,
                                    bool(numpy.isfinite(observed) and observed >= threshold), None,
                                    {"rates": rates, "remainders": remainders}))

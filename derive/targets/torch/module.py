@@ -37,7 +37,7 @@ def generate_module(derivation: Derivation) -> str:
     plan = make_plan(derivation)
     printer = TorchCodePrinter()
     header = _module_header(cell).replace(": forward and backward through time.",
-                                          ": PyTorch module, forward and backward through time.", 1)
+                                          ": forward and backward through time\n(PyTorch module).", 1)
     head = "\n".join([header, "import torch\n", _constants(derivation, plan)])
     functions = (lower_step_forward(derivation), lower_step_backward(derivation),
                  lower_forward(derivation, plan), lower_backward(derivation, plan))
