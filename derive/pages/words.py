@@ -29,6 +29,8 @@ TITLES_ZH = {  # by the English title a built-in spec holds: an edited title is 
     'LSTM with full gate recurrence': '门之间全连接循环的 LSTM',
     'LSTM with a recurrent projection layer': '带循环投影层的 LSTM',
     "Gated recurrent unit (PyTorch's form)": '门控循环单元（PyTorch 的形式）',
+    "Gated recurrent unit (Cho et al.'s form, reset before U_n)":
+        '门控循环单元（Cho 等人的原始形式，重置门作用在循环矩阵乘积之前）',
 }
 
 _GREFF = "Greff、Srivastava、Koutník、Steunebrink、Schmidhuber，LSTM: A Search Space Odyssey，IEEE TNNLS，2017"
@@ -48,6 +50,10 @@ _SOURCES_ZH_BY_CELL = {
     "lstmp": "Sak、Senior、Beaufays，Long Short-Term Memory Recurrent Neural Network Architectures "
              "for Large Scale Acoustic Modeling，Interspeech，2014；PyTorch torch.nn.LSTM(proj_size=P)",
     "gru": "Cho 等，2014；PyTorch torch.nn.GRU（重置门作用在循环矩阵乘积之后，每个门两个偏置）",
+    "gru_cho": "Cho 等，Learning Phrase Representations using RNN Encoder-Decoder for Statistical "
+               "Machine Translation，EMNLP，2014；Keras GRU(reset_after=False)；ONNX GRU "
+               "linear_before_reset=0（重置门先作用在 $h_{t-1}$ 上，再乘循环矩阵；"
+               "与 ONNX 的 B 一样每个门两个偏置，都在重置门之外）",
 }
 SOURCES_ZH = {  # by the English source note a built-in spec holds, as the titles
     'Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget gate); Greff et al., LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)': _SOURCES_ZH_BY_CELL['lstm'],
@@ -61,6 +67,7 @@ SOURCES_ZH = {  # by the English source note a built-in spec holds, as the title
     "Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey, IEEE TNNLS 2017 (FGR: every gate sees the previous step's gates through nine matrices R); peepholes as in their vanilla LSTM": _SOURCES_ZH_BY_CELL['fgr'],
     'Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network Architectures for Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)': _SOURCES_ZH_BY_CELL['lstmp'],
     'Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent product, two biases per gate)': _SOURCES_ZH_BY_CELL['gru'],
+    "Cho et al., Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine Translation, EMNLP 2014; Keras GRU(reset_after=False); ONNX GRU linear_before_reset=0 (two biases per gate as in ONNX's B, both outside the reset)": _SOURCES_ZH_BY_CELL['gru_cho'],
 }
 
 
