@@ -46,6 +46,7 @@ PROSE = {
         "stale": "The figures in the report were measured on another version of the generated "
                  "module: measure again.",
         "traps": "Traps",
+        "options_line": "Options: {options}. {traps}: {notes}.",
         "none": "none",
     },
     "zh": {
@@ -72,6 +73,7 @@ PROSE = {
         "no_run": "尚未测量：`python -m verify against {framework} {cell} --json FILE`。",
         "stale": "报告中的数据测于另一版本的生成模块：请重新测量。",
         "traps": "注意事项",
+        "options_line": "参数：{options}。{traps}：{notes}。",
         "none": "无",
     },
 }
@@ -120,8 +122,9 @@ def _layer_parts(layout: Layout, result: dict | None, module: str, t: dict, lang
                  derivation: Derivation) -> list:
     cell = layout.cell
     parts = [Heading(f"{layout.layer} → {cell}"),
-             Paragraph(f"{t['options']}: {_options(layout, t)}. {t['traps']}: "
-                       f"{layout.notes[0 if lang == 'en' else 1] or t['none']}."),
+             Paragraph(t["options_line"].format(
+                 options=_options(layout, t), traps=t["traps"],
+                 notes=layout.notes[0 if lang == "en" else 1] or t["none"])),
              Paragraph(t["equations"])]
     parts += [Equation((text,)) for text in _equations(derivation)]
     rows = tuple((array.name, layout.shape_text(array), ", ".join(b.gate for b in array.blocks),
