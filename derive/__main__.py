@@ -12,6 +12,7 @@ from derive.io import pipeline
 
 from derive.pages import terminal
 from derive.pages import FORMATS
+from derive.pages.figures import missing_tools
 from derive.errors import GenerationError, UsageError, run_command
 from derive.targets import TARGETS
 from derive.spec.reader import parse_spec, unused_params
@@ -50,6 +51,9 @@ def _regen(args) -> int:
     for name in pipeline.unavailable_targets():
         print(f"note: target '{name}' left out: {pipeline.target(name).extra} extra not installed "
               f"(pip install -e '.[{pipeline.target(name).extra}]')", file=sys.stderr)
+    for tool in missing_tools():  # the committed pages have these figures: say why they go
+        print(f"warning: not installed: {tool}; pages will say the figure is missing, and "
+              "differ from the committed ones", file=sys.stderr)
     artifacts = pipeline.builtin_artifacts()
     if args.check:
         old = stale(artifacts)

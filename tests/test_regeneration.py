@@ -110,3 +110,21 @@ def test_written_files_get_the_umask_permissions_or_keep_their_own(tmp_path):
     assert stat.S_IMODE(new.stat().st_mode) == 0o644
     assert stat.S_IMODE(existing.stat().st_mode) == 0o640
     assert existing.read_text() == "changed"
+
+
+def test_regen_says_which_figure_tools_are_missing(monkeypatch, capsys):
+    """Without matplotlib or dot, regen must not silently strip the committed figures."""
+    import shutil
+    import importlib.util
+    from derive import __main__ as cli
+    from derive.pages import figures
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert len(figures.missing_tools()) == 2
+    monkeypatch.setattr(cli.pipeline, "builtin_artifacts", lambda: [])
+    assert main(["regen", "--check"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: not installed: Graphviz's dot" in err and "pip install -e '.[docs]'" in err

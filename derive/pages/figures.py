@@ -181,3 +181,15 @@ def _clean_svg(svg: str) -> str:
 
 def figure(name: str, caption: str, drawn: Drawn, reasons: dict[str, str]) -> Figure:
     return Figure(name, caption, drawn.svg, drawn.pdf, reasons.get(drawn.missing, ""))
+
+
+def missing_tools() -> list[str]:
+    """What the figures need and this machine lacks, each with how to get it (empty: every
+    figure can be drawn). Pages built without a tool say so in place of the figure."""
+    import importlib.util
+    missing = []
+    if shutil.which(DOT) is None:
+        missing.append("Graphviz's dot (the cell diagrams): apt-get install graphviz")
+    if importlib.util.find_spec("matplotlib") is None:
+        missing.append("matplotlib (the gradient-flow plots): pip install -e '.[docs]'")
+    return missing
