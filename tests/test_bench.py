@@ -49,6 +49,34 @@ def test_flop_count_is_the_matrix_products_the_baseline_takes():
     assert Counting.flops > 0 and lstm_flops(T, B, M, D) == Counting.flops
 
 
+def test_the_compiled_bench_products_are_the_flops_of_the_schedule():
+    """The products-alone runner (the bound on the fraction of peak) does lstm_flops, counted."""
+    from verify.bench_compiled import _products_runner
+
+    T, B, M, D = 3, 2, 5, 7
+    Counting.flops = 0
+    _products_runner(T, B, M, D, "float64", kind=Counting)()
+    assert Counting.flops == lstm_flops(T, B, M, D)
+
+
+def test_the_compiled_bench_says_which_path_ran(monkeypatch):
+    """Not a timing test: one row below the module's threshold, one above, each saying which path
+    the shipped module took; ``loops`` forced the loops without changing the module."""
+    pytest.importorskip("numba", reason="needs the fast extra: pip install -e '.[fast]'")
+    from verify import bench, bench_compiled
+    import derive.generated.compiled.lstm as compiled
+
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(bench_compiled, "_torch_runners", lambda M, D, dtype: None)
+    monkeypatch.setattr(compiled, "NUMPY_FROM", 2 * 2 * 5)  # batch 2 x units 2*5
+    rows = bench_compiled.bench_compiled(sizes=[(3, 1, 4, 5), (3, 2, 4, 5)], dtypes=("float64",),
+                                         budget=0.01, cells=("lstm",))
+    assert [r["path"] for r in rows] == ["loops", "numpy"]
+    assert compiled.NUMPY_FROM == 20 and all(r["seconds"]["loops"] > 0 for r in rows)
+    text = bench_compiled.table(rows, {"cold": 1.0, "cached": 0.1})
+    assert "3,1,4,5           loops" in text and "3,2,4,5           numpy" in text
+
+
 def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):
     """Not a timing test: the figures are only checked for shape and sense."""
     from verify import bench

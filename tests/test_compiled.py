@@ -35,10 +35,17 @@ def _problem(module, dtype, seed=0, T=6, B=3, M=4, D=5):
     return params, x, state0, dy
 
 
+def _units(module, params, batch):
+    """batch x the state's units, from the module's zero state (not from its own helper)."""
+    return batch * sum(v.shape[1] for v in module.zero_state(params, batch, "float64").values())
+
+
+@pytest.mark.parametrize("path", ["compiled loops", "numpy path"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_compiled_agrees_with_numpy_module_to_rounding(cell, dtype):
+def test_compiled_agrees_with_numpy_module_to_rounding(cell, dtype, path, monkeypatch):
     reference, compiled = _modules(cell)
+    monkeypatch.setattr(compiled, "NUMPY_FROM", 0 if path == "numpy path" else 10**9)
     params, x, state0, dy = _problem(reference, dtype)
     if dtype == "complex128":
         x = x + 0.1j * x
@@ -61,6 +68,25 @@ def test_compiled_refuses_a_dtype_it_is_not_built_for():
     params, x, state0, _ = _problem(reference, "float16")
     with pytest.raises(TypeError, match="float32, float64, complex128, not float16"):
         compiled.forward(params, x, state0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_numpy_path_taken_from_the_threshold_on(cell, monkeypatch):
+    """forward and backward call the NumPy functions exactly when batch x units >= NUMPY_FROM."""
+    reference, compiled = _modules(cell)
+    params, x, state0, dy = _problem(reference, "float64")
+    taken = []
+    for name in ("_numpy_forward", "_numpy_backward"):
+        function = getattr(compiled, name)
+        monkeypatch.setattr(compiled, name, lambda *a, _f=function, _n=name: (
+            taken.append(_n), _f(*a))[1])
+    size = _units(reference, params, x.shape[1])
+    for threshold, expected in ((size + 1, []), (size, ["_numpy_forward", "_numpy_backward"])):
+        taken.clear()
+        monkeypatch.setattr(compiled, "NUMPY_FROM", threshold)
+        _, _, cache = compiled.forward(params, x, state0)
+        compiled.backward(params, cache, dy)
+        assert taken == expected, threshold
 
 
 def test_vectorised_tanh_is_accurate_to_a_few_ulp():
@@ -86,8 +112,10 @@ def test_verify_check_target_compiled_passes(method):
 
 
 COMPILED_FAULTS = [
-    Fault("flipped sign", "lstm", "_backward_loop",
+    Fault("flipped sign", "lstm", "_numpy_backward",
           r"seq_dc_da_f = c_prev\*f\*", "seq_dc_da_f = -c_prev*f*", "W_f"),
+    Fault("flipped sign", "lstm", "_backward_loop",
+          r"\] = c_prev\[_i, _j, _k\]\*f", "] = -c_prev[_i, _j, _k]*f", "W_f"),
     Fault("gradient of the wrong time step", "lstm", "_backward_loop",
           r"dy\[t\]", "dy[t - 1]", "W_o"),
     Fault("transposed weight gradient", "lstm", "backward",
@@ -96,17 +124,23 @@ COMPILED_FAULTS = [
 assert {f.name for f in COMPILED_FAULTS} <= {f.name for f in FAULTS}
 
 
-@pytest.mark.parametrize("fault", COMPILED_FAULTS, ids=[f.name for f in COMPILED_FAULTS])
+@pytest.mark.parametrize("fault", COMPILED_FAULTS,
+                         ids=[f"{f.name} in {f.function}" for f in COMPILED_FAULTS])
 def test_fault_in_compiled_backward_is_caught(fault, tmp_path):
-    """The mutation suite's faults, injected into the compiled module's backward."""
+    """The mutation suite's faults, injected into the compiled module's backward (its NumPy
+    path's with the module's threshold at 0, so the checks run that path)."""
     pytest.importorskip("numba", reason=NEEDS_FAST)
     source = (pipeline.GENERATED / "compiled" / f"{fault.cell}.py").read_text()
     start = source.index(f"\ndef {fault.function}(")
     end = source.find("\ndef ", start + 1)
     body, count = re.subn(fault.pattern, fault.replacement, source[start:end])
     assert count == 1
+    source = source[:start] + body + source[end:]
+    if fault.function.startswith("_numpy_"):
+        source, count = re.subn(r"\nNUMPY_FROM = \d+\n", "\nNUMPY_FROM = 0\n", source)
+        assert count == 1
     path = tmp_path / f"{fault.cell}_mutant.py"
-    path.write_text(source[:start] + body + source[end:])
+    path.write_text(source)
     report = tmp_path / "report.json"
     result = run("-m", "verify", "check", fault.cell, "--module", str(path), "--method",
                  fault.method, "--json", str(report))

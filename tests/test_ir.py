@@ -107,3 +107,58 @@ def test_step_code_reads_in_written_order_and_computes_tanh_c_once():
     assert "    c = f*c_prev + i*c_tilde\n" in step_forward
     assert step_backward.count("numpy.tanh(c)") == 1
     assert "grad through" not in text
+
+
+def test_ranks_follow_the_statements_that_make_each_array():
+    """The compiled printer's rank inference: from the function's given ranks, allocations,
+    views (an index drops an axis, a new axis adds one), products and new elementwise values,
+    as they stand at each statement (a name bound again later does not change an earlier one)."""
+    from derive.targets.compiled.ranks import infer_ranks
+
+    a, t = sympy.symbols("a t")
+    first = ir.Elementwise(ir.Ref("u"), a * sympy.Symbol("row"), (("a", ir.Ref("v")[t, ir.ALL,
+                                                                                    ir.NewAxis()]),))
+    later = ir.Elementwise(ir.Ref("w"), sympy.Symbol("u") + 1)
+    body = (ir.Allocate("v", (t, t, t)), ir.Bind("row", ir.Ref("params", key="b")), first,
+            ir.Reshape("v", ir.Ref("v"), (t,)), later)
+    function = ir.Function("f", (), "", body, ((ir.Ref("params", key="b"), 1),))
+    at = infer_ranks(function)
+    assert at[id(first)] == {"v": 3, "row": 1}
+    assert at[id(later)] == {"v": 1, "row": 1, "u": 3}
+
+
+def test_compiled_prints_elementwise_statements_as_loops_over_every_axis():
+    """Known ranks: one loop per axis of the output, operands aligned to the last axes, a new
+    axis skipping its index; unknown: one numba array expression."""
+    from derive.targets.compiled.printer import CompiledCodePrinter
+
+    d, k = sympy.symbols("d k")
+    node = ir.Elementwise(ir.Ref("out")[k], sympy.Symbol("d") * sympy.Symbol("p"),
+                          (("d", ir.Ref("d_c")[ir.ALL, ir.NewAxis()]), ("p", ir.Ref("part")[k])),
+                          new=False)
+    printer = CompiledCodePrinter()
+    printer.in_kernel = True
+    printer.ranks_at = {id(node): {"out": 4, "d_c": 2, "part": 4, "k": 0}}
+    assert printer.lines(node) == [
+        "for _i in range(out[k].shape[0]):",
+        "    for _j in range(out[k].shape[1]):",
+        "        for _k in range(out[k].shape[2]):",
+        "            out[k, _i, _j, _k] = d_c[_i, _k]*part[k, _i, _j, _k]"]
+    printer.ranks_at = {id(node): {"out": 4, "part": 4, "k": 0}}  # d_c's rank unknown
+    assert printer.lines(node) == ["out[k] = d_c[:, None]*part[k]"]
+    from derive.ad.blocks import FUNCTIONS
+    new = ir.Elementwise(ir.Ref("s"), FUNCTIONS["tanh"](sympy.Symbol("c")))
+    printer.ranks_at = {id(new): {"c": 1}}
+    assert printer.lines(new) == ["s = numpy.empty_like(c)", "for _i in range(s.shape[0]):",
+                                  "    s[_i] = tanh(c[_i])"]
+
+
+def test_long_assignments_wrap_at_their_terms_or_factors():
+    from derive.targets.layout import wrap_long_lines
+
+    line = "        out[_i, _j] = " + "*".join(f"factor_{n}[_i, _j]" for n in range(6))
+    wrapped = wrap_long_lines(line, width=60).split("\n")
+    assert all(len(piece) <= 60 for piece in wrapped) and len(wrapped) > 1
+    assert wrapped[0] == "        out[_i, _j] = (factor_0[_i, _j]*factor_1[_i, _j]"
+    assert "".join(p.strip() for p in wrapped) == line.strip().replace("= ", "= (") + ")"
+    assert wrap_long_lines("x = a**b", width=4) == "x = a**b"  # a power is not a product

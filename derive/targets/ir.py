@@ -309,10 +309,16 @@ class CheckArgs(Node):
 
 @dataclass(frozen=True)
 class Function(Node):
+    """A function; ``ranks`` gives the number of axes of each array it receives, as its ``Ref``
+    (an argument, ``Ref("x")``, or an entry of a dict, ``Ref("params", key="W_i")``), for a
+    target that indexes single elements (the compiled one); other arrays' ranks follow from
+    the statements that make them."""
+
     name: str
     args: tuple[str, ...]
     doc: str
     body: tuple[Node, ...]
+    ranks: tuple[tuple[Ref, int], ...] = ()
 
 
 # -- printing --------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Three deterministic rules, applied to lines that are too long:
 - a comment is wrapped at spaces, continued with ``#   ``;
-- ``name = a + b - c`` is wrapped at the top-level ``+``/``-`` of the right-hand side, inside
-  parentheses, continuation lines aligned under the first term;
+- ``name = a + b - c`` (or ``name[i, j] = ...``, ``+=``) is wrapped at the top-level ``+``/``-``
+  of the right-hand side, or at its top-level ``*`` when it has no sum, inside parentheses,
+  continuation lines aligned under the first term;
 - anything else with a bracket is wrapped after the top-level commas of its first bracket.
 The code's meaning never changes: only white space and a pair of grouping parentheses are added.
 """
@@ -33,12 +34,15 @@ def _wrap(line: str, width: int) -> list[str]:
     if body.startswith(("source:", "spec sha256:")):  # the module docstring's header
         return textwrap.wrap(body, width, initial_indent=indent, subsequent_indent=indent + "    ",
                              break_on_hyphens=False, break_long_words=False)
-    target, sep, rhs = body.partition(" = ")
-    if sep and target.isidentifier():
+    target, sep, rhs = body.partition(" += " if " += " in body else " = ")
+    if sep and _is_target(target):
         terms = _split_top(rhs, ("+", "-"))
+        joiner = " "
+        if len(terms) == 1:
+            terms, joiner = _split_top(rhs, ("*",)), ""
         if len(terms) > 1:
-            head = f"{indent}{target} = ("
-            return _pack(head, terms, width, joiner=" ", closer=")")
+            head = f"{indent}{target}{sep}("
+            return _pack(head, terms, width, joiner=joiner, closer=")")
     start = next((k for k, ch in enumerate(body) if ch in OPEN), -1)
     if start >= 0:
         end = _matching(body, start)
@@ -49,9 +53,15 @@ def _wrap(line: str, width: int) -> list[str]:
     return [line]
 
 
+def _is_target(text: str) -> bool:
+    """A name, or a name with one subscript (``c[_i, _j]``)."""
+    name, bracket, rest = text.partition("[")
+    return name.isidentifier() and (not bracket or (rest.endswith("]") and "[" not in rest))
+
+
 def _split_top(text: str, operators: tuple[str, ...]) -> list[str]:
-    """Pieces of ``text`` at depth-0 operators (binary +/- need spaces around them; commas
-    stay at the end of their piece)."""
+    """Pieces of ``text`` at depth-0 operators (binary +/- need spaces around them, ``*`` is a
+    product, not a power; commas stay at the end of their piece)."""
     pieces, depth, current, k = [], 0, "", 0
     quote = None
     while k < len(text):
@@ -69,6 +79,11 @@ def _split_top(text: str, operators: tuple[str, ...]) -> list[str]:
             current, k = "", k + 1
             while k < len(text) and text[k] == " ":
                 k += 1
+            continue
+        elif (depth == 0 and ch == "*" and "*" in operators and "*" not in text[k - 1: k + 2:2]
+              and current):
+            pieces.append(current)
+            current, k = ch, k + 1
             continue
         elif (depth == 0 and ch in operators and text[k - 1: k] == " "
               and text[k + 1: k + 2] == " "):

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fda9b9419ded78a62c189e1be6f55dcf8b8b412f252dc05df09d11cf20f3557a
+gatecalc-content-sha256: 94b73d325de307c9057e411865a6639e3ad22e42c79e9e26273252e4051a8ff6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -181,6 +181,21 @@ def _compiled_dtype(checked):
     return checked
 
 
+NUMPY_FROM = 8192
+"""From this many values a step (batch x the state's units) on, forward and backward run the
+NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
+loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
+Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
+changed (0: always NumPy; a huge number: always compiled)."""
+
+
+def _numpy_path(params, batch):
+    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+    units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
+                if dim in _SIZE_AT)
+    return batch * units >= NUMPY_FROM
+
+
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     """Parameters {name: array} shaped as PARAMS; INIT values where the spec gives them."""
     rng = numpy.random.default_rng() if rng is None else rng
@@ -212,40 +227,68 @@ def _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev
         # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_i_prev = numpy.dot(i_prev, stack_i_prev_T)
-        maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
+        for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+            for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+                maps_x[t, _i, _j] += maps_i_prev[_i, _j]
         # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_f_prev = numpy.dot(f_prev, stack_f_prev_T)
-        maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
+        for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+            for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+                maps_x[t, _i, _j] += maps_f_prev[_i, _j]
         # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_o_prev = numpy.dot(o_prev, stack_o_prev_T)
-        maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
+        for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+            for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+                maps_x[t, _i, _j] += maps_o_prev[_i, _j]
         # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
         #   o_prev + b_i)
-        a_i = maps_x[t, :, 0:D] + V_i*c_prev
+        a_i = numpy.empty_like(maps_x[t, :, 0:D])
+        for _i in range(a_i.shape[0]):
+            for _j in range(a_i.shape[1]):
+                a_i[_i, _j] = maps_x[t, _i, _j] + V_i[_j]*c_prev[_i, _j]
         i = seq_i[t + 1]
-        i[...] = sigmoid(a_i)
+        for _i in range(i.shape[0]):
+            for _j in range(i.shape[1]):
+                i[_i, _j] = sigmoid(a_i[_i, _j])
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
         #   o_prev + b_f)
-        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
+        a_f = numpy.empty_like(maps_x[t, :, D:2*D])
+        for _i in range(a_f.shape[0]):
+            for _j in range(a_f.shape[1]):
+                a_f[_i, _j] = maps_x[t, _i, D + _j] + V_f[_j]*c_prev[_i, _j]
         f = seq_f[t + 1]
-        f[...] = sigmoid(a_f)
+        for _i in range(f.shape[0]):
+            for _j in range(f.shape[1]):
+                f[_i, _j] = sigmoid(a_f[_i, _j])
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        seq_c_tilde[t] = tanh(seq_c_tilde[t])
+        for _i in range(seq_c_tilde[t].shape[0]):
+            for _j in range(seq_c_tilde[t].shape[1]):
+                seq_c_tilde[t, _i, _j] = tanh(seq_c_tilde[t, _i, _j])
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + i * c_tilde
         c = seq_c[t + 1]
-        c[...] = f*c_prev + i*c_tilde
+        for _i in range(c.shape[0]):
+            for _j in range(c.shape[1]):
+                c[_i, _j] = f[_i, _j]*c_prev[_i, _j] + i[_i, _j]*c_tilde[_i, _j]
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
         #   o_prev + b_o)
-        a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
-               + maps_o_prev[:, 2*D:3*D])
+        a_o = numpy.empty_like(maps_f_prev[:, 2*D:3*D])
+        for _i in range(a_o.shape[0]):
+            for _j in range(a_o.shape[1]):
+                a_o[_i, _j] = (maps_x[t, _i, 3*D + _j] + V_o[_j]*c[_i, _j]
+                               + maps_i_prev[_i, 2*D + _j] + maps_f_prev[_i, 2*D + _j]
+                               + maps_o_prev[_i, 2*D + _j])
         o = seq_o[t + 1]
-        o[...] = sigmoid(a_o)
+        for _i in range(o.shape[0]):
+            for _j in range(o.shape[1]):
+                o[_i, _j] = sigmoid(a_o[_i, _j])
         # h = o * tanh(c)
         h = seq_h[t + 1]
-        h[...] = o*tanh(c)
+        for _i in range(h.shape[0]):
+            for _j in range(h.shape[1]):
+                h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
 @numba.njit(**JIT)
@@ -262,47 +305,108 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
         c_tilde = seq_c_tilde[start:stop]
         c = seq_c[start:stop]
         o = seq_o[start:stop]
-        seq_tanh_c = tanh(c)
+        seq_tanh_c = numpy.empty_like(c)
+        for _i in range(seq_tanh_c.shape[0]):
+            for _j in range(seq_tanh_c.shape[1]):
+                for _k in range(seq_tanh_c.shape[2]):
+                    seq_tanh_c[_i, _j, _k] = tanh(c[_i, _j, _k])
         # ∂h/∂o
-        seq_dh_do = seq_tanh_c
+        seq_dh_do = numpy.empty_like(seq_tanh_c)
+        for _i in range(seq_dh_do.shape[0]):
+            for _j in range(seq_dh_do.shape[1]):
+                for _k in range(seq_dh_do.shape[2]):
+                    seq_dh_do[_i, _j, _k] = seq_tanh_c[_i, _j, _k]
         # ∂o/∂a_o
-        seq_do_da_o = o*(1 - o)
+        seq_do_da_o = numpy.empty_like(o)
+        for _i in range(seq_do_da_o.shape[0]):
+            for _j in range(seq_do_da_o.shape[1]):
+                for _k in range(seq_do_da_o.shape[2]):
+                    seq_do_da_o[_i, _j, _k] = o[_i, _j, _k]*(1 - o[_i, _j, _k])
         # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c*seq_tanh_c)
+        seq_dh_dc = numpy.empty_like(o)
+        for _i in range(seq_dh_dc.shape[0]):
+            for _j in range(seq_dh_dc.shape[1]):
+                for _k in range(seq_dh_dc.shape[2]):
+                    seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
+                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
         # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde*c_tilde)
+        seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
+        for _i in range(seq_dc_da_c_tilde.shape[0]):
+            for _j in range(seq_dc_da_c_tilde.shape[1]):
+                for _k in range(seq_dc_da_c_tilde.shape[2]):
+                    seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
+                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
         # ∂f/∂a_f
-        seq_df_da_f = f*(1 - f)
+        seq_df_da_f = numpy.empty_like(f)
+        for _i in range(seq_df_da_f.shape[0]):
+            for _j in range(seq_df_da_f.shape[1]):
+                for _k in range(seq_df_da_f.shape[2]):
+                    seq_df_da_f[_i, _j, _k] = f[_i, _j, _k]*(1 - f[_i, _j, _k])
         # ∂i/∂a_i
-        seq_di_da_i = i*(1 - i)
+        seq_di_da_i = numpy.empty_like(i)
+        for _i in range(seq_di_da_i.shape[0]):
+            for _j in range(seq_di_da_i.shape[1]):
+                for _k in range(seq_di_da_i.shape[2]):
+                    seq_di_da_i[_i, _j, _k] = i[_i, _j, _k]*(1 - i[_i, _j, _k])
         for t in range(stop - 1, start - 1, -1):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
             # grad of: h = o * tanh(c)
-            d_o = d_o_next + d_h*seq_dh_do[k]
+            d_o = numpy.empty_like(d_h)
+            for _i in range(d_o.shape[0]):
+                for _j in range(d_o.shape[1]):
+                    d_o[_i, _j] = d_o_next[_i, _j] + d_h[_i, _j]*seq_dh_do[k, _i, _j]
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev
             #   + R_oo @ o_prev + b_o)
             d_a_o = seq_d_a_o[t]
-            d_a_o[...] = d_o*seq_do_da_o[k]
-            d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
-            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            for _i in range(d_a_o.shape[0]):
+                for _j in range(d_a_o.shape[1]):
+                    d_a_o[_i, _j] = d_o[_i, _j]*seq_do_da_o[k, _i, _j]
+            for _i in range(d_maps_i_prev[t, :, 2*D:3*D].shape[0]):
+                for _j in range(d_maps_i_prev[t, :, 2*D:3*D].shape[1]):
+                    d_maps_i_prev[t, _i, 2*D + _j] = d_a_o[_i, _j]
+            d_c = numpy.empty_like(d_a_o)
+            for _i in range(d_c.shape[0]):
+                for _j in range(d_c.shape[1]):
+                    d_c[_i, _j] = (d_c_next[_i, _j] + d_h[_i, _j]*seq_dh_dc[k, _i, _j]
+                                   + d_a_o[_i, _j]*V_o[_j])
             # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            seq_d_a_c_tilde[t] = d_c*seq_dc_da_c_tilde[k]
+            for _i in range(seq_d_a_c_tilde[t].shape[0]):
+                for _j in range(seq_d_a_c_tilde[t].shape[1]):
+                    seq_d_a_c_tilde[t, _i, _j] = d_c[_i, _j]*seq_dc_da_c_tilde[k, _i, _j]
             # grad of: c = f * c_prev + i * c_tilde
-            d_f = d_f_next + d_c*c_prev[k]
+            d_f = numpy.empty_like(c_prev[k])
+            for _i in range(d_f.shape[0]):
+                for _j in range(d_f.shape[1]):
+                    d_f[_i, _j] = d_f_next[_i, _j] + d_c[_i, _j]*c_prev[k, _i, _j]
             # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
             #   f_prev + R_fo @ o_prev + b_f)
             d_a_f = seq_d_a_f[t]
-            d_a_f[...] = d_f*seq_df_da_f[k]
-            d_maps_i_prev[t, :, D:2*D] = d_a_f
-            d_i = d_i_next + d_c*c_tilde[k]
+            for _i in range(d_a_f.shape[0]):
+                for _j in range(d_a_f.shape[1]):
+                    d_a_f[_i, _j] = d_f[_i, _j]*seq_df_da_f[k, _i, _j]
+            for _i in range(d_maps_i_prev[t, :, D:2*D].shape[0]):
+                for _j in range(d_maps_i_prev[t, :, D:2*D].shape[1]):
+                    d_maps_i_prev[t, _i, D + _j] = d_a_f[_i, _j]
+            d_i = numpy.empty_like(c_tilde[k])
+            for _i in range(d_i.shape[0]):
+                for _j in range(d_i.shape[1]):
+                    d_i[_i, _j] = d_i_next[_i, _j] + d_c[_i, _j]*c_tilde[k, _i, _j]
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
             #   f_prev + R_io @ o_prev + b_i)
             d_a_i = seq_d_a_i[t]
-            d_a_i[...] = d_i*seq_di_da_i[k]
-            d_maps_i_prev[t, :, 0:D] = d_a_i
+            for _i in range(d_a_i.shape[0]):
+                for _j in range(d_a_i.shape[1]):
+                    d_a_i[_i, _j] = d_i[_i, _j]*seq_di_da_i[k, _i, _j]
+            for _i in range(d_maps_i_prev[t, :, 0:D].shape[0]):
+                for _j in range(d_maps_i_prev[t, :, 0:D].shape[1]):
+                    d_maps_i_prev[t, _i, _j] = d_a_i[_i, _j]
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_c_prev = numpy.empty_like(d_a_f)
+            for _i in range(d_c_prev.shape[0]):
+                for _j in range(d_c_prev.shape[1]):
+                    d_c_prev[_i, _j] = (d_a_i[_i, _j]*V_i[_j] + d_a_f[_i, _j]*V_f[_j]
+                                        + d_c[_i, _j]*f[k, _i, _j])
             d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
             d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
             d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)
@@ -531,6 +635,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
+    if _numpy_path(params, batch):
+        return _numpy_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
     U_i = params['U_i']
@@ -615,6 +721,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
+    if _numpy_path(params, batch):
+        return _numpy_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_i = params['W_i']
@@ -685,6 +793,300 @@ def backward(params, cache, dy, d_state_T=None):
                                                                       stack_h_prev, V_i, V_f,
                                                                       stack_i_prev, stack_f_prev,
                                                                       stack_o_prev)
+    # one product over all steps per stacked group
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
+    flat_d_maps_i_prev = d_maps_i_prev.reshape(flat, 3*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_x.T @ flat_seq_h_prev
+    flat_seq_i_prev = seq_i_prev.reshape(flat, D)
+    d_stack_i_prev = flat_d_maps_i_prev.T @ flat_seq_i_prev
+    flat_seq_f_prev = seq_f_prev.reshape(flat, D)
+    d_stack_f_prev = flat_d_maps_i_prev.T @ flat_seq_f_prev
+    flat_seq_o_prev = seq_o_prev.reshape(flat, D)
+    d_stack_o_prev = flat_d_maps_i_prev.T @ flat_seq_o_prev
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    d_V_i = (seq_c_prev*seq_d_a_i).sum(axis=(0, 1))
+    d_V_f = (seq_c_prev*seq_d_a_f).sum(axis=(0, 1))
+    d_V_o = (seq_c*seq_d_a_o).sum(axis=(0, 1))
+    grads = {
+        'W_i': d_stack_x[0:D],
+        'U_i': d_stack_h_prev[0:D],
+        'b_i': sum_d_maps_x[0:D],
+        'V_i': d_V_i,
+        'W_f': d_stack_x[D:2*D],
+        'U_f': d_stack_h_prev[D:2*D],
+        'b_f': sum_d_maps_x[D:2*D],
+        'V_f': d_V_f,
+        'W_c': d_stack_x[2*D:3*D],
+        'U_c': d_stack_h_prev[2*D:3*D],
+        'b_c': sum_d_maps_x[2*D:3*D],
+        'W_o': d_stack_x[3*D:4*D],
+        'U_o': d_stack_h_prev[3*D:4*D],
+        'b_o': sum_d_maps_x[3*D:4*D],
+        'V_o': d_V_o,
+        'R_ii': d_stack_i_prev[0:D],
+        'R_if': d_stack_f_prev[0:D],
+        'R_io': d_stack_o_prev[0:D],
+        'R_fi': d_stack_i_prev[D:2*D],
+        'R_ff': d_stack_f_prev[D:2*D],
+        'R_fo': d_stack_o_prev[D:2*D],
+        'R_oi': d_stack_i_prev[2*D:3*D],
+        'R_of': d_stack_f_prev[2*D:3*D],
+        'R_oo': d_stack_o_prev[2*D:3*D],
+    }
+    d_state0 = {'h': d_h_next, 'c': d_c_next, 'i': d_i_next, 'f': d_f_next, 'o': d_o_next}
+    return grads, dx, d_state0
+
+
+def _numpy_forward(params, x, state0=None):
+    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
+    xs = x
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    V_i = params['V_i']
+    W_f = params['W_f']
+    U_f = params['U_f']
+    b_f = params['b_f']
+    V_f = params['V_f']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    V_o = params['V_o']
+    R_ii = params['R_ii']
+    R_if = params['R_if']
+    R_io = params['R_io']
+    R_fi = params['R_fi']
+    R_ff = params['R_ff']
+    R_fo = params['R_fo']
+    R_oi = params['R_oi']
+    R_of = params['R_of']
+    R_oo = params['R_oo']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_i_prev_T = numpy.concatenate((R_ii.T, R_fi.T, R_oi.T,), axis=1)
+    stack_f_prev_T = numpy.concatenate((R_if.T, R_ff.T, R_of.T,), axis=1)
+    stack_o_prev_T = numpy.concatenate((R_io.T, R_fo.T, R_oo.T,), axis=1)
+    # maps of the input do not depend on the state: all steps at once
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 4*D)
+    maps_x += numpy.concatenate((b_i, b_f, b_c, b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0.get('h', 0)
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0.get('c', 0)
+    seq_i = numpy.empty((steps + 1, batch, D), dtype)
+    seq_i[0] = state0.get('i', 0)
+    seq_f = numpy.empty((steps + 1, batch, D), dtype)
+    seq_f[0] = state0.get('f', 0)
+    seq_o = numpy.empty((steps + 1, batch, D), dtype)
+    seq_o[0] = state0.get('o', 0)
+    seq_c_tilde = maps_x[:, :, 2*D:3*D]
+    for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        i_prev = seq_i[t]
+        f_prev = seq_f[t]
+        o_prev = seq_o[t]
+        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
+        #   maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
+        maps_i_prev = i_prev @ stack_i_prev_T
+        maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
+        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
+        maps_f_prev = f_prev @ stack_f_prev_T
+        maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
+        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
+        maps_o_prev = o_prev @ stack_o_prev_T
+        maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
+        # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
+        #   o_prev + b_i)
+        a_i = maps_x[t, :, 0:D] + V_i*c_prev
+        i = seq_i[t + 1]
+        sigmoid(a_i, out=i)
+        # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
+        #   o_prev + b_f)
+        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
+        f = seq_f[t + 1]
+        sigmoid(a_f, out=f)
+        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+        numpy.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
+        c_tilde = seq_c_tilde[t]
+        # c = f * c_prev + i * c_tilde
+        c = seq_c[t + 1]
+        numpy.add(f*c_prev, i*c_tilde, out=c)
+        # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
+        #   o_prev + b_o)
+        a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
+               + maps_o_prev[:, 2*D:3*D])
+        o = seq_o[t + 1]
+        sigmoid(a_o, out=o)
+        # h = o * tanh(c)
+        h = seq_h[t + 1]
+        numpy.multiply(o, numpy.tanh(c), out=h)
+    y = seq_h[1:]
+    state_T = {
+        'h': seq_h[steps],
+        'c': seq_c[steps],
+        'i': seq_i[steps],
+        'f': seq_f[steps],
+        'o': seq_o[steps],
+    }
+    kept = {
+        'h_prev': seq_h[:-1],
+        'c_prev': seq_c[:-1],
+        'i_prev': seq_i[:-1],
+        'f_prev': seq_f[:-1],
+        'o_prev': seq_o[:-1],
+        'i': seq_i[1:],
+        'f': seq_f[1:],
+        'c_tilde': seq_c_tilde,
+        'c': seq_c[1:],
+        'o': seq_o[1:],
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
+    return y, state_T, cache
+
+
+def _numpy_backward(params, cache, dy, d_state_T=None):
+    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
+    W_i = params['W_i']
+    U_i = params['U_i']
+    V_i = params['V_i']
+    W_f = params['W_f']
+    U_f = params['U_f']
+    V_f = params['V_f']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    V_o = params['V_o']
+    R_ii = params['R_ii']
+    R_if = params['R_if']
+    R_io = params['R_io']
+    R_fi = params['R_fi']
+    R_ff = params['R_ff']
+    R_fo = params['R_fo']
+    R_oi = params['R_oi']
+    R_of = params['R_of']
+    R_oo = params['R_oo']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    stack_x = numpy.concatenate((W_i, W_f, W_c, W_o,))
+    stack_h_prev = numpy.concatenate((U_i, U_f, U_c, U_o,))
+    stack_i_prev = numpy.concatenate((R_ii, R_fi, R_oi,))
+    stack_f_prev = numpy.concatenate((R_if, R_ff, R_of,))
+    stack_o_prev = numpy.concatenate((R_io, R_fo, R_oo,))
+    seq_h_prev = kept['h_prev']
+    seq_c_prev = kept['c_prev']
+    seq_i_prev = kept['i_prev']
+    seq_f_prev = kept['f_prev']
+    seq_o_prev = kept['o_prev']
+    seq_i = kept['i']
+    seq_f = kept['f']
+    seq_c_tilde = kept['c_tilde']
+    seq_c = kept['c']
+    seq_o = kept['o']
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.empty((steps, batch, 4*D), dtype)
+    d_maps_i_prev = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_i = d_maps_x[:, :, 0:D]
+    seq_d_a_f = d_maps_x[:, :, D:2*D]
+    seq_d_a_c_tilde = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_o = d_maps_x[:, :, 3*D:4*D]
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    d_c_next = numpy.empty((batch, D), dtype)
+    d_c_next[...] = d_state_T.get('c', 0)
+    d_i_next = numpy.empty((batch, D), dtype)
+    d_i_next[...] = d_state_T.get('i', 0)
+    d_f_next = numpy.empty((batch, D), dtype)
+    d_f_next[...] = d_state_T.get('f', 0)
+    d_o_next = numpy.empty((batch, D), dtype)
+    d_o_next[...] = d_state_T.get('o', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        i = seq_i[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        c = seq_c[start:stop]
+        o = seq_o[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂h/∂o
+        seq_dh_do = seq_tanh_c
+        # ∂o/∂a_o
+        seq_do_da_o = o*(1 - o)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂f/∂a_f
+        seq_df_da_f = f*(1 - f)
+        # ∂i/∂a_i
+        seq_di_da_i = i*(1 - i)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: h = o * tanh(c)
+            d_o = d_o_next + d_h*seq_dh_do[k]
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev
+            #   + R_oo @ o_prev + b_o)
+            d_a_o = seq_d_a_o[t]
+            numpy.multiply(d_o, seq_do_da_o[k], out=d_a_o)
+            d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
+            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+            # grad of: c = f * c_prev + i * c_tilde
+            d_f = d_f_next + d_c*c_prev[k]
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
+            #   f_prev + R_fo @ o_prev + b_f)
+            d_a_f = seq_d_a_f[t]
+            numpy.multiply(d_f, seq_df_da_f[k], out=d_a_f)
+            d_maps_i_prev[t, :, D:2*D] = d_a_f
+            d_i = d_i_next + d_c*c_tilde[k]
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
+            #   f_prev + R_io @ o_prev + b_i)
+            d_a_i = seq_d_a_i[t]
+            numpy.multiply(d_i, seq_di_da_i[k], out=d_a_i)
+            d_maps_i_prev[t, :, 0:D] = d_a_i
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
+            d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
+            d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
+            d_i_next = d_i_prev
+            d_f_next = d_f_prev
+            d_o_next = d_o_prev
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

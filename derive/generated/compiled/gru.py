@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2f6b997bc4b01097bd95e91743751ca1692ab43848c08ef62a5f57a16ee6fd9d
+gatecalc-content-sha256: de45d6b16b6a0086626c02f5437ba89ef60d6f5929e7f5bffab1131d9ac09455
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -163,6 +163,21 @@ def _compiled_dtype(checked):
     return checked
 
 
+NUMPY_FROM = 8192
+"""From this many values a step (batch x the state's units) on, forward and backward run the
+NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
+loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
+Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
+changed (0: always NumPy; a huge number: always compiled)."""
+
+
+def _numpy_path(params, batch):
+    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+    units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
+                if dim in _SIZE_AT)
+    return batch * units >= NUMPY_FROM
+
+
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     """Parameters {name: array} shaped as PARAMS; INIT values where the spec gives them."""
     rng = numpy.random.default_rng() if rng is None else rng
@@ -187,21 +202,33 @@ def _forward_loop(steps, seq_h, stack_h_prev_T, maps_h_prev, maps_x, D, seq_r_z,
         # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         numpy.dot(h_prev, stack_h_prev_T, maps_h_prev[t])
-        maps_x[t, :, 0:2*D] += maps_h_prev[t, :, 0:2*D]
+        for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+            for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+                maps_x[t, _i, _j] += maps_h_prev[t, _i, _j]
         # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
         # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
         # r, z: one tanh over their rows, in place, then each row's scale and shift
         gates = seq_r_z[t]
-        gates[...] = 0.5 + 0.5*tanh(gates)
+        for _i in range(gates.shape[0]):
+            for _j in range(gates.shape[1]):
+                gates[_i, _j] = 0.5 + 0.5*tanh(gates[_i, _j])
         r = seq_r[t]
         z = seq_z[t]
         # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
+        a_n = numpy.empty_like(maps_h_prev[t, :, 2*D:3*D])
+        for _i in range(a_n.shape[0]):
+            for _j in range(a_n.shape[1]):
+                a_n[_i, _j] = (maps_x[t, _i, 2*D + _j]
+                               + r[_i, _j]*(maps_h_prev[t, _i, 2*D + _j] + b_hn[_j]))
         n = seq_n[t]
-        n[...] = tanh(a_n)
+        for _i in range(n.shape[0]):
+            for _j in range(n.shape[1]):
+                n[_i, _j] = tanh(a_n[_i, _j])
         # h = (1 - z) * n + z * h_prev
         h = seq_h[t + 1]
-        h[...] = (1 - z)*n + z*h_prev
+        for _i in range(h.shape[0]):
+            for _j in range(h.shape[1]):
+                h[_i, _j] = (1 - z[_i, _j])*n[_i, _j] + z[_i, _j]*h_prev[_i, _j]
 
 
 @numba.njit(**JIT)
@@ -216,31 +243,64 @@ def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, se
         z = seq_z[start:stop]
         U_n_h_prev = seq_U_n_h_prev[start:stop]
         n = seq_n[start:stop]
-        seq_shared = 1 - z
+        seq_shared = numpy.empty_like(z)
+        for _i in range(seq_shared.shape[0]):
+            for _j in range(seq_shared.shape[1]):
+                for _k in range(seq_shared.shape[2]):
+                    seq_shared[_i, _j, _k] = 1 - z[_i, _j, _k]
         # ∂h/∂a_n
-        seq_dh_da_n = seq_shared*(1 - n*n)
+        seq_dh_da_n = numpy.empty_like(n)
+        for _i in range(seq_dh_da_n.shape[0]):
+            for _j in range(seq_dh_da_n.shape[1]):
+                for _k in range(seq_dh_da_n.shape[2]):
+                    seq_dh_da_n[_i, _j, _k] = (seq_shared[_i, _j, _k]
+                                               *(1 - n[_i, _j, _k]*n[_i, _j, _k]))
         # ∂h/∂a_z
-        seq_dh_da_z = seq_shared*z*(h_prev - n)
+        seq_dh_da_z = numpy.empty_like(h_prev)
+        for _i in range(seq_dh_da_z.shape[0]):
+            for _j in range(seq_dh_da_z.shape[1]):
+                for _k in range(seq_dh_da_z.shape[2]):
+                    seq_dh_da_z[_i, _j, _k] = (seq_shared[_i, _j, _k]*z[_i, _j, _k]
+                                               *(h_prev[_i, _j, _k] - n[_i, _j, _k]))
         # ∂a_n/∂a_r
-        seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
+        seq_da_n_da_r = numpy.empty_like(U_n_h_prev)
+        for _i in range(seq_da_n_da_r.shape[0]):
+            for _j in range(seq_da_n_da_r.shape[1]):
+                for _k in range(seq_da_n_da_r.shape[2]):
+                    seq_da_n_da_r[_i, _j, _k] = (r[_i, _j, _k]*(1 - r[_i, _j, _k])
+                                                 *(U_n_h_prev[_i, _j, _k] + b_hn[_k]))
         for t in range(stop - 1, start - 1, -1):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
             # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
             d_a_n = seq_d_a_n[t]
-            d_a_n[...] = d_h*seq_dh_da_n[k]
-            seq_d_U_n_h_prev[t] = d_a_n*r[k]
+            for _i in range(d_a_n.shape[0]):
+                for _j in range(d_a_n.shape[1]):
+                    d_a_n[_i, _j] = d_h[_i, _j]*seq_dh_da_n[k, _i, _j]
+            for _i in range(seq_d_U_n_h_prev[t].shape[0]):
+                for _j in range(seq_d_U_n_h_prev[t].shape[1]):
+                    seq_d_U_n_h_prev[t, _i, _j] = d_a_n[_i, _j]*r[k, _i, _j]
             # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
             d_a_z = seq_d_a_z[t]
-            d_a_z[...] = d_h*seq_dh_da_z[k]
-            d_maps_h_prev[t, :, D:2*D] = d_a_z
+            for _i in range(d_a_z.shape[0]):
+                for _j in range(d_a_z.shape[1]):
+                    d_a_z[_i, _j] = d_h[_i, _j]*seq_dh_da_z[k, _i, _j]
+            for _i in range(d_maps_h_prev[t, :, D:2*D].shape[0]):
+                for _j in range(d_maps_h_prev[t, :, D:2*D].shape[1]):
+                    d_maps_h_prev[t, _i, D + _j] = d_a_z[_i, _j]
             # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
             d_a_r = seq_d_a_r[t]
-            d_a_r[...] = d_a_n*seq_da_n_da_r[k]
-            d_maps_h_prev[t, :, 0:D] = d_a_r
+            for _i in range(d_a_r.shape[0]):
+                for _j in range(d_a_r.shape[1]):
+                    d_a_r[_i, _j] = d_a_n[_i, _j]*seq_da_n_da_r[k, _i, _j]
+            for _i in range(d_maps_h_prev[t, :, 0:D].shape[0]):
+                for _j in range(d_maps_h_prev[t, :, 0:D].shape[1]):
+                    d_maps_h_prev[t, _i, _j] = d_a_r[_i, _j]
             # grad of: h = (1 - z) * n + z * h_prev
             d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
-            d_h_prev += d_h*z[k]
+            for _i in range(d_h_prev.shape[0]):
+                for _j in range(d_h_prev.shape[1]):
+                    d_h_prev[_i, _j] += d_h[_i, _j]*z[k, _i, _j]
             d_h_next = d_h_prev
     return d_h_next
 
@@ -354,6 +414,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
+    if _numpy_path(params, batch):
+        return _numpy_forward(params, x, state0)
     xs = x
     W_r = params['W_r']
     U_r = params['U_r']
@@ -410,6 +472,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
+    if _numpy_path(params, batch):
+        return _numpy_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_r = params['W_r']
@@ -443,6 +507,177 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next = _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n,
                               b_hn, d_h_next, dy, seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z,
                               d_maps_h_prev, seq_d_a_r, stack_h_prev)
+    # one product over all steps per stacked group
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
+    flat_d_maps_h_prev = d_maps_h_prev.reshape(flat, 3*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_h_prev.T @ flat_seq_h_prev
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    d_b_hn = (seq_d_a_n*seq_r).sum(axis=(0, 1))
+    d_b_hr = sum_d_maps_x[0:D].copy()
+    d_b_hz = sum_d_maps_x[D:2*D].copy()
+    grads = {
+        'W_r': d_stack_x[0:D],
+        'U_r': d_stack_h_prev[0:D],
+        'b_ir': sum_d_maps_x[0:D],
+        'b_hr': d_b_hr,
+        'W_z': d_stack_x[D:2*D],
+        'U_z': d_stack_h_prev[D:2*D],
+        'b_iz': sum_d_maps_x[D:2*D],
+        'b_hz': d_b_hz,
+        'W_n': d_stack_x[2*D:3*D],
+        'U_n': d_stack_h_prev[2*D:3*D],
+        'b_in': sum_d_maps_x[2*D:3*D],
+        'b_hn': d_b_hn,
+    }
+    d_state0 = {'h': d_h_next}
+    return grads, dx, d_state0
+
+
+def _numpy_forward(params, x, state0=None):
+    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
+    xs = x
+    W_r = params['W_r']
+    U_r = params['U_r']
+    b_ir = params['b_ir']
+    b_hr = params['b_hr']
+    W_z = params['W_z']
+    U_z = params['U_z']
+    b_iz = params['b_iz']
+    b_hz = params['b_hz']
+    W_n = params['W_n']
+    U_n = params['U_n']
+    b_in = params['b_in']
+    b_hn = params['b_hn']
+    D = params['W_r'].shape[0]
+    M = params['W_r'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T, U_n.T,), axis=1)
+    # maps of the input do not depend on the state: all steps at once
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 3*D)
+    maps_x += numpy.concatenate((0.5*b_hr + 0.5*b_ir, 0.5*b_hz + 0.5*b_iz, b_in,))
+    maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0.get('h', 0)
+    seq_n = numpy.empty((steps, batch, D), dtype)
+    seq_r_z = maps_x[:, :, 0:2*D]
+    seq_r = maps_x[:, :, 0:D]
+    seq_z = maps_x[:, :, D:2*D]
+    for t in range(steps):
+        h_prev = seq_h[t]
+        # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
+        numpy.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
+        maps_x[t, :, 0:2*D] += maps_h_prev[t, :, 0:2*D]
+        # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+        # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+        # r, z: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_r_z[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, 0.5, out=gates)
+        numpy.add(gates, 0.5, out=gates)
+        r = seq_r[t]
+        z = seq_z[t]
+        # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
+        n = seq_n[t]
+        numpy.tanh(a_n, out=n)
+        # h = (1 - z) * n + z * h_prev
+        h = seq_h[t + 1]
+        numpy.add((1 - z)*n, z*h_prev, out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps]}
+    kept = {
+        'h_prev': seq_h[:-1],
+        'r': seq_r,
+        'z': seq_z,
+        'U_n_h_prev': maps_h_prev[:, :, 2*D:3*D],
+        'n': seq_n,
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
+    return y, state_T, cache
+
+
+def _numpy_backward(params, cache, dy, d_state_T=None):
+    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
+    W_r = params['W_r']
+    U_r = params['U_r']
+    W_z = params['W_z']
+    U_z = params['U_z']
+    W_n = params['W_n']
+    U_n = params['U_n']
+    b_hn = params['b_hn']
+    D = params['W_r'].shape[0]
+    M = params['W_r'].shape[1]
+    stack_x = numpy.concatenate((W_r, W_z, W_n,))
+    stack_h_prev = numpy.concatenate((U_r, U_z, U_n,))
+    seq_h_prev = kept['h_prev']
+    seq_r = kept['r']
+    seq_z = kept['z']
+    seq_U_n_h_prev = kept['U_n_h_prev']
+    seq_n = kept['n']
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
+    d_maps_h_prev = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_r = d_maps_x[:, :, 0:D]
+    seq_d_a_z = d_maps_x[:, :, D:2*D]
+    seq_d_a_n = d_maps_x[:, :, 2*D:3*D]
+    seq_d_U_n_h_prev = d_maps_h_prev[:, :, 2*D:3*D]
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        h_prev = seq_h_prev[start:stop]
+        r = seq_r[start:stop]
+        z = seq_z[start:stop]
+        U_n_h_prev = seq_U_n_h_prev[start:stop]
+        n = seq_n[start:stop]
+        seq_shared = 1 - z
+        # ∂h/∂a_n
+        seq_dh_da_n = seq_shared*(1 - n**2)
+        # ∂h/∂a_z
+        seq_dh_da_z = seq_shared*z*(h_prev - n)
+        # ∂a_n/∂a_r
+        seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+            d_a_n = seq_d_a_n[t]
+            numpy.multiply(d_h, seq_dh_da_n[k], out=d_a_n)
+            numpy.multiply(d_a_n, r[k], out=seq_d_U_n_h_prev[t])
+            # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+            d_a_z = seq_d_a_z[t]
+            numpy.multiply(d_h, seq_dh_da_z[k], out=d_a_z)
+            d_maps_h_prev[t, :, D:2*D] = d_a_z
+            # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+            d_a_r = seq_d_a_r[t]
+            numpy.multiply(d_a_n, seq_da_n_da_r[k], out=d_a_r)
+            d_maps_h_prev[t, :, 0:D] = d_a_r
+            # grad of: h = (1 - z) * n + z * h_prev
+            d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            d_h_prev += d_h*z[k]
+            d_h_next = d_h_prev
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

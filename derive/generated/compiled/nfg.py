@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ce5f3fb4dfbd1ce9000fb3079aa1a1c69cf60814b436c304a957806504eadf49
+gatecalc-content-sha256: c9d5a25df4f8d81349c6ff869da48a6573e0585bf02dffcc0db3c71ae0e4b8ca
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -162,6 +162,21 @@ def _compiled_dtype(checked):
     return checked
 
 
+NUMPY_FROM = 8192
+"""From this many values a step (batch x the state's units) on, forward and backward run the
+NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
+loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
+Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
+changed (0: always NumPy; a huge number: always compiled)."""
+
+
+def _numpy_path(params, batch):
+    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+    units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
+                if dim in _SIZE_AT)
+    return batch * units >= NUMPY_FROM
+
+
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     """Parameters {name: array} shaped as PARAMS; INIT values where the spec gives them."""
     rng = numpy.random.default_rng() if rng is None else rng
@@ -191,16 +206,22 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, 
         # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
         # i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
         gates = seq_i_c_tilde_o[t]
-        gates[...] = gate_shift + gate_scale*tanh(gates)
+        for _i in range(gates.shape[0]):
+            for _j in range(gates.shape[1]):
+                gates[_i, _j] = gate_shift[_i, _j] + gate_scale[_i, _j]*tanh(gates[_i, _j])
         i = seq_i[t]
         c_tilde = seq_c_tilde[t]
         o = seq_o[t]
         # c = c_prev + i * c_tilde
         c = seq_c[t + 1]
-        c[...] = c_prev + i*c_tilde
+        for _i in range(c.shape[0]):
+            for _j in range(c.shape[1]):
+                c[_i, _j] = c_prev[_i, _j] + i[_i, _j]*c_tilde[_i, _j]
         # h = o * tanh(c)
         h = seq_h[t + 1]
-        h[...] = o*tanh(c)
+        for _i in range(h.shape[0]):
+            for _j in range(h.shape[1]):
+                h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
 @numba.njit(**JIT)
@@ -213,29 +234,64 @@ def _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, 
         c_tilde = seq_c_tilde[start:stop]
         o = seq_o[start:stop]
         c = seq_c[start:stop]
-        seq_tanh_c = tanh(c)
+        seq_tanh_c = numpy.empty_like(c)
+        for _i in range(seq_tanh_c.shape[0]):
+            for _j in range(seq_tanh_c.shape[1]):
+                for _k in range(seq_tanh_c.shape[2]):
+                    seq_tanh_c[_i, _j, _k] = tanh(c[_i, _j, _k])
         # ∂c/∂a_i
-        seq_dc_da_i = c_tilde*i*(1 - i)
+        seq_dc_da_i = numpy.empty_like(c_tilde)
+        for _i in range(seq_dc_da_i.shape[0]):
+            for _j in range(seq_dc_da_i.shape[1]):
+                for _k in range(seq_dc_da_i.shape[2]):
+                    seq_dc_da_i[_i, _j, _k] = c_tilde[_i, _j, _k]*i[_i, _j, _k]*(1 - i[_i, _j, _k])
         # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde*c_tilde)
+        seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
+        for _i in range(seq_dc_da_c_tilde.shape[0]):
+            for _j in range(seq_dc_da_c_tilde.shape[1]):
+                for _k in range(seq_dc_da_c_tilde.shape[2]):
+                    seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
+                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
         # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c*seq_tanh_c)
+        seq_dh_dc = numpy.empty_like(o)
+        for _i in range(seq_dh_dc.shape[0]):
+            for _j in range(seq_dh_dc.shape[1]):
+                for _k in range(seq_dh_dc.shape[2]):
+                    seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
+                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
         # ∂h/∂a_o
-        seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        seq_dh_da_o = numpy.empty_like(o)
+        for _i in range(seq_dh_da_o.shape[0]):
+            for _j in range(seq_dh_da_o.shape[1]):
+                for _k in range(seq_dh_da_o.shape[2]):
+                    seq_dh_da_o[_i, _j, _k] = (o[_i, _j, _k]*seq_tanh_c[_i, _j, _k]
+                                               *(1 - o[_i, _j, _k]))
         seq_dc_da_i_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_c_tilde,), axis=2)
         for t in range(stop - 1, start - 1, -1):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
             # grad of: h = o * tanh(c)
-            d_c = d_c_next + d_h*seq_dh_dc[k]
+            d_c = numpy.empty_like(d_c_next)
+            for _i in range(d_c.shape[0]):
+                for _j in range(d_c.shape[1]):
+                    d_c[_i, _j] = d_c_next[_i, _j] + d_h[_i, _j]*seq_dh_dc[k, _i, _j]
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-            seq_d_a_o[t] = d_h*seq_dh_da_o[k]
+            for _i in range(seq_d_a_o[t].shape[0]):
+                for _j in range(seq_d_a_o[t].shape[1]):
+                    seq_d_a_o[t, _i, _j] = d_h[_i, _j]*seq_dh_da_o[k, _i, _j]
             # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
             # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            seq_d_a_i_d_a_c_tilde[t] = d_c[:, None]*seq_dc_da_i_a_c_tilde[k]
+            for _i in range(seq_d_a_i_d_a_c_tilde[t].shape[0]):
+                for _j in range(seq_d_a_i_d_a_c_tilde[t].shape[1]):
+                    for _k in range(seq_d_a_i_d_a_c_tilde[t].shape[2]):
+                        seq_d_a_i_d_a_c_tilde[t, _i, _j, _k] = (d_c[_i, _k]
+                                                                *seq_dc_da_i_a_c_tilde[k, _i, _j, _k])
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = c_prev + i * c_tilde
-            d_c_prev = d_c
+            d_c_prev = numpy.empty_like(d_c)
+            for _i in range(d_c_prev.shape[0]):
+                for _j in range(d_c_prev.shape[1]):
+                    d_c_prev[_i, _j] = d_c[_i, _j]
             d_h_next = d_h_prev
             d_c_next = d_c_prev
     return d_h_next, d_c_next
@@ -345,6 +401,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
+    if _numpy_path(params, batch):
+        return _numpy_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
     U_i = params['U_i']
@@ -405,6 +463,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
+    if _numpy_path(params, batch):
+        return _numpy_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_i = params['W_i']
@@ -436,6 +496,170 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next, d_c_next = _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next,
                                         dy, d_c_next, seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x,
                                         stack_h_prev)
+    # one product over all steps per stacked group
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_x.T @ flat_seq_h_prev
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    grads = {
+        'W_i': d_stack_x[0:D],
+        'U_i': d_stack_h_prev[0:D],
+        'b_i': sum_d_maps_x[0:D],
+        'W_c': d_stack_x[D:2*D],
+        'U_c': d_stack_h_prev[D:2*D],
+        'b_c': sum_d_maps_x[D:2*D],
+        'W_o': d_stack_x[2*D:3*D],
+        'U_o': d_stack_h_prev[2*D:3*D],
+        'b_o': sum_d_maps_x[2*D:3*D],
+    }
+    d_state0 = {'h': d_h_next, 'c': d_c_next}
+    return grads, dx, d_state0
+
+
+def _numpy_forward(params, x, state0=None):
+    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
+    xs = x
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
+    # maps of the input do not depend on the state: all steps at once
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 3*D)
+    maps_x += numpy.concatenate((0.5*b_i, b_c, 0.5*b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0.get('h', 0)
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0.get('c', 0)
+    seq_i_c_tilde_o = maps_x[:, :, 0:3*D]
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 1.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0, 0.5], dtype), [D, D, D]),
+                            (batch, 1))
+    seq_i = maps_x[:, :, 0:D]
+    seq_c_tilde = maps_x[:, :, D:2*D]
+    seq_o = maps_x[:, :, 2*D:3*D]
+    for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        # U_i @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+        # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+        # i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_i_c_tilde_o[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, gate_scale, out=gates)
+        numpy.add(gates, gate_shift, out=gates)
+        i = seq_i[t]
+        c_tilde = seq_c_tilde[t]
+        o = seq_o[t]
+        # c = c_prev + i * c_tilde
+        c = seq_c[t + 1]
+        numpy.add(c_prev, i*c_tilde, out=c)
+        # h = o * tanh(c)
+        h = seq_h[t + 1]
+        numpy.multiply(o, numpy.tanh(c), out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
+    kept = {
+        'h_prev': seq_h[:-1],
+        'i': seq_i,
+        'c_tilde': seq_c_tilde,
+        'o': seq_o,
+        'c': seq_c[1:],
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
+    return y, state_T, cache
+
+
+def _numpy_backward(params, cache, dy, d_state_T=None):
+    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
+    W_i = params['W_i']
+    U_i = params['U_i']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    stack_x = numpy.concatenate((W_i, W_c, W_o,))
+    stack_h_prev = numpy.concatenate((U_i, U_c, U_o,))
+    seq_h_prev = kept['h_prev']
+    seq_i = kept['i']
+    seq_c_tilde = kept['c_tilde']
+    seq_o = kept['o']
+    seq_c = kept['c']
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_i_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    d_c_next = numpy.empty((batch, D), dtype)
+    d_c_next[...] = d_state_T.get('c', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        i = seq_i[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        o = seq_o[start:stop]
+        c = seq_c[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂c/∂a_i
+        seq_dc_da_i = c_tilde*i*(1 - i)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        # ∂h/∂a_o
+        seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        seq_dc_da_i_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_c_tilde,), axis=2)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: h = o * tanh(c)
+            d_c = d_c_next + d_h*seq_dh_dc[k]
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+            numpy.multiply(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
+            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = c_prev + i * c_tilde
+            d_c_prev = d_c
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

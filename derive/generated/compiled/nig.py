@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 48297130d194475db7cdacd70325d34df5d70a98502b2d954d71b13b0cfd50db
+gatecalc-content-sha256: 63cc663d616cd9afcba05d15c4e8ea28d578874ca594659a676e8168f71d9d61
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -163,6 +163,21 @@ def _compiled_dtype(checked):
     return checked
 
 
+NUMPY_FROM = 8192
+"""From this many values a step (batch x the state's units) on, forward and backward run the
+NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
+loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
+Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
+changed (0: always NumPy; a huge number: always compiled)."""
+
+
+def _numpy_path(params, batch):
+    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+    units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
+                if dim in _SIZE_AT)
+    return batch * units >= NUMPY_FROM
+
+
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     """Parameters {name: array} shaped as PARAMS; INIT values where the spec gives them."""
     rng = numpy.random.default_rng() if rng is None else rng
@@ -189,22 +204,35 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, V_f, seq_f
         maps_x[t] += numpy.dot(h_prev, stack_h_prev_T)
         # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
         # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        seq_f[t] += 0.5*(V_f*c_prev)
+        for _i in range(seq_f[t].shape[0]):
+            for _j in range(seq_f[t].shape[1]):
+                seq_f[t, _i, _j] += 0.5*(V_f[_j]*c_prev[_i, _j])
         # f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
         gates = seq_f_c_tilde[t]
-        gates[...] = gate_shift + gate_scale*tanh(gates)
+        for _i in range(gates.shape[0]):
+            for _j in range(gates.shape[1]):
+                gates[_i, _j] = gate_shift[_i, _j] + gate_scale[_i, _j]*tanh(gates[_i, _j])
         f = seq_f[t]
         c_tilde = seq_c_tilde[t]
         # c = f * c_prev + c_tilde
         c = seq_c[t + 1]
-        c[...] = f*c_prev + c_tilde
+        for _i in range(c.shape[0]):
+            for _j in range(c.shape[1]):
+                c[_i, _j] = f[_i, _j]*c_prev[_i, _j] + c_tilde[_i, _j]
         # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
-        a_o = maps_x[t, :, 2*D:3*D] + V_o*c
+        a_o = numpy.empty_like(maps_x[t, :, 2*D:3*D])
+        for _i in range(a_o.shape[0]):
+            for _j in range(a_o.shape[1]):
+                a_o[_i, _j] = maps_x[t, _i, 2*D + _j] + V_o[_j]*c[_i, _j]
         o = seq_o[t]
-        o[...] = sigmoid(a_o)
+        for _i in range(o.shape[0]):
+            for _j in range(o.shape[1]):
+                o[_i, _j] = sigmoid(a_o[_i, _j])
         # h = o * tanh(c)
         h = seq_h[t + 1]
-        h[...] = o*tanh(c)
+        for _i in range(h.shape[0]):
+            for _j in range(h.shape[1]):
+                h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
 @numba.njit(**JIT)
@@ -219,31 +247,66 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o
         c_tilde = seq_c_tilde[start:stop]
         c = seq_c[start:stop]
         o = seq_o[start:stop]
-        seq_tanh_c = tanh(c)
+        seq_tanh_c = numpy.empty_like(c)
+        for _i in range(seq_tanh_c.shape[0]):
+            for _j in range(seq_tanh_c.shape[1]):
+                for _k in range(seq_tanh_c.shape[2]):
+                    seq_tanh_c[_i, _j, _k] = tanh(c[_i, _j, _k])
         # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
+        seq_dc_da_f = numpy.empty_like(c_prev)
+        for _i in range(seq_dc_da_f.shape[0]):
+            for _j in range(seq_dc_da_f.shape[1]):
+                for _k in range(seq_dc_da_f.shape[2]):
+                    seq_dc_da_f[_i, _j, _k] = c_prev[_i, _j, _k]*f[_i, _j, _k]*(1 - f[_i, _j, _k])
         # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = 1 - c_tilde*c_tilde
+        seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
+        for _i in range(seq_dc_da_c_tilde.shape[0]):
+            for _j in range(seq_dc_da_c_tilde.shape[1]):
+                for _k in range(seq_dc_da_c_tilde.shape[2]):
+                    seq_dc_da_c_tilde[_i, _j, _k] = 1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]
         # ∂h/∂a_o
-        seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        seq_dh_da_o = numpy.empty_like(o)
+        for _i in range(seq_dh_da_o.shape[0]):
+            for _j in range(seq_dh_da_o.shape[1]):
+                for _k in range(seq_dh_da_o.shape[2]):
+                    seq_dh_da_o[_i, _j, _k] = (o[_i, _j, _k]*seq_tanh_c[_i, _j, _k]
+                                               *(1 - o[_i, _j, _k]))
         # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c*seq_tanh_c)
+        seq_dh_dc = numpy.empty_like(o)
+        for _i in range(seq_dh_dc.shape[0]):
+            for _j in range(seq_dh_dc.shape[1]):
+                for _k in range(seq_dh_dc.shape[2]):
+                    seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
+                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
         seq_dc_da_f_a_c_tilde = numpy.stack((seq_dc_da_f, seq_dc_da_c_tilde,), axis=2)
         for t in range(stop - 1, start - 1, -1):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
             # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
             d_a_o = seq_d_a_o[t]
-            d_a_o[...] = d_h*seq_dh_da_o[k]
+            for _i in range(d_a_o.shape[0]):
+                for _j in range(d_a_o.shape[1]):
+                    d_a_o[_i, _j] = d_h[_i, _j]*seq_dh_da_o[k, _i, _j]
             # grad of: h = o * tanh(c)
-            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            d_c = numpy.empty_like(d_a_o)
+            for _i in range(d_c.shape[0]):
+                for _j in range(d_c.shape[1]):
+                    d_c[_i, _j] = (d_c_next[_i, _j] + d_h[_i, _j]*seq_dh_dc[k, _i, _j]
+                                   + d_a_o[_i, _j]*V_o[_j])
             # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
             # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            seq_d_a_f_d_a_c_tilde[t] = d_c[:, None]*seq_dc_da_f_a_c_tilde[k]
+            for _i in range(seq_d_a_f_d_a_c_tilde[t].shape[0]):
+                for _j in range(seq_d_a_f_d_a_c_tilde[t].shape[1]):
+                    for _k in range(seq_d_a_f_d_a_c_tilde[t].shape[2]):
+                        seq_d_a_f_d_a_c_tilde[t, _i, _j, _k] = (d_c[_i, _k]
+                                                                *seq_dc_da_f_a_c_tilde[k, _i, _j, _k])
             d_a_f = seq_d_a_f[t]
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
             # grad of: c = f * c_prev + c_tilde
-            d_c_prev = d_a_f*V_f + d_c*f[k]
+            d_c_prev = numpy.empty_like(d_a_f)
+            for _i in range(d_c_prev.shape[0]):
+                for _j in range(d_c_prev.shape[1]):
+                    d_c_prev[_i, _j] = d_a_f[_i, _j]*V_f[_j] + d_c[_i, _j]*f[k, _i, _j]
             d_h_next = d_h_prev
             d_c_next = d_c_prev
     return d_h_next, d_c_next
@@ -370,6 +433,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
+    if _numpy_path(params, batch):
+        return _numpy_forward(params, x, state0)
     xs = x
     W_f = params['W_f']
     U_f = params['U_f']
@@ -431,6 +496,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
+    if _numpy_path(params, batch):
+        return _numpy_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_f = params['W_f']
@@ -467,6 +534,185 @@ def backward(params, cache, dy, d_state_T=None):
                                         seq_o, d_h_next, dy, seq_d_a_o, d_c_next, V_o,
                                         seq_d_a_f_d_a_c_tilde, seq_d_a_f, d_maps_x, stack_h_prev,
                                         V_f)
+    # one product over all steps per stacked group
+    flat = steps*batch
+    flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
+    flat_xs = xs.reshape(flat, M)
+    d_stack_x = flat_d_maps_x.T @ flat_xs
+    dx = flat_d_maps_x @ stack_x
+    dx = dx.reshape(steps, batch, M)
+    flat_seq_h_prev = seq_h_prev.reshape(flat, D)
+    d_stack_h_prev = flat_d_maps_x.T @ flat_seq_h_prev
+    sum_d_maps_x = flat_d_maps_x.sum(axis=0)
+    d_V_f = (seq_c_prev*seq_d_a_f).sum(axis=(0, 1))
+    d_V_o = (seq_c*seq_d_a_o).sum(axis=(0, 1))
+    grads = {
+        'W_f': d_stack_x[0:D],
+        'U_f': d_stack_h_prev[0:D],
+        'b_f': sum_d_maps_x[0:D],
+        'V_f': d_V_f,
+        'W_c': d_stack_x[D:2*D],
+        'U_c': d_stack_h_prev[D:2*D],
+        'b_c': sum_d_maps_x[D:2*D],
+        'W_o': d_stack_x[2*D:3*D],
+        'U_o': d_stack_h_prev[2*D:3*D],
+        'b_o': sum_d_maps_x[2*D:3*D],
+        'V_o': d_V_o,
+    }
+    d_state0 = {'h': d_h_next, 'c': d_c_next}
+    return grads, dx, d_state0
+
+
+def _numpy_forward(params, x, state0=None):
+    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, state0 = _check_forward(params, x, state0)
+    xs = x
+    W_f = params['W_f']
+    U_f = params['U_f']
+    b_f = params['b_f']
+    V_f = params['V_f']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    V_o = params['V_o']
+    D = params['W_f'].shape[0]
+    M = params['W_f'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = numpy.concatenate((0.5*W_f.T, W_c.T, W_o.T,), axis=1)
+    stack_h_prev_T = numpy.concatenate((0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    # maps of the input do not depend on the state: all steps at once
+    flat_xs = xs.reshape(steps*batch, M)
+    maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
+    maps_x = maps_x.reshape(steps, batch, 3*D)
+    maps_x += numpy.concatenate((0.5*b_f, b_c, b_o,))
+    # what the backward reads, written in place as it is computed; a state's entry 0 is its initial
+    #   value
+    seq_h = numpy.empty((steps + 1, batch, D), dtype)
+    seq_h[0] = state0.get('h', 0)
+    seq_c = numpy.empty((steps + 1, batch, D), dtype)
+    seq_c[0] = state0.get('c', 0)
+    seq_o = numpy.empty((steps, batch, D), dtype)
+    seq_f_c_tilde = maps_x[:, :, 0:2*D]
+    # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
+    #   broadcasting
+    gate_scale = numpy.tile(numpy.repeat(numpy.array([0.5, 1.0], dtype), [D, D]), (batch, 1))
+    gate_shift = numpy.tile(numpy.repeat(numpy.array([0.5, 0.0], dtype), [D, D]), (batch, 1))
+    seq_f = maps_x[:, :, 0:D]
+    seq_c_tilde = maps_x[:, :, D:2*D]
+    for t in range(steps):
+        h_prev = seq_h[t]
+        c_prev = seq_c[t]
+        # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
+        numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+        seq_f[t] += 0.5*(V_f*c_prev)
+        # f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+        gates = seq_f_c_tilde[t]
+        numpy.tanh(gates, out=gates)
+        numpy.multiply(gates, gate_scale, out=gates)
+        numpy.add(gates, gate_shift, out=gates)
+        f = seq_f[t]
+        c_tilde = seq_c_tilde[t]
+        # c = f * c_prev + c_tilde
+        c = seq_c[t + 1]
+        numpy.add(f*c_prev, c_tilde, out=c)
+        # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+        a_o = maps_x[t, :, 2*D:3*D] + V_o*c
+        o = seq_o[t]
+        sigmoid(a_o, out=o)
+        # h = o * tanh(c)
+        h = seq_h[t + 1]
+        numpy.multiply(o, numpy.tanh(c), out=h)
+    y = seq_h[1:]
+    state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
+    kept = {
+        'h_prev': seq_h[:-1],
+        'c_prev': seq_c[:-1],
+        'f': seq_f,
+        'c_tilde': seq_c_tilde,
+        'c': seq_c[1:],
+        'o': seq_o,
+    }
+    cache = {'kept': kept, 'xs': xs, 'dtype': dtype}
+    return y, state_T, cache
+
+
+def _numpy_backward(params, cache, dy, d_state_T=None):
+    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+    steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
+    kept = cache['kept']
+    xs = cache['xs']
+    W_f = params['W_f']
+    U_f = params['U_f']
+    V_f = params['V_f']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    V_o = params['V_o']
+    D = params['W_f'].shape[0]
+    M = params['W_f'].shape[1]
+    stack_x = numpy.concatenate((W_f, W_c, W_o,))
+    stack_h_prev = numpy.concatenate((U_f, U_c, U_o,))
+    seq_h_prev = kept['h_prev']
+    seq_c_prev = kept['c_prev']
+    seq_f = kept['f']
+    seq_c_tilde = kept['c_tilde']
+    seq_c = kept['c']
+    seq_o = kept['o']
+    # adjoints of the stacked maps, every step: the matrix gradients come after the loop
+    d_maps_x = numpy.empty((steps, batch, 3*D), dtype)
+    seq_d_a_f = d_maps_x[:, :, 0:D]
+    seq_d_a_o = d_maps_x[:, :, 2*D:3*D]
+    seq_d_a_f_d_a_c_tilde = d_maps_x[:, :, 0:2*D].reshape(steps, batch, 2, D)
+    # adjoints arriving at each step's new state from the step after it
+    d_h_next = numpy.empty((batch, D), dtype)
+    d_h_next[...] = d_state_T.get('h', 0)
+    d_c_next = numpy.empty((batch, D), dtype)
+    d_c_next[...] = d_state_T.get('c', 0)
+    # the step's partial derivatives depend on forward values only: computed for a block of steps at
+    #   once, BLOCK_VALUES values an array, few calls and still in cache
+    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    for stop in range(steps, 0, -block):
+        start = max(stop - block, 0)
+        c_prev = seq_c_prev[start:stop]
+        f = seq_f[start:stop]
+        c_tilde = seq_c_tilde[start:stop]
+        c = seq_c[start:stop]
+        o = seq_o[start:stop]
+        seq_tanh_c = numpy.tanh(c)
+        # ∂c/∂a_f
+        seq_dc_da_f = c_prev*f*(1 - f)
+        # ∂c/∂a_c_tilde
+        seq_dc_da_c_tilde = 1 - c_tilde**2
+        # ∂h/∂a_o
+        seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        # ∂h/∂c
+        seq_dh_dc = o*(1 - seq_tanh_c**2)
+        seq_dc_da_f_a_c_tilde = numpy.stack((seq_dc_da_f, seq_dc_da_c_tilde,), axis=2)
+        for t in reversed(range(start, stop)):
+            k = t - start
+            d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+            d_a_o = seq_d_a_o[t]
+            numpy.multiply(d_h, seq_dh_da_o[k], out=d_a_o)
+            # grad of: h = o * tanh(c)
+            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            numpy.multiply(d_c[:, None], seq_dc_da_f_a_c_tilde[k], out=seq_d_a_f_d_a_c_tilde[t])
+            d_a_f = seq_d_a_f[t]
+            d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # grad of: c = f * c_prev + c_tilde
+            d_c_prev = d_a_f*V_f + d_c*f[k]
+            d_h_next = d_h_prev
+            d_c_next = d_c_prev
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from derive.ad.adjoint import Derivation
 from derive.errors import GenerationError
+from dataclasses import replace
+
 from derive.targets.compiled.printer import CompiledCodePrinter
 from derive.targets.layout import wrap_long_lines
 from derive.targets.lower import (lower_backward, lower_forward, lower_step_backward,
@@ -18,6 +20,7 @@ from derive.targets.lower import (lower_backward, lower_forward, lower_step_back
 from derive.targets.numpy.checks import CHECKS
 from derive.targets.numpy.module import (_constants, _init_params, _module_header,
                                          _zero_state)
+from derive.targets.numpy.printer import NumPyCodePrinter
 from derive.targets.plan import make_plan
 
 IMPORTS = '''import numpy
@@ -36,7 +39,25 @@ def _compiled_dtype(checked):
         raise TypeError(f"the compiled module runs in {', '.join(map(str, DTYPES))}, not "
                         f"{dtype}: cast the arrays, or use the NumPy module")
     return checked
+
+
+NUMPY_FROM = NUMPY_FROM_VALUES
+"""From this many values a step (batch x the state's units) on, forward and backward run the
+NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
+loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
+Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
+changed (0: always NumPy; a huge number: always compiled)."""
+
+
+def _numpy_path(params, batch):
+    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+    units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
+                if dim in _SIZE_AT)
+    return batch * units >= NUMPY_FROM
 '''
+
+NUMPY_FROM_VALUES = 8192
+"""The threshold every compiled module is generated with (one value for every cell)."""
 
 
 def generate_module(derivation: Derivation) -> str:
@@ -44,14 +65,19 @@ def generate_module(derivation: Derivation) -> str:
     cell = derivation.cell
     plan = make_plan(derivation)
     printer = CompiledCodePrinter()
+    sequence = (lower_forward(derivation, plan), lower_backward(derivation, plan))
     functions = [printer.doprint(f) for f in (
-        lower_step_forward(derivation), lower_step_backward(derivation),
-        lower_forward(derivation, plan), lower_backward(derivation, plan))]
+        lower_step_forward(derivation), lower_step_backward(derivation), *sequence)]
+    numpy_path = [NumPyCodePrinter().doprint(replace(
+        f, name=f"_numpy_{f.name}", doc=f"{f.name} as the NumPy module runs it, for large "
+        f"sizes (NUMPY_FROM).")) for f in sequence]
     head = _module_header(cell).replace(
         ": forward and backward through time.", ": forward and backward through time, the "
         "time loops compiled by numba.", 1)
-    parts = [head, IMPORTS, _constants(derivation, plan), CHECKS, DTYPE_CHECK, _init_params(cell),
-             *[printer.print_kernel(k) for k in printer.kernels], *functions, _zero_state()]
+    parts = [head, IMPORTS, _constants(derivation, plan), CHECKS,
+             DTYPE_CHECK.replace("NUMPY_FROM_VALUES", str(NUMPY_FROM_VALUES)), _init_params(cell),
+             *[printer.print_kernel(k) for k in printer.kernels], *functions, *numpy_path,
+             _zero_state()]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     try:
         compile(source, f"{cell.name}.py", "exec")

@@ -19,6 +19,8 @@ import sympy
 
 from derive.ad.blocks import BLOCKS
 from derive.targets import ir
+from derive.targets.compiled import loops
+from derive.targets.compiled.ranks import infer_ranks
 from derive.targets.numpy.printer import NumPyCodePrinter, NumPyExprPrinter
 
 RUNTIME_FUNCTIONS = ("tanh", "sigmoid")
@@ -61,6 +63,7 @@ class CompiledCodePrinter(NumPyCodePrinter):
     def __init__(self):
         self.kernels: list[Kernel] = []
         self.in_kernel = False
+        self.ranks_at: dict[int, dict[str, int]] = {}
 
     def expr(self, expr: sympy.Expr, places=()) -> str:
         substitutions = {name: self.ref(ref) for name, ref in places}
@@ -69,6 +72,7 @@ class CompiledCodePrinter(NumPyCodePrinter):
     # -- a function: Python with its loops compiled ----------------------------------------------
 
     def _print_Function(self, node: ir.Function) -> list[str]:
+        self.ranks_at = infer_ranks(node)
         pieces: list[list[str] | ir.Node] = []
         for child in node.body:
             pieces.append(child if isinstance(child, (ir.Loop, ir.BlockLoop))
@@ -117,12 +121,15 @@ class CompiledCodePrinter(NumPyCodePrinter):
         return "\n".join(lines) + "\n"
 
     def _print_CheckArgs(self, node: ir.CheckArgs) -> list[str]:
-        """The NumPy checks, then the dtype refused unless the compiled loops are built for it."""
+        """The NumPy checks, then the dtype refused unless the compiled loops are built for it,
+        then the NumPy path taken for large sizes (``_numpy_path``)."""
         lines = super()._print_CheckArgs(node)
         if "dtype" not in node.results:
             return lines
         names, call = lines[0].split(" = ", 1)
-        return [f"{names} = _compiled_dtype({call})"]
+        return [f"{names} = _compiled_dtype({call})",
+                "if _numpy_path(params, batch):",
+                f"{self.indent}return _numpy_{node.function}({', '.join(node.args)})"]
 
     # -- statements inside a compiled loop -------------------------------------------------------
 
@@ -148,6 +155,21 @@ class CompiledCodePrinter(NumPyCodePrinter):
     def _print_Elementwise(self, node: ir.Elementwise) -> list[str]:
         if not self.in_kernel:
             return super()._print_Elementwise(node)
+        symbols = {s.name for s in node.expr.free_symbols}
+        nest = loops.nest(node.out, node.places, symbols, self.ranks_at.get(id(node), {}),
+                          node.new, self.size)
+        if nest is None:
+            return self._array_expression(node)
+        value = CompiledExprPrinter(self.functions, dict(nest.elements)).doprint(node.expr)
+        head = [f"{node.out.name} = numpy.empty_like({self.ref(nest.like)})"] if node.new else []
+        ranks = {**self.ranks_at[id(node)], node.out.name: nest.rank} if node.new else \
+            self.ranks_at[id(node)]
+        out = loops.element(node.out, ranks, nest.rank, self.size)
+        return head + self._nest(node.out, nest.rank,
+                                 f"{out} {'+=' if node.accumulate else '='} {value}")
+
+    def _array_expression(self, node: ir.Elementwise) -> list[str]:
+        """A statement whose ranks are not known: one numba array expression."""
         out, value = self.ref(node.out), self.expr(node.expr, node.places)
         if node.new:
             return [f"{out} = {value}"]
@@ -155,17 +177,31 @@ class CompiledCodePrinter(NumPyCodePrinter):
             return [f"{out} += {value}"]
         return [f"{out}{'' if node.out.index else '[...]'} = {value}"]
 
+    def _nest(self, out: ir.Ref, rank: int, line: str) -> list[str]:
+        """``line`` inside loops over the axes of ``out``, outermost first."""
+        lines, shape = [line], f"{self.ref(out)}.shape"
+        for axis in reversed(range(rank)):
+            lines = [f"for {loops.INDICES[axis]} in range({shape}[{axis}]):",
+                     *[self.indent + text for text in lines]]
+        return lines
+
     def _print_Activate(self, node: ir.Activate) -> list[str]:
         if not self.in_kernel:
             return super()._print_Activate(node)
-        view = self.ref(node.view)
+        ranks = self.ranks_at.get(id(node), {})
+        refs = {"v": node.view, **{k: r for k, r in (("scale", node.scale), ("shift", node.shift))
+                                   if isinstance(r, ir.Ref)}}
+        nest = loops.nest(node.view, tuple(refs.items()), set(refs), ranks, False, self.size)
+        at = dict(nest.elements) if nest else {k: self.ref(r) for k, r in refs.items()}
         if node.scale is None and node.shift is None:
-            value = self.functions[node.function].format(a=view)
+            value = self.functions[node.function].format(a=at["v"])
         else:
-            scale = self.ref(node.scale) if isinstance(node.scale, ir.Ref) else repr(node.scale)
-            shift = self.ref(node.shift) if isinstance(node.shift, ir.Ref) else repr(node.shift)
-            value = f"{shift} + {scale}*tanh({view})"
-        return [f"{view}{'' if node.view.index else '[...]'} = {value}"]
+            scale, shift = (at.get(k, repr(c)) for k, c in (("scale", node.scale),
+                                                              ("shift", node.shift)))
+            value = f"{shift} + {scale}*tanh({at['v']})"
+        if nest is None:
+            return [f"{at['v']}{'' if node.view.index else '[...]'} = {value}"]
+        return self._nest(node.view, nest.rank, f"{at['v']} = {value}")
 
 
 def _names(lines: list[str]) -> tuple[list[str], list[str]]:

@@ -25,7 +25,8 @@ from derive.targets import ir
 from derive.targets.ir import ALL, NewAxis, Ref, Span
 from derive.targets.lower.coefficients import BackwardLayout, bias_source
 from derive.targets.lower.names import BATCH, STEPS, T
-from derive.targets.lower.rewrites import group_elementwise, params_and_sizes_read
+from derive.targets.lower.rewrites import (argument_ranks, group_elementwise,
+                                           params_and_sizes_read)
 from derive.targets.plan import Plan, StepAdjoint
 
 
@@ -39,7 +40,9 @@ def lower_backward(derivation: Derivation, plan: Plan) -> ir.Function:
     doc = ("Backprop through time. dy: (T, B, size) adjoint of y, or None; d_state_T:\n"
            "{name: (B, size)} adjoints of the final state (missing names mean zero).\n\n"
            "Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).")
-    return ir.Function("backward", ("params", "cache", "dy", "d_state_T=None"), doc, tuple(body))
+    sequences = [Ref("cache", key="xs"), Ref("dy"), *[Ref("kept", key=n) for n in plan.kept]]
+    return ir.Function("backward", ("params", "cache", "dy", "d_state_T=None"), doc, tuple(body),
+                       argument_ranks(derivation.cell, sequences))
 
 
 def _before_loop(lay: BackwardLayout) -> list[ir.Node]:

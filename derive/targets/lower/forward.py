@@ -19,8 +19,9 @@ from derive.ad.cell import prev_name
 from derive.targets import ir
 from derive.targets.ir import ALL, Ref, Span
 from derive.targets.lower.names import BATCH, STEPS, T, Names
-from derive.targets.lower.rewrites import (group_elementwise, params_and_sizes_read,
-                                           written_order, written_positions)
+from derive.targets.lower.rewrites import (argument_ranks, group_elementwise,
+                                           params_and_sizes_read, written_order,
+                                           written_positions)
 from derive.targets.plan import Plan, buffer_of, row_scales, tanh_run
 
 
@@ -73,7 +74,8 @@ class _Forward:
         doc = (f"Run T steps. x: (T, B, {self.cell.input[1]}); state0: {{name: (B, size)}}, "
                "None or a missing\nname meaning zeros.\n\n"
                "Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.")
-        return ir.Function("forward", ("params", "x", "state0=None"), doc, tuple(body))
+        return ir.Function("forward", ("params", "x", "state0=None"), doc, tuple(body),
+                           argument_ranks(self.cell, [Ref("x")]))
 
     def setup(self) -> list[ir.Node]:
         return [ir.CheckArgs("forward", ("params", "x", "state0"), ("steps", "batch", "dtype",

@@ -80,6 +80,13 @@ def params_and_sizes_read(cell: Cell, names: Names, body) -> list[ir.Node]:
     return nodes
 
 
+def argument_ranks(cell: Cell, sequences=()) -> tuple[tuple[ir.Ref, int], ...]:
+    """Ranks of the arrays a sequence function receives: the parameters' (their shapes), and
+    ``sequences``, refs to (T, B, size) arrays (the input, ``dy``, the cache's entries)."""
+    ranks = [(ir.Ref("params", key=p.name), len(p.shape)) for p in cell.params]
+    return tuple(ranks + [(ref, 3) for ref in sequences])
+
+
 def written_positions(display: sympy.Expr | None) -> dict[str, int]:
     """Each symbol's position of first appearance in an equation as written."""
     positions: dict[str, int] = {}
