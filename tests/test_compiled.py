@@ -89,6 +89,32 @@ def test_numpy_path_taken_from_the_threshold_on(cell, monkeypatch):
         assert taken == expected, threshold
 
 
+def test_compiled_loops_run_with_one_blas_thread_and_restore_the_pools():
+    """Inside a compiled loop every BLAS pool has one thread; after it (also after an error)
+    each pool has the threads it had before."""
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    from threadpoolctl import threadpool_info
+
+    from derive.targets.compiled import runtime
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before, inside = blas_threads(), []
+
+    def loop(fail):
+        inside.append(blas_threads())
+        if fail:
+            raise ArithmeticError("stand-in")
+        return 7
+
+    wrapped = runtime.one_blas_thread(loop)
+    assert wrapped(False) == 7 and blas_threads() == before
+    with pytest.raises(ArithmeticError):
+        wrapped(True)
+    assert blas_threads() == before and inside == [[1] * len(before)] * 2 and before
+
+
 def test_vectorised_tanh_is_accurate_to_a_few_ulp():
     pytest.importorskip("numba", reason=NEEDS_FAST)
     from derive.targets.compiled.runtime import sigmoid, tanh

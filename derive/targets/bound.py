@@ -17,7 +17,7 @@ MODULE_NAMES = frozenset({
     "sigmoid", "tanh", "exp", "log",
     # the torch target's module and the compiled target's signatures
     "Cell", "PREVIOUS", "SequenceFunction", "DTYPES", "JIT", "SIGNATURES", "signature",
-    "NUMPY_FROM",
+    "NUMPY_FROM", "one_blas_thread",
 })
 # arguments and fixed locals of the generated functions
 LOCAL_NAMES = frozenset({

@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d86598efb2a0fe8a93263d32cfc72f517f66b77d6820917e8ce764c3e40fe089
+gatecalc-content-sha256: 129e4e5f351d8a8d1d7a4d9cd2b10c159b1f240bc0bf989f64bf2fb65f3b6ee1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -21,7 +21,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -162,7 +163,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -193,6 +194,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
                   gate_scale, seq_i, seq_f, seq_c_tilde, seq_o):
@@ -229,6 +231,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, 
                 h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next,
                    dy, d_c_next, seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x, stack_h_prev):

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 94b73d325de307c9057e411865a6639e3ad22e42c79e9e26273252e4051a8ff6
+gatecalc-content-sha256: 8ed6764c9cd81318b0d342ae61c4c3c9789ba4278b2a63fc55fde3ecf17c5619
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -25,7 +25,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -181,7 +182,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -212,6 +213,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev_T, stack_i_prev_T,
                   D, stack_f_prev_T, stack_o_prev_T, V_i, V_f, seq_c_tilde, V_o):
@@ -291,6 +293,7 @@ def _forward_loop(steps, seq_h, seq_c, seq_i, seq_f, seq_o, maps_x, stack_h_prev
                 h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
                    dy, d_o_next, seq_d_a_o, d_maps_i_prev, d_c_next, V_o, seq_d_a_c_tilde, d_f_next,

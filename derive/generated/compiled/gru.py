@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: de45d6b16b6a0086626c02f5437ba89ef60d6f5929e7f5bffab1131d9ac09455
+gatecalc-content-sha256: db096ac0b4097cef76f7df454e0c669258f512afd54c14e4f8db2747711b6fac
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -19,7 +19,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -163,7 +164,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -194,6 +195,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, stack_h_prev_T, maps_h_prev, maps_x, D, seq_r_z, seq_r, seq_z, b_hn,
                   seq_n):
@@ -231,6 +233,7 @@ def _forward_loop(steps, seq_h, stack_h_prev_T, maps_h_prev, maps_x, D, seq_r_z,
                 h[_i, _j] = (1 - z[_i, _j])*n[_i, _j] + z[_i, _j]*h_prev[_i, _j]
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, seq_n, b_hn, d_h_next,
                    dy, seq_d_a_n, seq_d_U_n_h_prev, seq_d_a_z, d_maps_h_prev, seq_d_a_r,

@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 065282d81c56ff9eea4f54953fbe569d6d4d486c52aca8f29c37dff33a177e3a
+gatecalc-content-sha256: 90927110c65f77e560e2e7b40b28b8cd23ce701c86b9be752d3432f1ad70c772
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -21,7 +21,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -165,7 +166,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -196,6 +197,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, stack_h_prev_T, maps_x, D, seq_r_z, seq_r, seq_z, seq_s, stack_s_T,
                   seq_n):
@@ -238,6 +240,7 @@ def _forward_loop(steps, seq_h, stack_h_prev_T, maps_x, D, seq_r_z, seq_r, seq_z
                 h[_i, _j] = (1 - z[_i, _j])*n[_i, _j] + z[_i, _j]*h_prev[_i, _j]
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_n, d_h_next, dy, seq_d_a_n,
                    d_maps_s, stack_s, seq_d_a_z, d_maps_h_prev, seq_d_a_r, stack_h_prev):

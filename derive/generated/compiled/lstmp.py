@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f4a64d31dfef856cebeccfcb37c3a8470d544a20ed2eeb27dce6eb07bcc29140
+gatecalc-content-sha256: 240dc760204c620b7837a2bee79789581883c22bd005f74e9ba8cd2b23d498f6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -22,7 +22,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -168,7 +169,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -199,6 +200,7 @@ def init_params(input_size, hidden_size, *, proj_size, rng=None, dtype=numpy.flo
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o, gate_shift,
                   gate_scale, seq_i, seq_f, seq_c_tilde, seq_o, seq_m, stack_m_T):
@@ -240,6 +242,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_f_c_tilde_o
                 h[_i, _j] = maps_m[_i, _j]
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, P, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o, seq_c, d_h_next,
                    dy, seq_d_h, d_maps_m, stack_m, d_c_next, seq_d_a_o, seq_d_a_i_d_a_f_d_a_c_tilde,

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c9d5a25df4f8d81349c6ff869da48a6573e0585bf02dffcc0db3c71ae0e4b8ca
+gatecalc-content-sha256: 556e2e83fa4acafa0f37e37a86464543a7e8511ba39440ef8e292ebb18345c91
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -21,7 +21,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -162,7 +163,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -193,6 +194,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, gate_shift,
                   gate_scale, seq_i, seq_c_tilde, seq_o):
@@ -224,6 +226,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i_c_tilde_o, 
                 h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, dy, d_c_next,
                    seq_d_a_o, seq_d_a_i_d_a_c_tilde, d_maps_x, stack_h_prev):

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 63cc663d616cd9afcba05d15c4e8ea28d578874ca594659a676e8168f71d9d61
+gatecalc-content-sha256: 3797a899cdac2652a6a006ef3d50fa466d9f83b10b57ae06126576a6a0223be7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -20,7 +20,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -163,7 +164,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -194,6 +195,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, V_f, seq_f_c_tilde,
                   gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o):
@@ -235,6 +237,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_f, V_f, seq_f
                 h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next, dy,
                    seq_d_a_o, d_c_next, V_o, seq_d_a_f_d_a_c_tilde, seq_d_a_f, d_maps_x,

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8ebddb7476a935caf470a965a235ac8d2c3c3d53801ad42e333554e6bf132551
+gatecalc-content-sha256: d39a529189ea65c9f69a29db2520e49ecea6fc1ba1799e3e540719b393e7c794
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -21,7 +21,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -168,7 +169,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -199,6 +200,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
                   seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o):
@@ -246,6 +248,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f
                 h[_i, _j] = o[_i, _j]*c[_i, _j]
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
                    dy, seq_d_a_o, d_c_next, V_o, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f,

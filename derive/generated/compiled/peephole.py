@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e3c62f9e5b3b1f19590318ceb619169df205bb51ebe606c93d7fd03ef5281768
+gatecalc-content-sha256: b67b68862016f2fada89922ce679209e3e295735368a694958f26249f7a75d66
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -20,7 +20,8 @@ One step, per unit (@ is a matrix product, * and + are elementwise):
 
 import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 
 
 PARAMS = {
@@ -167,7 +168,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 8192
+NUMPY_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
@@ -198,6 +199,7 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
     return params
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f, V_f,
                   seq_i_f_c_tilde, gate_shift, gate_scale, seq_c_tilde, D, V_o, seq_o):
@@ -245,6 +247,7 @@ def _forward_loop(steps, seq_h, seq_c, maps_x, stack_h_prev_T, seq_i, V_i, seq_f
                 h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
 
 
+@one_blas_thread
 @numba.njit(**JIT)
 def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c, seq_o, d_h_next,
                    dy, seq_d_a_o, d_c_next, V_o, seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_i, seq_d_a_f,

@@ -25,7 +25,8 @@ from derive.targets.plan import make_plan
 
 IMPORTS = '''import numpy
 
-from derive.targets.compiled.runtime import JIT, SIGNATURES, numba, sigmoid, tanh
+from derive.targets.compiled.runtime import (JIT, SIGNATURES, numba, one_blas_thread, sigmoid,
+                                             tanh)
 '''
 
 DTYPE_CHECK = '''DTYPES = tuple(numpy.dtype(signature.split("(")[0]) for signature in SIGNATURES)
@@ -56,7 +57,7 @@ def _numpy_path(params, batch):
     return batch * units >= NUMPY_FROM
 '''
 
-NUMPY_FROM_VALUES = 8192
+NUMPY_FROM_VALUES = 4096
 """The threshold every compiled module is generated with (one value for every cell)."""
 
 

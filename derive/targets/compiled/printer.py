@@ -114,7 +114,7 @@ class CompiledCodePrinter(NumPyCodePrinter):
         return Kernel(name, inputs, outputs, tuple(lines))
 
     def print_kernel(self, kernel: Kernel) -> str:
-        lines = ["@numba.njit(**JIT)", f"def {kernel.name}({', '.join(kernel.args)}):",
+        lines = ["@one_blas_thread", "@numba.njit(**JIT)", f"def {kernel.name}({', '.join(kernel.args)}):",
                  *[self.indent + line for line in kernel.body]]
         if kernel.results:
             lines.append(f"{self.indent}return {', '.join(kernel.results)}")
