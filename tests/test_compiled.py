@@ -91,7 +91,7 @@ def test_numpy_path_taken_from_the_threshold_on(cell, monkeypatch):
 
 def test_compiled_loops_run_with_one_blas_thread_and_restore_the_pools():
     """Inside a compiled loop every BLAS pool has one thread; after it (also after an error)
-    each pool has the threads it had before."""
+    each pool has the threads it had before, and not while another loop still runs."""
     pytest.importorskip("numba", reason=NEEDS_FAST)
     from threadpoolctl import threadpool_info
 
@@ -113,6 +113,12 @@ def test_compiled_loops_run_with_one_blas_thread_and_restore_the_pools():
     with pytest.raises(ArithmeticError):
         wrapped(True)
     assert blas_threads() == before and inside == [[1] * len(before)] * 2 and before
+
+    def outer():  # as when another thread's loop overlaps: restored when the last one ends
+        wrapped(False)
+        inside.append(blas_threads())
+    runtime.one_blas_thread(outer)()
+    assert inside[2:] == [[1] * len(before)] * 2 and blas_threads() == before
 
 
 def test_vectorised_tanh_is_accurate_to_a_few_ulp():

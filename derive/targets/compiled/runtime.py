@@ -17,8 +17,11 @@ Threads: numba's ``numpy.dot`` calls scipy's OpenBLAS, whose pool of threads is 
 Inside a compiled time loop each step's product is small and followed by single-threaded
 elementwise work, and a second thread there only spins (and fights NumPy's pool between the
 loops): ``one_blas_thread`` runs a compiled loop with every BLAS pool at one thread (measured:
-the compiled lstm 2.1x faster at (100,32,128,128), no change at small sizes). Products outside
-the loops (all steps at once) keep NumPy's threads.
+the compiled lstm 2.1x faster at (100,32,128,128), no change at small sizes), counting the
+loops running in any thread so a pool is never resized under a running product. Products
+outside the loops (all steps at once) keep NumPy's threads. (Splitting the batch over two
+threads, each running the whole time loop on its half, was tried by hand: slower on this
+shared 2-core machine, so not generated.)
 
 Compiled code is cached on disk (``cache=True``) by numba's own rules: ``NUMBA_CACHE_DIR`` when
 set, else a ``__pycache__`` folder beside the module when it is writable, else the user's cache
@@ -32,6 +35,7 @@ import math
 import numpy
 
 import functools
+import threading
 
 try:
     import numba
@@ -147,19 +151,40 @@ def _overload_sigmoid(x):
 _BLAS_POOLS = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+class _OneBlasThread:
+    """While any compiled loop runs (in any thread), every BLAS pool has one thread; the
+    threads are set when the first loop starts and restored when the last one ends, never while
+    another loop is inside a product (OpenBLAS must not be resized under a running call)."""
+
+    def __init__(self):
+        self.lock, self.running, self.saved = threading.Lock(), 0, ()
+
+    def __enter__(self):
+        with self.lock:
+            if self.running == 0:
+                self.saved = tuple(pool.get_num_threads() for pool in _BLAS_POOLS)
+                for pool in _BLAS_POOLS:
+                    pool.set_num_threads(1)
+            self.running += 1
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                for pool, count in zip(_BLAS_POOLS, self.saved):
+                    pool.set_num_threads(count)
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
 def one_blas_thread(loop):
-    """``loop`` (a compiled function) called with every BLAS pool at one thread, each pool's
-    threads restored after it (direct calls, about 4 µs; threadpoolctl's ``limit`` took 25)."""
+    """``loop`` (a compiled function) run with every BLAS pool at one thread (direct calls to
+    the pools, a few µs; threadpoolctl's ``limit`` took 25)."""
     @functools.wraps(loop)
     def call(*args):
-        threads = [pool.get_num_threads() for pool in _BLAS_POOLS]
-        for pool in _BLAS_POOLS:
-            pool.set_num_threads(1)
-        try:
+        with _ONE_BLAS_THREAD:
             return loop(*args)
-        finally:
-            for pool, count in zip(_BLAS_POOLS, threads):
-                pool.set_num_threads(count)
     return call
 
 
