@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 44aa104f312f8c0599ba57707eef519d9f3c1ef51414e58fdd75b4fee9c2dfe7
+gatecalc-content-sha256: 6c2bb536dd38e1e2c0155c9846f7d1854886456c698a0eddb67898c4a7389ff5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -435,8 +435,8 @@ def backward(params, cache, dy, d_state_T=None):
 
 def recompute(params, xs, states):
     """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each
-    stacked map is one product over all T*B rows and there is no time loop.
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

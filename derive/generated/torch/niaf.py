@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2c5394baf90fd0a298e80171c1305346e6d48e7548822de669f2a01594d255e2
+gatecalc-content-sha256: 9395c8a46c0ff92198b47ba59720c226983722a8e4a02489eb2b917d60f83438
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -518,8 +518,8 @@ def backward(params, cache, dy, d_state_T=None):
 
 def recompute(params, xs, states):
     """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each
-    stacked map is one product over all T*B rows and there is no time loop.
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

@@ -10,6 +10,8 @@ needs, and what those need, back to the input, the parameters and the saved stat
 
 from __future__ import annotations
 
+import textwrap
+
 import sympy
 
 from derive.ad.adjoint import Derivation
@@ -96,10 +98,11 @@ class _Recompute(_Forward):
                  ir.Let(self.flat, sympy.Mul(STEPS, BATCH, evaluate=False))]
         body = [*setup, *params_and_sizes_read(self.cell, self.names, body), *body]
         reads = ", ".join(self.reads)
-        doc = (f"cache['kept'] again, from the forward's x (T, B, {self.cell.input[1]}) and "
-               f"states {{{reads}}}, each\n(T, B, size): given the states before every step, "
-               "the steps are independent, so each\nstacked map is one product over all T*B "
-               "rows and there is no time loop.")
+        doc = textwrap.fill(
+            f"cache['kept'] again, from the forward's x (T, B, {self.cell.input[1]}) and states "
+            f"{{{reads}}}, each (T, B, size): given the states before every step, the steps are "
+            "independent, so each stacked map is one product over all T*B rows and there is no "
+            "time loop.".replace("(T, B, size)", "(T,\0B,\0size)"), 92).replace("\0", " ")
         return ir.Function("recompute", ("params", "xs", "states"), doc, tuple(body))
 
     def used(self) -> set[str]:
