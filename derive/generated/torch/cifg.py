@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1f78576d04badaa2c14361b26cff4c963a4d57a7e75526e31589ede5ab51aae9
+gatecalc-content-sha256: 89991e0dadb53c2e0b5d8e85ddf06e3bc254f0a91ed609fe2154995eec265196
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -459,9 +459,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each stacked
-    map is one product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, c},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

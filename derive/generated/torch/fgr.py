@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4eb080b3ba55f7878d4addec983bc0e415b2b141004a65588dda6bfeac3119bf
+gatecalc-content-sha256: 7992d066e9de1a032165238d7978d975529a35b37a0dd102ded14c94a662d8cc
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -696,10 +696,10 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, i_prev,
-    f_prev, o_prev, i, f, c, o}, each (T, B, size): given the states before every step, the
-    steps are independent, so each stacked map is one product over all T*B rows and there is no
-    time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev,
+    i_prev, f_prev, o_prev, i, f, c, o}, each (T, B, size): given the states before every step,
+    the steps are independent, so each stacked map is one product over all T*B rows and there is
+    no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 963ac27686617796f2a86043af88f0b9f0e6b1fc7c5d3be32d75f5d080a6ab43
+gatecalc-content-sha256: f04c412d93883fb50870517d9fd5534ed76f77ffdc55b2aa02819c48ba8d8120
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -445,9 +445,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev}, each (T, B, size):
-    given the states before every step, the steps are independent, so each stacked map is one
-    product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev}, each
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f1538acb1dd51dd80ea06c19533ca7b1d8f6e9f81ac335baf7ad8697ec4021e4
+gatecalc-content-sha256: 67a240f48aee7a311109765ba761af979ff130f6f445d5101e9a9ee0db8288dd
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -451,9 +451,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev}, each (T, B, size):
-    given the states before every step, the steps are independent, so each stacked map is one
-    product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev}, each
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9662973f8e73d6f564c9dd6b84c7380e897b7f4cda5dede70d7ac33cd74e0b99
+gatecalc-content-sha256: d55ab18c0d79e5db61a079952dcbe9b44eca69f37df31dca063412a416d903e1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -530,9 +530,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each stacked
-    map is one product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, c},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6c2bb536dd38e1e2c0155c9846f7d1854886456c698a0eddb67898c4a7389ff5
+gatecalc-content-sha256: df84b1e4ae2d18417d379340d937db3bb68d15731381c66a5c521227be39f652
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -434,7 +434,7 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c}, each
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c}, each
     (T, B, size): given the states before every step, the steps are independent, so each stacked
     map is one product over all T*B rows and there is no time loop.
     """

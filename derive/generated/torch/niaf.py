@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9395c8a46c0ff92198b47ba59720c226983722a8e4a02489eb2b917d60f83438
+gatecalc-content-sha256: 3c263e63a71a16f66b3a163a94b80f12ec102c729084eaca622aa3adf8f85662
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -517,9 +517,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each stacked
-    map is one product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, c},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

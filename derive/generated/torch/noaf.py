@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f5b630ce9378d7c55724b3d9c3103371c444987509bfad3d667f4bf43fd6757b
+gatecalc-content-sha256: e4a38ae1886a11eded6bdcdc88ce78823aa4603a215c72ea71af6cb674b8e693
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -524,9 +524,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, c}, each
-    (T, B, size): given the states before every step, the steps are independent, so each stacked
-    map is one product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, c},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

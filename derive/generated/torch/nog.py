@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 2e6b1eaa0278e05e867f403c580af62466d23bfa2a05ee4659ffc91c7f78a670
+gatecalc-content-sha256: 6693de7c4d16624d96f0f37ee20fa15814a059c6f181b046c013dc765769a86d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -467,9 +467,9 @@ def backward(params, cache, dy, d_state_T=None):
 
 
 def recompute(params, xs, states):
-    """cache['kept'] again, from the forward's x (T, B, M) and states {h_prev, c_prev, h}, each
-    (T, B, size): given the states before every step, the steps are independent, so each stacked
-    map is one product over all T*B rows and there is no time loop.
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, h},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
     """
     steps, batch, dtype = _check_recompute(params, xs, states)
     flat = steps*batch

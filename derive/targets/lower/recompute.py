@@ -99,7 +99,8 @@ class _Recompute(_Forward):
         body = [*setup, *params_and_sizes_read(self.cell, self.names, body), *body]
         reads = ", ".join(self.reads)
         doc = textwrap.fill(
-            f"cache['kept'] again, from the forward's x (T, B, {self.cell.input[1]}) and states "
+            f"cache['kept'] again, from the forward's input xs (T, B, {self.cell.input[1]}) and "
+            "states "
             f"{{{reads}}}, each (T, B, size): given the states before every step, the steps are "
             "independent, so each stacked map is one product over all T*B rows and there is no "
             "time loop.".replace("(T, B, size)", "(T,\0B,\0size)"), 92).replace("\0", " ")
@@ -180,15 +181,13 @@ class _Recompute(_Forward):
             if n in self.reads:
                 kept[n] = Ref("states", key=n)
                 continue
-            if n in plan.gates:
-                flat, name = Ref(self.gate_seq[n]), self.gate_seq[n]
-            elif n in plan.places:
+            if n in plan.places:  # a product's rows
+                place = plan.places[n]
                 flat, name = self.places[n], self.seq[n]
+                size = self.names.size(place.stop - place.start)
             else:
-                flat, name = Ref(n), self.seq[n]
-            if n in plan.places:
-                size = self.names.size(plan.places[n].stop - plan.places[n].start)
-            else:
+                flat, name = (Ref(self.gate_seq[n]), self.gate_seq[n]) if n in plan.gates else (
+                    Ref(n), self.seq[n])
                 size = self.names.dim(_dim(self.derivation, n))
             nodes.append(ir.Reshape(name, flat, (STEPS, BATCH, size)))
             kept[n] = Ref(name)
