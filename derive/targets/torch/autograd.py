@@ -167,8 +167,8 @@ def function(cell: Cell, reads: tuple[str, ...]) -> str:
     """The autograd.Function; ``reads``: the state values the printed ``recompute`` reads."""
     previous = {s: prev_name(s) for s in cell.state_names}
     return (f"PREVIOUS = {previous!r}  # each state's name before a step, as CACHE names it\n"
-            f"# the values of CACHE recompute reads (states before or after each step): views of\n"
-            f"# the forward's state sequences, so keeping them costs no memory of its own\n"
+            "# the values of CACHE recompute reads (states before or after each step): views of\n"
+            "# the forward's state sequences, so keeping them costs no memory of its own\n"
             f"RECOMPUTE_READS = {reads!r}\n" + FUNCTION)
 
 
