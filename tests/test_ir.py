@@ -6,7 +6,7 @@ import sympy
 from derive.ad.blocks import BLOCKS
 from derive.io import pipeline
 from derive.targets import Target, TARGETS, ir, register
-from derive.targets.lower import lower_backward, lower_forward
+from derive.targets.lower import lower_backward, lower_forward, lower_recompute
 from derive.targets.lower.rewrites import group_elementwise, names_read
 from derive.targets.numpy.printer import NumPyCodePrinter
 from derive.targets.plan import make_plan
@@ -35,6 +35,7 @@ def test_lowering_is_pure_and_deterministic():
     assert first == second  # frozen nodes compare by value
     assert (dict(plan.exprs), plan.steps) == before
     assert lower_forward(d, plan) == lower_forward(d, plan)
+    assert lower_recompute(d, plan) == lower_recompute(d, make_plan(d))
 
 
 def test_elementwise_statements_are_grouped_into_blocks():

@@ -47,9 +47,46 @@ def test_the_torch_bench_runs_end_to_end(monkeypatch):
     rows = torch_bench.bench_torch(sizes=[(3, 2, 4, 5)], dtypes=("float32",), budget=0.01,
                                    device="cpu")
     (row,) = rows
-    assert set(row["seconds"]) == {"generated", "recompute", "user", "nn.LSTM"}
+    assert set(row["seconds"]) == {"generated", "recompute", "user", "nn.LSTM", "products"}
+    assert row["products_over_user"] == row["seconds"]["products"] / row["seconds"]["user"]
     assert row["timed_calls"]["generated"] >= 6
     assert row["memory_over_user"] == row["saved_bytes"]["generated"] / row["saved_bytes"]["user"]
     assert row["memory_over_user"] > 0
     text = torch_bench.table(rows)
-    assert "cpu    float32 3,2,4,5" in text and "gen/user" in text
+    assert "cpu    float32 3,2,4,5" in text and "gen/user" in text and "mm/user" in text
+
+
+class _Products(torch.overrides.TorchFunctionMode):
+    """Records the shapes (m, k, n) of every matrix product called under it."""
+
+    PRODUCTS = {torch.Tensor.__matmul__, torch.matmul, torch.mm, torch.Tensor.addmm_,
+                torch.Tensor.matmul, torch.Tensor.mm}
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.PRODUCTS:
+            a, b = args[-2:]
+            self.shapes.append((a.shape[0], a.shape[1], b.shape[1]))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_cho", "lstmp"])
+def test_the_products_column_times_the_products_the_generated_code_makes(name):
+    """The shapes read off the plan are those the generated forward and backward multiply."""
+    from collections import Counter
+    from torch_targets import torch_generated
+
+    module = torch_generated(name)
+    sizes = {kw: n for n, kw in zip((3, 4, 2), module.SIZES.values())}
+    params = module.init_params(**sizes)
+    x = torch.randn(5, 2, sizes["input_size"], dtype=torch.float64)
+    with _Products() as recorded:
+        y, _, cache = module.forward(params, x)
+        module.backward(params, cache, torch.ones_like(y))
+    expected = Counter()
+    for calls, m, k, n in torch_bench.schedule_products(5, 2, sizes, name):
+        expected[(m, k, n)] += calls
+    assert Counter(recorded.shapes) == expected

@@ -16,7 +16,7 @@ def test_every_building_block_has_a_torch_call():
     assert all("out={out}" in call for call in FUNCTIONS_OUT.values())
 
 
-@pytest.mark.parametrize("name", ["train", "recompute"])
+@pytest.mark.parametrize("name", ["train", "batch_first"])
 def test_a_parameter_named_like_a_cell_attribute_is_refused(write_spec, name):
     text = (pipeline.CELLS / "lstm.toml").read_text("utf-8").replace("b_o", name)
     spec = write_spec(text, "odd.toml")
@@ -24,7 +24,7 @@ def test_a_parameter_named_like_a_cell_attribute_is_refused(write_spec, name):
         generate_module(pipeline.derivation_of(spec))
 
 
-@pytest.mark.parametrize("name", ["forward", "hidden_size"])
+@pytest.mark.parametrize("name", ["forward", "hidden_size", "recompute"])
 def test_a_parameter_named_like_a_module_name_is_refused_by_the_spec_check(write_spec, name):
     """Names every target's module binds are refused earlier, by the spec's one check."""
     text = (pipeline.CELLS / "lstm.toml").read_text("utf-8").replace("b_o", name)

@@ -152,24 +152,62 @@ def test_the_forward_saves_only_what_the_backward_reads():
     assert saved_bytes(cell, x) == 8 * (2 * (T + 1) * B * D + T * B * M + params)
 
 
-@pytest.mark.parametrize("name", ["nfg", "gru", "fgr"])
-def test_recompute_gives_the_same_gradients(name):
-    """A state whose previous values the backward does not read (nfg's c) is rebuilt from its
-    new values and the initial state."""
+def _cell_sizes(module):
+    """Distinct small sizes for every size keyword of a Cell, and each state's size."""
+    sizes = {kw: n for n, kw in zip((3, 4, 2, 5), module.SIZES.values())}
+    return sizes, {s: sizes[module.SIZES[d]] for s, d in module.STATE_DIMS.items()}
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_recompute_gives_the_same_outputs_and_every_gradient(name):
+    """A recompute=True Cell (its backward recomputes what the default Cell saves, from the
+    states alone) against the default Cell with the same parameters."""
     module = torch_generated(name)
-    x = torch.randn(6, 2, 3, dtype=torch.float64)
-    state0 = {s: torch.randn(2, 4, dtype=torch.float64) for s in module.STATE}
+    sizes, state_sizes = _cell_sizes(module)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 2, sizes["input_size"], generator=generator, dtype=torch.float64)
+    state0 = {s: torch.randn(2, n, generator=generator, dtype=torch.float64)
+              for s, n in state_sizes.items()}
     results = []
     for recompute in (False, True):
         torch.manual_seed(0)
-        cell = module.Cell(3, 4, recompute=recompute).double()
+        cell = module.Cell(**sizes, recompute=recompute, dtype=torch.float64)
         leaves = [x.clone().requires_grad_(True)] + [v.clone().requires_grad_(True)
                                                      for v in state0.values()]
         y, state_T = cell(leaves[0], dict(zip(state0, leaves[1:])))
-        (y.sum() + sum(v.square().sum() for v in state_T.values())).backward()
-        results.append([v.grad for v in leaves] + [p.grad for p in cell.parameters()])
+        (y.sin().sum() + sum(v.square().sum() for v in state_T.values())).backward()
+        results.append([y, *state_T.values()] + [v.grad for v in leaves]
+                       + [p.grad for p in cell.parameters()])
+    assert len(results[1]) == 1 + 2 * len(state0) + 1 + len(module.PARAMS)
     for plain, recomputed in zip(*results):
         torch.testing.assert_close(recomputed, plain, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_recompute_gives_back_what_the_forward_keeps(name):
+    """recompute, from the forward's input and the state values it names, gives every value of
+    cache['kept'] again (up to the rounding of products taken over all rows at once)."""
+    module = torch_generated(name)
+    problem = make_problem(generated(name), Sizes(T=5, B=3, M=3, D=4), seed=6)
+    params, x, state0 = problem.split(problem.arrays)
+    params = {k: torch.from_numpy(v) for k, v in params.items()}
+    x, state0 = torch.from_numpy(x), {s: torch.from_numpy(v) for s, v in state0.items()}
+    _, _, cache = module.forward(params, x, state0)
+    kept = cache["kept"]
+    states = {n: kept[n] for n in module.RECOMPUTE_READS}
+    assert set(module.RECOMPUTE_READS) < set(kept)  # something is recomputed
+    again = module.recompute(params, x, states)
+    assert list(again) == list(kept) == list(module.CACHE)
+    for n in kept:
+        torch.testing.assert_close(again[n], kept[n], rtol=1e-12, atol=1e-14, msg=n)
+
+
+def test_recompute_refuses_a_cell_whose_forward_does_not_keep_what_it_reads(monkeypatch):
+    module = torch_generated("nfg")
+    monkeypatch.setattr(module, "RECOMPUTE_READS", module.RECOMPUTE_READS + ("c_prev",))
+    with pytest.raises(ValueError, match=r"recompute=True: nfg .*\['c_prev'\]"):
+        module.Cell(3, 4, recompute=True)
+    module.Cell(3, 4)  # the default saves what the backward reads, and needs no more
 
 
 def test_generated_torch_modules_import_only_torch():

@@ -9,6 +9,13 @@ functions, all under autograd (which computes its backward). It is a timing base
 ``recompute`` is the generated Cell with ``recompute=True`` (the forward keeps only the states;
 the backward recomputes the gates first).
 
+``products`` bounds the time target: the matrix products the generated schedule makes (read off
+the plan of the benched cell, ``derive/targets/plan.py``: the input's maps, each step's
+recurrent products, each step's adjoint products, the weight gradients and the input's adjoint
+after the loop), as ``torch.mm`` calls of the same shapes into preallocated outputs, timed in the
+same interleaved blocks. ``mm/user`` is that time over the user's loop: where it is near or
+above the target, no schedule making those products can meet it on this machine.
+
 Time: forward + backward (``y.backward(dy)``), the median of timed calls in the interleaved
 steady-state blocks of ``bench._interleaved_times``. Memory held for the backward: the bytes of
 every distinct storage autograd saves during the forward, seen through
@@ -21,9 +28,15 @@ from __future__ import annotations
 import importlib
 import json
 
+import sympy
 import torch
 
+from derive.io import pipeline
+from derive.targets.plan import make_plan
+
 from .bench import DTYPES, SIZES, _interleaved_times, _medians
+
+CELL = "lstm"  # the benched cell: the generated module, and the plan its products are read from
 
 TIME_TARGET, MEMORY_TARGET = 0.7, 0.5
 
@@ -53,7 +66,7 @@ class UserLSTM(torch.nn.Module):
 
 
 def generated_cell(input_size, hidden_size, recompute=False):
-    module = importlib.import_module("derive.generated.torch.lstm")
+    module = importlib.import_module(f"derive.generated.torch.{CELL}")
     return module.Cell(input_size, hidden_size, recompute=recompute)
 
 
@@ -71,6 +84,44 @@ class _NNLSTM(torch.nn.Module):
     def forward(self, x):
         y, (h, c) = self.lstm(x)
         return y, {"h": h[0], "c": c[0]}
+
+
+def schedule_products(steps: int, batch: int, sizes: dict[str, int], cell: str = CELL):
+    """The generated forward and backward's matrix products, from the cell's plan: a list of
+    (calls, m, k, n), each call an (m, k) by (k, n) product. ``sizes``: the Cell's size keywords
+    (input_size=..., hidden_size=...)."""
+    derivation = pipeline.derivation_of(pipeline.CELLS / f"{cell}.toml")
+    spec = derivation.cell
+    dims = {sympy.Symbol(dim): sizes[keyword] for dim, keyword in spec.sizes}
+    rows, plan = steps * batch, make_plan(derivation)
+    per_step = {s.matmul.operand for s in plan.steps if s.matmul is not None}
+    products = []
+    for g in plan.groups:
+        width = int(sympy.sympify(g.slots[-1].stop).xreplace(dims))
+        operand = dims[sympy.Symbol(spec.param(g.slots[0].matrix).shape[1])]
+        if g.hoisted:  # forward: all steps at once; backward: the input's adjoint after the loop
+            products += [(1, rows, operand, width), (1, rows, width, operand)]
+        else:  # forward: each step's product
+            products.append((steps, batch, operand, width))
+        if g.operand in per_step:  # backward: the operand's adjoint, each step
+            products.append((steps, batch, width, operand))
+        products.append((1, width, rows, operand))  # the stacked matrix's gradient
+    return products
+
+
+def _products_runner(products, device, dtype):
+    """Only the given products, as torch.mm calls into preallocated outputs."""
+    like = dict(device=device, dtype=dtype)
+    operands = [(calls, torch.randn(m, k, **like), torch.randn(k, n, **like),
+                 torch.empty(m, n, **like)) for calls, m, k, n in products]
+
+    def run():
+        for calls, a, b, out in operands:
+            for _ in range(calls):
+                torch.mm(a, b, out=out)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return run
 
 
 MODELS = {"generated": generated_cell, "recompute": recomputing_cell, "user": UserLSTM,
@@ -123,8 +174,10 @@ def bench_torch(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0, device=None) ->
                           for name, make in MODELS.items()}
                 x = torch.randn(T, B, M, device=device, dtype=torch_dtype, requires_grad=True)
                 dy = torch.randn(T, B, D, device=device, dtype=torch_dtype)
-                times = _interleaved_times({name: _runner(m, x, dy) for name, m in
-                                            models.items()}, budget)
+                runners = {name: _runner(m, x, dy) for name, m in models.items()}
+                products = schedule_products(T, B, {"input_size": M, "hidden_size": D})
+                runners["products"] = _products_runner(products, device, torch_dtype)
+                times = _interleaved_times(runners, budget)
                 seconds = _medians(times)
                 memory = {name: saved_bytes(m, x) for name, m in models.items()}
                 rows.append({
@@ -136,6 +189,7 @@ def bench_torch(sizes=SIZES, dtypes=DTYPES, budget: float = 3.0, device=None) ->
                     "memory_over_user": memory["generated"] / memory["user"],
                     "recompute_time_over_user": seconds["recompute"] / seconds["user"],
                     "recompute_memory_over_user": memory["recompute"] / memory["user"],
+                    "products_over_user": seconds["products"] / seconds["user"],
                 })
     return rows
 
@@ -148,8 +202,12 @@ def table(rows: list[dict]) -> str:
              f"targets: time gen/user <= {TIME_TARGET}, memory gen/user <= {MEMORY_TARGET}", ""]
     if not torch.cuda.is_available():
         lines.insert(-1, "no GPU here (torch.cuda.is_available() is False): CPU rows only")
+    lines.insert(-1, "products: the generated code's matrix products alone (torch.mm, same "
+                 f"shapes); mm/user at or above {TIME_TARGET} means no schedule making them can "
+                 "meet the time target here")
     lines.append(f"{'device':<7}{'dtype':<8}{'T,B,M,D':<17}{'generated':>11}{'user loop':>11}"
-                 f"{'gen/user':>9}{'nn.LSTM':>11}{'gen/nn':>8}{'saved gen':>11}"
+                 f"{'gen/user':>9}{'products':>11}{'mm/user':>8}{'nn.LSTM':>11}{'gen/nn':>8}"
+                 f"{'saved gen':>11}"
                  f"{'saved user':>11}{'gen/user':>9}{'recompute':>11}{'rc/user':>8}"
                  f"{'saved rc':>10}{'rc/user':>8}")
     for r in rows:
@@ -157,6 +215,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"{r['device']:<7}{r['dtype']:<8}{'%d,%d,%d,%d' % (r['T'], r['B'], r['M'], r['D']):<17}"
             f"{s['generated'] * 1e3:>9.2f}ms{s['user'] * 1e3:>9.2f}ms{r['time_over_user']:>9.2f}"
+            f"{s['products'] * 1e3:>9.2f}ms{r['products_over_user']:>8.2f}"
             f"{s['nn.LSTM'] * 1e3:>9.2f}ms{r['time_over_nn_lstm']:>8.2f}"
             f"{m['generated'] / 2**20:>9.2f}MB{m['user'] / 2**20:>9.2f}MB"
             f"{r['memory_over_user']:>9.2f}{s['recompute'] * 1e3:>9.2f}ms"

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: cc18e54e7012a77c33193e31b844e3018bab4eef649188e2551e050497576464
+gatecalc-content-sha256: f04c412d93883fb50870517d9fd5534ed76f77ffdc55b2aa02819c48ba8d8120
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -132,6 +132,20 @@ def _check_backward(params, cache, dy, d_state_T):
                  + ([] if dy is None else [("dy", dy)])
                  + [(f"d_state_T[{k!r}]", v) for k, v in d_state_T.items()])
     return xs.shape[0], xs.shape[1], xs.dtype, d_state_T
+
+
+def _check_recompute(params, xs, states):
+    """-> (steps, batch, dtype) after checking every argument of recompute."""
+    sizes = _check_params(params)
+    _check_tensor("xs", xs, ("T", "B", INPUT_DIM), sizes)
+    if not isinstance(states, dict) or not set(RECOMPUTE_READS) <= set(states):
+        raise TypeError(f"states: expected a dict with the keys {list(RECOMPUTE_READS)}")
+    dims = {**STATE_DIMS, **{PREVIOUS[s]: dim for s, dim in STATE_DIMS.items()}}
+    for name in RECOMPUTE_READS:
+        _check_tensor(f"states[{name!r}]", states[name], ("T", "B", dims[name]), sizes)
+    _check_alike([(f"params[{k!r}]", v) for k, v in params.items()] + [("xs", xs)]
+                 + [(f"states[{k!r}]", states[k]) for k in RECOMPUTE_READS])
+    return xs.shape[0], xs.shape[1], xs.dtype
 
 
 def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64, device=None):
@@ -430,6 +444,67 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
+def recompute(params, xs, states):
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev}, each
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
+    """
+    steps, batch, dtype = _check_recompute(params, xs, states)
+    flat = steps*batch
+    W_r = params['W_r']
+    U_r = params['U_r']
+    b_ir = params['b_ir']
+    b_hr = params['b_hr']
+    W_z = params['W_z']
+    U_z = params['U_z']
+    b_iz = params['b_iz']
+    b_hz = params['b_hz']
+    W_n = params['W_n']
+    U_n = params['U_n']
+    b_in = params['b_in']
+    b_hn = params['b_hn']
+    D = params['W_r'].shape[0]
+    M = params['W_r'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = torch.cat((0.5*W_r.T, 0.5*W_z.T, W_n.T,), dim=1)
+    stack_h_prev_T = torch.cat((0.5*U_r.T, 0.5*U_z.T, U_n.T,), dim=1)
+    # every step at once: the states before each step are given, so the steps are independent
+    flat_xs = xs.reshape(flat, M)
+    h_prev = states['h_prev'].reshape(flat, D)
+    maps_x = (flat_xs @ stack_x_T).to(dtype)
+    maps_x += torch.cat((0.5*b_hr + 0.5*b_ir, 0.5*b_hz + 0.5*b_iz, b_in,))
+    seq_r_z = maps_x[:, 0:2*D]
+    seq_r = maps_x[:, 0:D]
+    seq_z = maps_x[:, D:2*D]
+    # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's maps in
+    #   place
+    maps_h_prev = h_prev @ stack_h_prev_T
+    maps_x[:, 0:2*D] += maps_h_prev[:, 0:2*D]
+    # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    # r, z: one tanh over their rows, in place, then each row's scale and shift
+    gates = seq_r_z
+    gates.tanh_().mul_(0.5).add_(0.5)
+    r = seq_r
+    # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+    a_n = maps_x[:, 2*D:3*D] + r*(maps_h_prev[:, 2*D:3*D] + b_hn)
+    n = torch.tanh(a_n)
+    seq_r = seq_r.reshape(steps, batch, D)
+    seq_z = seq_z.reshape(steps, batch, D)
+    seq_U_n_h_prev = maps_h_prev[:, 2*D:3*D].reshape(steps, batch, D)
+    seq_n = n.reshape(steps, batch, D)
+    kept = {
+        'h_prev': states['h_prev'],
+        'r': seq_r,
+        'z': seq_z,
+        'U_n_h_prev': seq_U_n_h_prev,
+        'n': seq_n,
+    }
+    return kept
+
+
 def zero_state(params, batch, dtype):
     """The state of all zeros, {name: (batch, size)}, sizes read off the parameters."""
     sizes = {}
@@ -441,34 +516,9 @@ def zero_state(params, batch, dtype):
 
 
 PREVIOUS = {'h': 'h_prev'}  # each state's name before a step, as CACHE names it
-
-
-def _saved_states(kept, state0):
-    """What recompute saves instead of cache["kept"]: per state, its values before every step
-    if kept, else its values after every step and the initial value (None: zeros)."""
-    saved = {}
-    for s in STATE:
-        if PREVIOUS[s] in kept:
-            saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
-        else:
-            saved[s] = kept[s]
-            saved["initial " + s] = state0.get(s, torch.zeros_like(kept[s][0]))
-    return saved
-
-
-def _recompute(params, xs, saved):
-    """cache["kept"] again, for all steps at once: given the states before each step, the steps
-    are independent, so step_forward runs once over the T*B rows."""
-    steps, batch = xs.shape[0], xs.shape[1]
-    state = {}
-    for s in STATE:
-        if PREVIOUS[s] in saved:
-            before = saved[PREVIOUS[s]]
-        else:
-            before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
-        state[s] = before.reshape(steps * batch, before.shape[2])
-    _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
-    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
+# the values of CACHE recompute reads (states before or after each step): views of
+# the forward's state sequences, so keeping them costs no memory of its own
+RECOMPUTE_READS = ('h_prev',)
 
 
 class SequenceFunction(torch.autograd.Function):
@@ -485,7 +535,8 @@ class SequenceFunction(torch.autograd.Function):
         state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
-        saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
+        kept = cache["kept"]
+        saved = {name: kept[name] for name in RECOMPUTE_READS} if recompute else kept
         ctx.recompute, ctx.saved_names = recompute, tuple(saved)
         ctx.save_for_backward(cache["xs"], *saved.values(), *params.values())
         return (y, *[state_T[s] for s in STATE])
@@ -496,7 +547,7 @@ class SequenceFunction(torch.autograd.Function):
         xs, *values = ctx.saved_tensors
         saved = dict(zip(ctx.saved_names, values))
         params = dict(zip(PARAMS, values[len(saved):]))
-        kept = _recompute(params, xs, saved) if ctx.recompute else saved
+        kept = recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         # complex: the derived backward gives the holomorphic derivative's transpose; torch's
         # convention is its conjugate, so the adjoints are conjugated in and out
@@ -523,6 +574,10 @@ class Cell(torch.nn.Module):
                  dtype=None):
         super().__init__()
         self.sizes = dict(input_size=input_size, hidden_size=hidden_size)
+        if recompute and not set(RECOMPUTE_READS) <= set(CACHE):
+            raise ValueError(f"recompute=True: {CELL} recomputes from state values its forward "
+                             f"does not keep ({sorted(set(RECOMPUTE_READS) - set(CACHE))}); "
+                             "use recompute=False")
         self.batch_first, self.recompute = batch_first, recompute
         dtype = torch.get_default_dtype() if dtype is None else dtype
         for name, value in init_params(**self.sizes, dtype=dtype, device=device).items():

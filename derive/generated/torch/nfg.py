@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e85a455a703cb023c46a2fae63cb68635914078ad6a6e24d884808ddb54726df
+gatecalc-content-sha256: df84b1e4ae2d18417d379340d937db3bb68d15731381c66a5c521227be39f652
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -131,6 +131,20 @@ def _check_backward(params, cache, dy, d_state_T):
                  + ([] if dy is None else [("dy", dy)])
                  + [(f"d_state_T[{k!r}]", v) for k, v in d_state_T.items()])
     return xs.shape[0], xs.shape[1], xs.dtype, d_state_T
+
+
+def _check_recompute(params, xs, states):
+    """-> (steps, batch, dtype) after checking every argument of recompute."""
+    sizes = _check_params(params)
+    _check_tensor("xs", xs, ("T", "B", INPUT_DIM), sizes)
+    if not isinstance(states, dict) or not set(RECOMPUTE_READS) <= set(states):
+        raise TypeError(f"states: expected a dict with the keys {list(RECOMPUTE_READS)}")
+    dims = {**STATE_DIMS, **{PREVIOUS[s]: dim for s, dim in STATE_DIMS.items()}}
+    for name in RECOMPUTE_READS:
+        _check_tensor(f"states[{name!r}]", states[name], ("T", "B", dims[name]), sizes)
+    _check_alike([(f"params[{k!r}]", v) for k, v in params.items()] + [("xs", xs)]
+                 + [(f"states[{k!r}]", states[k]) for k in RECOMPUTE_READS])
+    return xs.shape[0], xs.shape[1], xs.dtype
 
 
 def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64, device=None):
@@ -419,6 +433,64 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
+def recompute(params, xs, states):
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c}, each
+    (T, B, size): given the states before every step, the steps are independent, so each stacked
+    map is one product over all T*B rows and there is no time loop.
+    """
+    steps, batch, dtype = _check_recompute(params, xs, states)
+    flat = steps*batch
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = torch.cat((0.5*W_i.T, W_c.T, 0.5*W_o.T,), dim=1)
+    stack_h_prev_T = torch.cat((0.5*U_i.T, U_c.T, 0.5*U_o.T,), dim=1)
+    # every step at once: the states before each step are given, so the steps are independent
+    flat_xs = xs.reshape(flat, M)
+    h_prev = states['h_prev'].reshape(flat, D)
+    maps_x = (flat_xs @ stack_x_T).to(dtype)
+    maps_x += torch.cat((0.5*b_i, b_c, 0.5*b_o,))
+    seq_i_c_tilde_o = maps_x[:, 0:3*D]
+    # each row's scale and shift, one row broadcast over all
+    gate_scale = torch.tensor([0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = torch.tensor([0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    seq_i = maps_x[:, 0:D]
+    seq_c_tilde = maps_x[:, D:2*D]
+    seq_o = maps_x[:, 2*D:3*D]
+    # U_i @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
+    maps_x.addmm_(h_prev, stack_h_prev_T)
+    # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+    # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+    # i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+    gates = seq_i_c_tilde_o
+    gates.tanh_().mul_(gate_scale).add_(gate_shift)
+    seq_i = seq_i.reshape(steps, batch, D)
+    seq_c_tilde = seq_c_tilde.reshape(steps, batch, D)
+    seq_o = seq_o.reshape(steps, batch, D)
+    kept = {
+        'h_prev': states['h_prev'],
+        'i': seq_i,
+        'c_tilde': seq_c_tilde,
+        'o': seq_o,
+        'c': states['c'],
+    }
+    return kept
+
+
 def zero_state(params, batch, dtype):
     """The state of all zeros, {name: (batch, size)}, sizes read off the parameters."""
     sizes = {}
@@ -430,34 +502,9 @@ def zero_state(params, batch, dtype):
 
 
 PREVIOUS = {'h': 'h_prev', 'c': 'c_prev'}  # each state's name before a step, as CACHE names it
-
-
-def _saved_states(kept, state0):
-    """What recompute saves instead of cache["kept"]: per state, its values before every step
-    if kept, else its values after every step and the initial value (None: zeros)."""
-    saved = {}
-    for s in STATE:
-        if PREVIOUS[s] in kept:
-            saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
-        else:
-            saved[s] = kept[s]
-            saved["initial " + s] = state0.get(s, torch.zeros_like(kept[s][0]))
-    return saved
-
-
-def _recompute(params, xs, saved):
-    """cache["kept"] again, for all steps at once: given the states before each step, the steps
-    are independent, so step_forward runs once over the T*B rows."""
-    steps, batch = xs.shape[0], xs.shape[1]
-    state = {}
-    for s in STATE:
-        if PREVIOUS[s] in saved:
-            before = saved[PREVIOUS[s]]
-        else:
-            before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
-        state[s] = before.reshape(steps * batch, before.shape[2])
-    _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
-    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
+# the values of CACHE recompute reads (states before or after each step): views of
+# the forward's state sequences, so keeping them costs no memory of its own
+RECOMPUTE_READS = ('h_prev', 'c')
 
 
 class SequenceFunction(torch.autograd.Function):
@@ -474,7 +521,8 @@ class SequenceFunction(torch.autograd.Function):
         state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
-        saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
+        kept = cache["kept"]
+        saved = {name: kept[name] for name in RECOMPUTE_READS} if recompute else kept
         ctx.recompute, ctx.saved_names = recompute, tuple(saved)
         ctx.save_for_backward(cache["xs"], *saved.values(), *params.values())
         return (y, *[state_T[s] for s in STATE])
@@ -485,7 +533,7 @@ class SequenceFunction(torch.autograd.Function):
         xs, *values = ctx.saved_tensors
         saved = dict(zip(ctx.saved_names, values))
         params = dict(zip(PARAMS, values[len(saved):]))
-        kept = _recompute(params, xs, saved) if ctx.recompute else saved
+        kept = recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         # complex: the derived backward gives the holomorphic derivative's transpose; torch's
         # convention is its conjugate, so the adjoints are conjugated in and out
@@ -512,6 +560,10 @@ class Cell(torch.nn.Module):
                  dtype=None):
         super().__init__()
         self.sizes = dict(input_size=input_size, hidden_size=hidden_size)
+        if recompute and not set(RECOMPUTE_READS) <= set(CACHE):
+            raise ValueError(f"recompute=True: {CELL} recomputes from state values its forward "
+                             f"does not keep ({sorted(set(RECOMPUTE_READS) - set(CACHE))}); "
+                             "use recompute=False")
         self.batch_first, self.recompute = batch_first, recompute
         dtype = torch.get_default_dtype() if dtype is None else dtype
         for name, value in init_params(**self.sizes, dtype=dtype, device=device).items():

@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f975a1e4fabf55d44c40ce442d119a191f7a284c362bf878d15784bf95179abf
+gatecalc-content-sha256: 7542692e754e5ef606cc188c738c8189eb9d0a64a96602ab5632602c10abef11
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -136,6 +136,20 @@ def _check_backward(params, cache, dy, d_state_T):
                  + ([] if dy is None else [("dy", dy)])
                  + [(f"d_state_T[{k!r}]", v) for k, v in d_state_T.items()])
     return xs.shape[0], xs.shape[1], xs.dtype, d_state_T
+
+
+def _check_recompute(params, xs, states):
+    """-> (steps, batch, dtype) after checking every argument of recompute."""
+    sizes = _check_params(params)
+    _check_tensor("xs", xs, ("T", "B", INPUT_DIM), sizes)
+    if not isinstance(states, dict) or not set(RECOMPUTE_READS) <= set(states):
+        raise TypeError(f"states: expected a dict with the keys {list(RECOMPUTE_READS)}")
+    dims = {**STATE_DIMS, **{PREVIOUS[s]: dim for s, dim in STATE_DIMS.items()}}
+    for name in RECOMPUTE_READS:
+        _check_tensor(f"states[{name!r}]", states[name], ("T", "B", dims[name]), sizes)
+    _check_alike([(f"params[{k!r}]", v) for k, v in params.items()] + [("xs", xs)]
+                 + [(f"states[{k!r}]", states[k]) for k in RECOMPUTE_READS])
+    return xs.shape[0], xs.shape[1], xs.dtype
 
 
 def init_params(input_size, hidden_size, *, generator=None, dtype=torch.float64, device=None):
@@ -512,6 +526,84 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
+def recompute(params, xs, states):
+    """cache['kept'] again, from the forward's input xs (T, B, M) and states {h_prev, c_prev, c},
+    each (T, B, size): given the states before every step, the steps are independent, so each
+    stacked map is one product over all T*B rows and there is no time loop.
+    """
+    steps, batch, dtype = _check_recompute(params, xs, states)
+    flat = steps*batch
+    W_i = params['W_i']
+    U_i = params['U_i']
+    b_i = params['b_i']
+    V_i = params['V_i']
+    W_f = params['W_f']
+    U_f = params['U_f']
+    b_f = params['b_f']
+    V_f = params['V_f']
+    W_c = params['W_c']
+    U_c = params['U_c']
+    b_c = params['b_c']
+    W_o = params['W_o']
+    U_o = params['U_o']
+    b_o = params['b_o']
+    V_o = params['V_o']
+    D = params['W_i'].shape[0]
+    M = params['W_i'].shape[1]
+    # linear maps that share an operand, stacked: one matrix product per operand
+    # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
+    #   0.5*tanh(0.5*a)
+    stack_x_T = torch.cat((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), dim=1)
+    stack_h_prev_T = torch.cat((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), dim=1)
+    # every step at once: the states before each step are given, so the steps are independent
+    flat_xs = xs.reshape(flat, M)
+    h_prev = states['h_prev'].reshape(flat, D)
+    c_prev = states['c_prev'].reshape(flat, D)
+    c = states['c'].reshape(flat, D)
+    maps_x = (flat_xs @ stack_x_T).to(dtype)
+    maps_x += torch.cat((0.5*b_i, 0.5*b_f, b_c, b_o,))
+    seq_i_f_c_tilde = maps_x[:, 0:3*D]
+    # each row's scale and shift, one row broadcast over all
+    gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    seq_i = maps_x[:, 0:D]
+    seq_f = maps_x[:, D:2*D]
+    seq_c_tilde = maps_x[:, 2*D:3*D]
+    # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps
+    #   in place
+    maps_x.addmm_(h_prev, stack_h_prev_T)
+    # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+    # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+    # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    seq_i += 0.5*(V_i*c_prev)
+    seq_f += 0.5*(V_f*c_prev)
+    # i, f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+    gates = seq_i_f_c_tilde
+    gates.tanh_().mul_(gate_scale).add_(gate_shift)
+    i = seq_i
+    f = seq_f
+    c_tilde = seq_c_tilde
+    # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+    a_o = maps_x[:, 3*D:4*D] + V_o*c
+    o = torch.sigmoid(a_o)
+    seq_i = seq_i.reshape(steps, batch, D)
+    seq_f = seq_f.reshape(steps, batch, D)
+    seq_c_tilde = seq_c_tilde.reshape(steps, batch, D)
+    seq_o = o.reshape(steps, batch, D)
+    kept = {
+        'h_prev': states['h_prev'],
+        'c_prev': states['c_prev'],
+        'i': seq_i,
+        'f': seq_f,
+        'c_tilde': seq_c_tilde,
+        'c': states['c'],
+        'o': seq_o,
+    }
+    return kept
+
+
 def zero_state(params, batch, dtype):
     """The state of all zeros, {name: (batch, size)}, sizes read off the parameters."""
     sizes = {}
@@ -523,34 +615,9 @@ def zero_state(params, batch, dtype):
 
 
 PREVIOUS = {'h': 'h_prev', 'c': 'c_prev'}  # each state's name before a step, as CACHE names it
-
-
-def _saved_states(kept, state0):
-    """What recompute saves instead of cache["kept"]: per state, its values before every step
-    if kept, else its values after every step and the initial value (None: zeros)."""
-    saved = {}
-    for s in STATE:
-        if PREVIOUS[s] in kept:
-            saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
-        else:
-            saved[s] = kept[s]
-            saved["initial " + s] = state0.get(s, torch.zeros_like(kept[s][0]))
-    return saved
-
-
-def _recompute(params, xs, saved):
-    """cache["kept"] again, for all steps at once: given the states before each step, the steps
-    are independent, so step_forward runs once over the T*B rows."""
-    steps, batch = xs.shape[0], xs.shape[1]
-    state = {}
-    for s in STATE:
-        if PREVIOUS[s] in saved:
-            before = saved[PREVIOUS[s]]
-        else:
-            before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
-        state[s] = before.reshape(steps * batch, before.shape[2])
-    _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
-    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
+# the values of CACHE recompute reads (states before or after each step): views of
+# the forward's state sequences, so keeping them costs no memory of its own
+RECOMPUTE_READS = ('h_prev', 'c_prev', 'c')
 
 
 class SequenceFunction(torch.autograd.Function):
@@ -567,7 +634,8 @@ class SequenceFunction(torch.autograd.Function):
         state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
-        saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
+        kept = cache["kept"]
+        saved = {name: kept[name] for name in RECOMPUTE_READS} if recompute else kept
         ctx.recompute, ctx.saved_names = recompute, tuple(saved)
         ctx.save_for_backward(cache["xs"], *saved.values(), *params.values())
         return (y, *[state_T[s] for s in STATE])
@@ -578,7 +646,7 @@ class SequenceFunction(torch.autograd.Function):
         xs, *values = ctx.saved_tensors
         saved = dict(zip(ctx.saved_names, values))
         params = dict(zip(PARAMS, values[len(saved):]))
-        kept = _recompute(params, xs, saved) if ctx.recompute else saved
+        kept = recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         # complex: the derived backward gives the holomorphic derivative's transpose; torch's
         # convention is its conjugate, so the adjoints are conjugated in and out
@@ -605,6 +673,10 @@ class Cell(torch.nn.Module):
                  dtype=None):
         super().__init__()
         self.sizes = dict(input_size=input_size, hidden_size=hidden_size)
+        if recompute and not set(RECOMPUTE_READS) <= set(CACHE):
+            raise ValueError(f"recompute=True: {CELL} recomputes from state values its forward "
+                             f"does not keep ({sorted(set(RECOMPUTE_READS) - set(CACHE))}); "
+                             "use recompute=False")
         self.batch_first, self.recompute = batch_first, recompute
         dtype = torch.get_default_dtype() if dtype is None else dtype
         for name, value in init_params(**self.sizes, dtype=dtype, device=device).items():

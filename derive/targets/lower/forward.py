@@ -34,6 +34,7 @@ class _Forward:
 
     def __init__(self, derivation: Derivation, plan: Plan):
         self.derivation, self.cell, self.plan = derivation, derivation.cell, plan
+        self.stored = plan.stored_maps  # stepped operands whose products are kept per step
         self.names = names = Names(derivation)
         self.states = set(self.cell.state_names)
         self.prevs = {prev_name(s): s for s in self.cell.state_names}
@@ -65,6 +66,10 @@ class _Forward:
 
     def rows(self, start, stop) -> Span:
         return Span(self.names.size(start), self.names.size(stop))
+
+    def now(self, name: str) -> Ref:
+        """A per-step array's entry at the step being computed."""
+        return Ref(name)[T]
 
     def function(self) -> ir.Function:
         body = [*self.stacks(), *self.hoisted_maps(), *self.storage(),
@@ -154,7 +159,7 @@ class _Forward:
         return nodes
 
     def step(self) -> list[ir.Node]:
-        """One step: the program's statements in order, gates of a run at its first."""
+        """One step: its state and input at step t bound, then its statements."""
         plan, seq, x = self.plan, self.seq, self.cell.input[0]
         used = {symbol.name for expr in plan.exprs.values() for symbol in expr.free_symbols}
         body: list[ir.Node] = [ir.Bind(p, Ref(seq[s])[T]) for p, s in self.prevs.items()
@@ -162,6 +167,15 @@ class _Forward:
                                                    if not g.hoisted)]
         if x in used:
             body.append(ir.Bind(x, Ref("xs")[T]))
+        return body + self.statements(used)
+
+    def wanted(self, target: str) -> bool:
+        """Whether the step computes ``target`` (the forward: every value)."""
+        return True
+
+    def statements(self, used) -> list[ir.Node]:
+        """The program's statements in order, gates of a run at its first."""
+        plan, body = self.plan, []
         shown, done_runs = set(), set()
         run_of = {gate.target: run for run in plan.runs for gate in run}
         equation_of = {s.target: s.equation for s in self.derivation.forward}
@@ -171,7 +185,7 @@ class _Forward:
             if statement.is_linear_map:
                 body += self.product(statement)
                 continue
-            if target in pre_activations:
+            if target in pre_activations or not self.wanted(target):
                 continue
             run = run_of.get(target, ())
             for equation in [statement.equation] + [equation_of[g.target] for g in run]:
@@ -191,7 +205,7 @@ class _Forward:
                 done_runs.add(run)
                 nodes += self.extras(run) + self.activations(run)
             if target in used or target in self.states:
-                nodes.append(ir.Bind(target, Ref(self.gate_seq[target])[T]))
+                nodes.append(ir.Bind(target, self.now(self.gate_seq[target])))
             return nodes
         if target in self.states or target in seq:
             at = sympy.Add(T, 1, evaluate=False) if target in self.states else T
@@ -203,30 +217,31 @@ class _Forward:
         """A group's product, once a step, at its first map; the input's maps came before."""
         plan = self.plan
         g = next(g for g in plan.groups if g.operand == statement.operand)
-        if g.hoisted or statement.target != g.slots[0].symbol:
+        if (g.hoisted or statement.target != g.slots[0].symbol
+                or not any(self.wanted(slot.symbol) for slot in g.slots)):
             return []
         maps = ", ".join(f"{slot.matrix} @ {g.operand}" for slot in g.slots)
         fusion = plan.fused.get(g.operand)
         symbols = fusion.symbols if fusion else frozenset()
         stack = Ref(f"{g.stack}_T")
         if fusion and len(symbols) == len(g.slots) == len(fusion.hoisted.slots):  # every row
-            into = Ref(fusion.hoisted.maps)[T]
+            into = self.now(fusion.hoisted.maps)
             return [ir.Comment(f"{maps}: one product, added to the input's maps in place"),
                     ir.MatMul(into, Ref(g.operand), stack, new=False, accumulate=True)]
         ranges = _row_ranges([slot for slot in g.slots if slot.symbol in symbols])
         note = "; rows " + ", ".join(f"{a}:{b}" for a, b in ranges) + \
             " added to the input's maps in place" if ranges else ""
-        if g.operand in plan.stored_maps:
+        if g.operand in self.stored:
             nodes = [ir.Comment(f"{maps}: one product{note}"),
-                     ir.MatMul(Ref(g.maps)[T], Ref(g.operand), stack, new=False)]
-            own = Ref(g.maps)[T, ALL]
+                     ir.MatMul(self.now(g.maps), Ref(g.operand), stack, new=False)]
+            own = self.now(g.maps)[ALL]
         else:
             nodes = [ir.Comment(f"{maps}: one product{note}"),
                      ir.MatMul(Ref(g.maps), Ref(g.operand), stack)]
             own = Ref(g.maps)[ALL]
         for start, stop in ranges:
             rows = self.rows(start, stop)
-            into = Ref(fusion.hoisted.maps)[T, ALL, rows]
+            into = self.now(fusion.hoisted.maps)[ALL, rows]
             nodes.append(ir.Elementwise(into, sympy.Symbol("_own"), (("_own", own[rows]),),
                                         new=False, accumulate=True))
         return nodes
@@ -240,13 +255,13 @@ class _Forward:
             inner = BLOCKS[gate.block].tanh_form[0] if tanh_run(run) else 1.0
             extra = gate.extra if inner == 1 else sympy.Mul(sympy.Float(inner), gate.extra,
                                                              evaluate=False)
-            nodes.append(ir.Elementwise(Ref(self.gate_seq[gate.target])[T], extra,
+            nodes.append(ir.Elementwise(self.now(self.gate_seq[gate.target]), extra,
                                         _used_places(extra, tuple(self.places.items())),
                                         new=False, accumulate=True))
         return nodes
 
     def activations(self, run) -> list[ir.Node]:
-        view = Ref(self.run_views.get(run, self.gate_seq[run[0].target]))[T]
+        view = self.now(self.run_views.get(run, self.gate_seq[run[0].target]))
         targets = ", ".join(gate.target for gate in run)
         if not tanh_run(run) or self.affine[run] is None:
             function = run[0].block if not tanh_run(run) else "tanh"

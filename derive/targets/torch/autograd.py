@@ -146,45 +146,33 @@ def _check_backward(params, cache, dy, d_state_T):
                  + ([] if dy is None else [("dy", dy)])
                  + [(f"d_state_T[{k!r}]", v) for k, v in d_state_T.items()])
     return xs.shape[0], xs.shape[1], xs.dtype, d_state_T
+
+
+def _check_recompute(params, xs, states):
+    """-> (steps, batch, dtype) after checking every argument of recompute."""
+    sizes = _check_params(params)
+    _check_tensor("xs", xs, ("T", "B", INPUT_DIM), sizes)
+    if not isinstance(states, dict) or not set(RECOMPUTE_READS) <= set(states):
+        raise TypeError(f"states: expected a dict with the keys {list(RECOMPUTE_READS)}")
+    dims = {**STATE_DIMS, **{PREVIOUS[s]: dim for s, dim in STATE_DIMS.items()}}
+    for name in RECOMPUTE_READS:
+        _check_tensor(f"states[{name!r}]", states[name], ("T", "B", dims[name]), sizes)
+    _check_alike([(f"params[{k!r}]", v) for k, v in params.items()] + [("xs", xs)]
+                 + [(f"states[{k!r}]", states[k]) for k in RECOMPUTE_READS])
+    return xs.shape[0], xs.shape[1], xs.dtype
 '''
 
 
-def function(cell: Cell) -> str:
-    """The autograd.Function, and the recomputation it may use instead of saving gates."""
+def function(cell: Cell, reads: tuple[str, ...]) -> str:
+    """The autograd.Function; ``reads``: the state values the printed ``recompute`` reads."""
     previous = {s: prev_name(s) for s in cell.state_names}
     return (f"PREVIOUS = {previous!r}  # each state's name before a step, as CACHE names it\n"
-            + FUNCTION)
+            "# the values of CACHE recompute reads (states before or after each step): views of\n"
+            "# the forward's state sequences, so keeping them costs no memory of its own\n"
+            f"RECOMPUTE_READS = {reads!r}\n" + FUNCTION)
 
 
 FUNCTION = '''
-
-def _saved_states(kept, state0):
-    """What recompute saves instead of cache["kept"]: per state, its values before every step
-    if kept, else its values after every step and the initial value (None: zeros)."""
-    saved = {}
-    for s in STATE:
-        if PREVIOUS[s] in kept:
-            saved[PREVIOUS[s]] = kept[PREVIOUS[s]]
-        else:
-            saved[s] = kept[s]
-            saved["initial " + s] = state0.get(s, torch.zeros_like(kept[s][0]))
-    return saved
-
-
-def _recompute(params, xs, saved):
-    """cache["kept"] again, for all steps at once: given the states before each step, the steps
-    are independent, so step_forward runs once over the T*B rows."""
-    steps, batch = xs.shape[0], xs.shape[1]
-    state = {}
-    for s in STATE:
-        if PREVIOUS[s] in saved:
-            before = saved[PREVIOUS[s]]
-        else:
-            before = torch.cat((saved["initial " + s][None], saved[s][:-1]))
-        state[s] = before.reshape(steps * batch, before.shape[2])
-    _, step_cache = step_forward(params, xs.reshape(steps * batch, xs.shape[2]), state)
-    return {name: step_cache[name].reshape(steps, batch, -1) for name in CACHE}
-
 
 class SequenceFunction(torch.autograd.Function):
     """The whole sequence as one autograd node. Inputs: recompute (a bool), x (T, B, M), each
@@ -200,7 +188,8 @@ class SequenceFunction(torch.autograd.Function):
         state0 = {s: v for s, v in zip(STATE, tensors) if v is not None}
         params = dict(zip(PARAMS, tensors[len(STATE):]))
         y, state_T, cache = forward(params, x, state0)
-        saved = _saved_states(cache["kept"], state0) if recompute else cache["kept"]
+        kept = cache["kept"]
+        saved = {name: kept[name] for name in RECOMPUTE_READS} if recompute else kept
         ctx.recompute, ctx.saved_names = recompute, tuple(saved)
         ctx.save_for_backward(cache["xs"], *saved.values(), *params.values())
         return (y, *[state_T[s] for s in STATE])
@@ -211,7 +200,7 @@ class SequenceFunction(torch.autograd.Function):
         xs, *values = ctx.saved_tensors
         saved = dict(zip(ctx.saved_names, values))
         params = dict(zip(PARAMS, values[len(saved):]))
-        kept = _recompute(params, xs, saved) if ctx.recompute else saved
+        kept = recompute(params, xs, saved) if ctx.recompute else saved
         cache = {"kept": kept, "xs": xs, "dtype": xs.dtype}
         # complex: the derived backward gives the holomorphic derivative's transpose; torch's
         # convention is its conjugate, so the adjoints are conjugated in and out
@@ -248,6 +237,10 @@ def cell_module(cell: Cell) -> str:
     def __init__({signature}):
         super().__init__()
         self.sizes = dict({sizes})
+        if recompute and not set(RECOMPUTE_READS) <= set(CACHE):
+            raise ValueError(f"recompute=True: {{CELL}} recomputes from state values its forward "
+                             f"does not keep ({{sorted(set(RECOMPUTE_READS) - set(CACHE))}}); "
+                             "use recompute=False")
         self.batch_first, self.recompute = batch_first, recompute
         dtype = torch.get_default_dtype() if dtype is None else dtype
         for name, value in init_params(**self.sizes, dtype=dtype, device=device).items():

@@ -12,8 +12,9 @@ from __future__ import annotations
 from derive.ad.adjoint import Derivation
 from derive.errors import GenerationError
 from derive.targets.layout import wrap_long_lines
-from derive.targets.lower import (lower_backward, lower_forward, lower_step_backward,
-                                  lower_step_forward)
+from derive.targets.lower import (lower_backward, lower_forward, lower_recompute,
+                                  lower_step_backward, lower_step_forward)
+from derive.targets.lower.recompute import recompute_reads
 from derive.targets.numpy.module import _constants, _module_header
 from derive.targets.plan import make_plan
 from derive.targets.torch import autograd
@@ -40,10 +41,12 @@ def generate_module(derivation: Derivation) -> str:
                                           ": forward and backward through time\n(PyTorch module).", 1)
     head = "\n".join([header, "import torch\n", _constants(derivation, plan)])
     functions = (lower_step_forward(derivation), lower_step_backward(derivation),
-                 lower_forward(derivation, plan), lower_backward(derivation, plan))
+                 lower_forward(derivation, plan), lower_backward(derivation, plan),
+                 lower_recompute(derivation, plan))
     parts = [head, autograd.CHECKS, autograd.init_params(cell),
              *[printer.doprint(function) for function in functions], ZERO_STATE,
-             autograd.function(cell), autograd.cell_module(cell)]
+             autograd.function(cell, recompute_reads(derivation, plan)),
+             autograd.cell_module(cell)]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     try:  # a printer bug must stop here, before any file is written
         compile(source, f"{cell.name}.py", "exec")

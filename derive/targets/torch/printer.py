@@ -64,9 +64,11 @@ class TorchCodePrinter(NumPyCodePrinter):
         values = ", ".join(repr(v) for v in node.values)
         counts = ", ".join(self.size(c) for c in node.counts)
         name, device = node.name, self.device
-        return [f"{name} = torch.tensor([{values}], {self._like()})",
-                f"{name} = {name}.repeat_interleave(torch.tensor([{counts}], device={device}))",
-                f"{name} = {name}.repeat({self.size(node.batch)}, 1)"]
+        lines = [f"{name} = torch.tensor([{values}], {self._like()})",
+                 f"{name} = {name}.repeat_interleave(torch.tensor([{counts}], device={device}))"]
+        if node.batch == 1:  # one row, broadcast
+            return lines
+        return lines + [f"{name} = {name}.repeat({self.size(node.batch)}, 1)"]
 
     def _print_AddRows(self, node: ir.AddRows) -> list[str]:
         rows = [" + ".join(self._scaled(part) for part in row)
