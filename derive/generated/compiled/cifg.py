@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 129e4e5f351d8a8d1d7a4d9cd2b10c159b1f240bc0bf989f64bf2fb65f3b6ee1
+gatecalc-content-sha256: f4cc6ccc34bddc9572e45ef5f54f2d7f87b8a8b7562d54c0e75358a1b1a98f94
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -163,7 +163,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8ed6764c9cd81318b0d342ae61c4c3c9789ba4278b2a63fc55fde3ecf17c5619
+gatecalc-content-sha256: 8ebc44514526a3185063e465476b92ee3fb1ae94ed6cb362c12e72763b32531f
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -182,7 +182,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

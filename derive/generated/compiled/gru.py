@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: db096ac0b4097cef76f7df454e0c669258f512afd54c14e4f8db2747711b6fac
+gatecalc-content-sha256: 2fe68942126d5b2f3cefeb23fad683387905f695e80f805b932bcbfc3f4fe631
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -164,7 +164,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 90927110c65f77e560e2e7b40b28b8cd23ce701c86b9be752d3432f1ad70c772
+gatecalc-content-sha256: ee9b371d8b48ddd328838a25f653ae857d7374f6addbeee01d9933587775e538
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -166,7 +166,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e53dc399ae33ac8844c0bb33a922617d73029f76727b182779b3e035b541600b
+gatecalc-content-sha256: 4cd0375f81dd085dbe551a7558e33ad99ab64efac4e9c49675c22cf400eae95c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -166,7 +166,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 556e2e83fa4acafa0f37e37a86464543a7e8511ba39440ef8e292ebb18345c91
+gatecalc-content-sha256: acc35fba8ee9042dc18ad0ef93b1eb4da9c0e1ce71fd01ea49225b5a8bebf3e1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -163,7 +163,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5c0258eae487142ac4885801411763f26e1ddb5af8af1b6a447c1540b7f41f0b
+gatecalc-content-sha256: 2634e929481b794cdebc7cc6e6c9349f641978f0df43ac0a8975c9abac8590b0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -169,7 +169,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b67b68862016f2fada89922ce679209e3e295735368a694958f26249f7a75d66
+gatecalc-content-sha256: 6aea18201abda5dc0dec0ed7ada56f012ced800f9a37b66c1204c26aa6211c8a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -168,7 +168,7 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 4096
+NUMPY_FROM = 16384
 """From this many values a step (batch x the state's units) on, forward and backward run the
 NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
 loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.

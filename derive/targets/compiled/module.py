@@ -57,7 +57,7 @@ def _numpy_path(params, batch):
     return batch * units >= NUMPY_FROM
 '''
 
-NUMPY_FROM_VALUES = 4096
+NUMPY_FROM_VALUES = 16384
 """The threshold every compiled module is generated with (one value for every cell)."""
 
 
