@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from derive.targets import ir
+from derive.targets.compiled.ranks import indexed_rank
 
 INDICES = ("_i", "_j", "_k", "_l")
 """Loop indices, outermost first (names the spec cannot take: they start with ``_``)."""
@@ -30,11 +31,8 @@ class Nest:
 
 
 def rank_of(ref: ir.Ref, ranks: dict[str, int]) -> int | None:
-    base = ranks.get(ref.name) if ref.key is None else None
-    if base is None:
-        return None
-    dropped = sum(1 for i in ref.index if not isinstance(i, (ir.Span, ir.NewAxis)))
-    return base - dropped + sum(1 for i in ref.index if isinstance(i, ir.NewAxis))
+    """``ref``'s rank from the ranks bound where its statement stands (entries of dicts: None)."""
+    return indexed_rank(ranks.get(ref.name) if ref.key is None else None, ref.index)
 
 
 def element(ref: ir.Ref, ranks: dict[str, int], rank: int, size) -> str | None:

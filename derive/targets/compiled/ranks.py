@@ -28,20 +28,24 @@ def infer_ranks(function: ir.Function) -> dict[int, dict[str, int]]:
     return at
 
 
+def indexed_rank(base: int | None, index) -> int | None:
+    """The rank of an array of rank ``base`` indexed by ``index`` (a number drops an axis, a
+    new axis adds one, a span keeps one); None when unknown or over-indexed."""
+    if base is None:
+        return None
+    dropped = sum(1 for i in index if not isinstance(i, (ir.Span, ir.NewAxis)))
+    added = sum(1 for i in index if isinstance(i, ir.NewAxis))
+    return base - dropped + added if dropped <= base else None
+
+
 class _Ranks:
     def __init__(self, known: dict[str, int], entries: dict[tuple[str, str], int]):
         self.known, self.entries = known, entries
 
     def of_ref(self, ref: ir.Ref) -> int | None:
-        if ref.key is not None:
-            base = self.entries.get((ref.name, ref.key))
-        else:
-            base = self.known.get(ref.name)
-        if base is None:
-            return None
-        dropped = sum(1 for i in ref.index if not isinstance(i, (ir.Span, ir.NewAxis)))
-        added = sum(1 for i in ref.index if isinstance(i, ir.NewAxis))
-        return base - dropped + added if dropped <= base else None
+        base = (self.known.get(ref.name) if ref.key is None
+                else self.entries.get((ref.name, ref.key)))
+        return indexed_rank(base, ref.index)
 
     def of_expr(self, expr: sympy.Expr, places) -> int | None:
         placed = dict(places)
