@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7992d066e9de1a032165238d7978d975529a35b37a0dd102ded14c94a662d8cc
+gatecalc-content-sha256: 7a17aeda6585e2b9cca3cf1e79de14b47b100d38e795d50df04ca827065eb942
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -451,6 +451,8 @@ def forward(params, x, state0=None):
     seq_o = torch.empty((steps + 1, batch, D), dtype=dtype, device=xs.device)
     seq_o[0] = state0.get('o', 0)
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -463,40 +465,61 @@ def forward(params, x, state0=None):
         # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_i_prev = i_prev @ stack_i_prev_T
-        maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
-        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
+        if fused is None:
+            maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
+            # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the
+            #   input's maps in place
+        else:
+            fused.forward_1(maps_x[t, :, 0:2*D], maps_i_prev[:, 0:2*D])
         maps_f_prev = f_prev @ stack_f_prev_T
-        maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
-        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
+        if fused is None:
+            maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
+            # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the
+            #   input's maps in place
+        else:
+            fused.forward_2(maps_x[t, :, 0:2*D], maps_f_prev[:, 0:2*D])
         maps_o_prev = o_prev @ stack_o_prev_T
-        maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
-        # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
-        #   o_prev + b_i)
-        a_i = maps_x[t, :, 0:D] + V_i*c_prev
-        i = seq_i[t + 1]
-        torch.sigmoid(a_i, out=i)
-        # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
-        #   o_prev + b_f)
-        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
-        f = seq_f[t + 1]
-        torch.sigmoid(a_f, out=f)
-        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        torch.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
-        c_tilde = seq_c_tilde[t]
-        # c = f * c_prev + i * c_tilde
-        c = seq_c[t + 1]
-        torch.add(f*c_prev, i*c_tilde, out=c)
-        # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
-        #   o_prev + b_o)
-        a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
-               + maps_o_prev[:, 2*D:3*D])
-        o = seq_o[t + 1]
-        torch.sigmoid(a_o, out=o)
-        # h = o * tanh(c)
-        h = seq_h[t + 1]
-        torch.mul(o, torch.tanh(c), out=h)
+        if fused is None:
+            maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
+            # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev +
+            #   R_io @ o_prev + b_i)
+            a_i = maps_x[t, :, 0:D] + V_i*c_prev
+            i = seq_i[t + 1]
+            torch.sigmoid(a_i, out=i)
+            # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev +
+            #   R_fo @ o_prev + b_f)
+            a_f = maps_x[t, :, D:2*D] + V_f*c_prev
+            f = seq_f[t + 1]
+            torch.sigmoid(a_f, out=f)
+            # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            torch.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
+            c_tilde = seq_c_tilde[t]
+            # c = f * c_prev + i * c_tilde
+            c = seq_c[t + 1]
+            torch.add(f*c_prev, i*c_tilde, out=c)
+            # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
+            #   o_prev + b_o)
+            a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
+                   + maps_o_prev[:, 2*D:3*D])
+            o = seq_o[t + 1]
+            torch.sigmoid(a_o, out=o)
+            # h = o * tanh(c)
+            h = seq_h[t + 1]
+            torch.mul(o, torch.tanh(c), out=h)
+        else:
+            a_i = torch.empty_like(maps_x[t, :, 0:D])
+            i = seq_i[t + 1]
+            a_f = torch.empty_like(maps_x[t, :, D:2*D])
+            f = seq_f[t + 1]
+            c_tilde = seq_c_tilde[t]
+            c = seq_c[t + 1]
+            a_o = torch.empty_like(maps_f_prev[:, 2*D:3*D])
+            o = seq_o[t + 1]
+            h = seq_h[t + 1]
+            fused.forward_3(maps_x[t, :, 0:2*D], maps_o_prev[:, 0:2*D], a_i, maps_x[t, :, 0:D], V_i,
+                            c_prev, i, a_f, maps_x[t, :, D:2*D], V_f, f, seq_c_tilde[t], c, c_tilde,
+                            a_o, maps_f_prev[:, 2*D:3*D], maps_i_prev[:, 2*D:3*D],
+                            maps_o_prev[:, 2*D:3*D], maps_x[t, :, 3*D:4*D], V_o, o, h)
     y = seq_h[1:]
     state_T = {
         'h': seq_h[steps],
@@ -587,56 +610,93 @@ def backward(params, cache, dy, d_state_T=None):
     d_o_next[...] = d_state_T.get('o', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        c_prev = seq_c_prev[start:stop]
-        i = seq_i[start:stop]
-        f = seq_f[start:stop]
-        c_tilde = seq_c_tilde[start:stop]
-        c = seq_c[start:stop]
-        o = seq_o[start:stop]
-        seq_tanh_c = torch.tanh(c)
-        # ∂h/∂o
-        seq_dh_do = seq_tanh_c
-        # ∂o/∂a_o
-        seq_do_da_o = o*(1 - o)
-        # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂f/∂a_f
-        seq_df_da_f = f*(1 - f)
-        # ∂i/∂a_i
-        seq_di_da_i = i*(1 - i)
+        if fused is None:
+            c_prev = seq_c_prev[start:stop]
+            i = seq_i[start:stop]
+            f = seq_f[start:stop]
+            c_tilde = seq_c_tilde[start:stop]
+            c = seq_c[start:stop]
+            o = seq_o[start:stop]
+            seq_tanh_c = torch.tanh(c)
+            # ∂h/∂o
+            seq_dh_do = seq_tanh_c
+            # ∂o/∂a_o
+            seq_do_da_o = o*(1 - o)
+            # ∂h/∂c
+            seq_dh_dc = o*(1 - seq_tanh_c**2)
+            # ∂c/∂a_c_tilde
+            seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+            # ∂f/∂a_f
+            seq_df_da_f = f*(1 - f)
+            # ∂i/∂a_i
+            seq_di_da_i = i*(1 - i)
+        else:
+            c_prev = seq_c_prev[start:stop]
+            i = seq_i[start:stop]
+            f = seq_f[start:stop]
+            c_tilde = seq_c_tilde[start:stop]
+            c = seq_c[start:stop]
+            o = seq_o[start:stop]
+            seq_tanh_c = torch.empty_like(c)
+            seq_dh_do = torch.empty_like(seq_tanh_c)
+            seq_do_da_o = torch.empty_like(o)
+            seq_dh_dc = torch.empty_like(o)
+            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
+            seq_df_da_f = torch.empty_like(f)
+            seq_di_da_i = torch.empty_like(i)
+            fused.backward_1(seq_tanh_c, c, seq_dh_do, seq_do_da_o, o, seq_dh_dc, seq_dc_da_c_tilde,
+                             c_tilde, i, seq_df_da_f, f, seq_di_da_i)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            # grad of: h = o * tanh(c)
-            d_o = d_o_next + d_h*seq_dh_do[k]
-            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev
-            #   + R_oo @ o_prev + b_o)
-            d_a_o = seq_d_a_o[t]
-            torch.mul(d_o, seq_do_da_o[k], out=d_a_o)
-            d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
-            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            torch.mul(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: c = f * c_prev + i * c_tilde
-            d_f = d_f_next + d_c*c_prev[k]
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
-            #   f_prev + R_fo @ o_prev + b_f)
-            d_a_f = seq_d_a_f[t]
-            torch.mul(d_f, seq_df_da_f[k], out=d_a_f)
-            d_maps_i_prev[t, :, D:2*D] = d_a_f
-            d_i = d_i_next + d_c*c_tilde[k]
-            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
-            #   f_prev + R_io @ o_prev + b_i)
-            d_a_i = seq_d_a_i[t]
-            torch.mul(d_i, seq_di_da_i[k], out=d_a_i)
-            d_maps_i_prev[t, :, 0:D] = d_a_i
+            if fused is None:
+                # grad of: h = o * tanh(c)
+                d_o = d_o_next + d_h*seq_dh_do[k]
+                # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
+                #   f_prev + R_oo @ o_prev + b_o)
+                d_a_o = seq_d_a_o[t]
+                torch.mul(d_o, seq_do_da_o[k], out=d_a_o)
+                d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
+                d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
+                # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+                torch.mul(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
+                # grad of: c = f * c_prev + i * c_tilde
+                d_f = d_f_next + d_c*c_prev[k]
+                # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff
+                #   @ f_prev + R_fo @ o_prev + b_f)
+                d_a_f = seq_d_a_f[t]
+                torch.mul(d_f, seq_df_da_f[k], out=d_a_f)
+                d_maps_i_prev[t, :, D:2*D] = d_a_f
+                d_i = d_i_next + d_c*c_tilde[k]
+                # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if
+                #   @ f_prev + R_io @ o_prev + b_i)
+                d_a_i = seq_d_a_i[t]
+                torch.mul(d_i, seq_di_da_i[k], out=d_a_i)
+                d_maps_i_prev[t, :, 0:D] = d_a_i
+            else:
+                d_o = torch.empty_like(d_h)
+                d_a_o = seq_d_a_o[t]
+                d_c = torch.empty_like(d_a_o)
+                d_f = torch.empty_like(c_prev[k])
+                d_a_f = seq_d_a_f[t]
+                d_i = torch.empty_like(c_tilde[k])
+                d_a_i = seq_d_a_i[t]
+                fused.backward_2(d_o, d_h, d_o_next, seq_dh_do[k], d_a_o, seq_do_da_o[k],
+                                 d_maps_i_prev[t, :, 2*D:3*D], d_c, V_o, d_c_next, seq_dh_dc[k],
+                                 seq_d_a_c_tilde[t], seq_dc_da_c_tilde[k], d_f, c_prev[k], d_f_next,
+                                 d_a_f, seq_df_da_f[k], d_maps_i_prev[t, :, D:2*D], d_i, c_tilde[k],
+                                 d_i_next, d_a_i, seq_di_da_i[k], d_maps_i_prev[t, :, 0:D])
             d_h_prev = d_maps_x[t] @ stack_h_prev
-            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            if fused is None:
+                d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            else:
+                d_c_prev = torch.empty_like(d_a_f)
+                fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
             d_i_prev = d_maps_i_prev[t] @ stack_i_prev
             d_f_prev = d_maps_i_prev[t] @ stack_f_prev
             d_o_prev = d_maps_i_prev[t] @ stack_o_prev
@@ -848,3 +908,848 @@ class Cell(torch.nn.Module):
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         return (sizes + (", batch_first=True" if self.batch_first else "")
                 + (", recompute=True" if self.recompute else ""))
+
+
+FUSED = True
+"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
+for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
+float64, once they build. Read at call time; False: always the torch operations."""
+
+KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
+
+_BUILT = {}
+
+
+def _fused(xs):
+    """The fused kernels for loops over tensors like xs, or None where they do not run (then
+    the loops call torch operations): FUSED off, another device or dtype, or no build."""
+    if not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64):
+        return None
+    if "kernels" not in _BUILT:
+        _BUILT["kernels"] = _build_kernels()
+    return _BUILT["kernels"]
+
+
+def _build_kernels():
+    """Compile KERNELS once per process with torch.utils.cpp_extension (cached on disk by
+    torch, under a name that changes with the source, so a second process loads it). A build
+    that fails warns once, saying what it needs, and the torch operations run instead."""
+    import hashlib
+    import subprocess
+    import warnings
+    from torch.utils import cpp_extension
+    digest = hashlib.sha256((KERNELS + repr(KERNEL_FLAGS)).encode()).hexdigest()[:16]
+    try:
+        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+                                         functions=list(KERNEL_NAMES),
+                                         extra_cflags=list(KERNEL_FLAGS))
+    except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        warnings.warn(f"{CELL}: the fused C++ kernels did not build, so the torch operations "
+                      f"run (slower); they need a C++ compiler (g++) and ninja "
+                      f"(pip install -e '.[torch]'): {str(error).strip().splitlines()[-1:]}",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+KERNEL_NAMES = ('forward_1', 'forward_2', 'forward_3', 'backward_1', 'backward_2', 'backward_3')
+
+
+# the fused kernels, C++ (built by _build_kernels)
+KERNELS = r"""#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace {
+
+// Operand t in a loop nest over out's axes: its axes align to out's last ones; an axis it lacks
+// or has of size 1 is broadcast, stride 0.
+int64_t nest_stride(const at::Tensor& t, const at::Tensor& out, int64_t axis) {
+  const int64_t own = axis - (out.dim() - t.dim());
+  if (own < 0) return 0;
+  TORCH_CHECK(t.size(own) == out.size(axis) || t.size(own) == 1, "gatecalc: an operand of shape ",
+              t.sizes(), " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+  return t.size(own) == 1 ? 0 : t.stride(own);
+}
+
+// The innermost axis runs at unit stride in every operand that has it, in one dtype.
+void check_inner(const at::Tensor& t, const at::Tensor& out) {
+  TORCH_CHECK(t.scalar_type() == out.scalar_type() && t.dim() >= 1 && t.dim() <= out.dim() &&
+              t.size(-1) == out.size(-1) && (t.stride(-1) == 1 || t.size(-1) == 1),
+              "gatecalc: an operand of shape ", t.sizes(), " and strides ", t.strides(),
+              " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+}
+
+// Rows of outer iterations per thread: torch's grain size in values.
+int64_t grain(int64_t inner) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+}
+
+}  // namespace
+
+template <typename T>
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const maps_x_ = a0.data_ptr<T>();
+    const int64_t maps_x_s0 = nest_stride(a0, out, 0);
+    const T* const maps_i_prev_ = a1.data_ptr<T>();
+    const int64_t maps_i_prev_s0 = nest_stride(a1, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          maps_x_[_i*maps_x_s0 + _n] += maps_i_prev_[_i*maps_i_prev_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void forward_1(at::Tensor a0, at::Tensor a1) {
+  if (a0.scalar_type() == at::kFloat) {
+    forward_1_as<float>(a0, a1);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
+    forward_1_as<double>(a0, a1);
+  }
+}
+
+template <typename T>
+void forward_2_as(const at::Tensor& a0, const at::Tensor& a1) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const maps_x_ = a0.data_ptr<T>();
+    const int64_t maps_x_s0 = nest_stride(a0, out, 0);
+    const T* const maps_f_prev_ = a1.data_ptr<T>();
+    const int64_t maps_f_prev_s0 = nest_stride(a1, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          maps_x_[_i*maps_x_s0 + _n] += maps_f_prev_[_i*maps_f_prev_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void forward_2(at::Tensor a0, at::Tensor a1) {
+  if (a0.scalar_type() == at::kFloat) {
+    forward_2_as<float>(a0, a1);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_2: float or double");
+    forward_2_as<double>(a0, a1);
+  }
+}
+
+template <typename T>
+void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11, const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14, const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17, const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20, const at::Tensor& a21) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const maps_x_ = a0.data_ptr<T>();
+    const int64_t maps_x_s0 = nest_stride(a0, out, 0);
+    const T* const maps_o_prev_ = a1.data_ptr<T>();
+    const int64_t maps_o_prev_s0 = nest_stride(a1, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          maps_x_[_i*maps_x_s0 + _n] += maps_o_prev_[_i*maps_o_prev_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
+    const at::Tensor& out = a2;
+    check_inner(a2, out);
+    check_inner(a3, out);
+    check_inner(a4, out);
+    check_inner(a5, out);
+    T* const a_i_ = a2.data_ptr<T>();
+    const int64_t a_i_s0 = nest_stride(a2, out, 0);
+    const T* const maps_x_2_ = a3.data_ptr<T>();
+    const int64_t maps_x_2_s0 = nest_stride(a3, out, 0);
+    const T* const V_i_ = a4.data_ptr<T>();
+    const int64_t V_i_s0 = nest_stride(a4, out, 0);
+    const T* const c_prev_ = a5.data_ptr<T>();
+    const int64_t c_prev_s0 = nest_stride(a5, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          a_i_[_i*a_i_s0 + _n] = maps_x_2_[_i*maps_x_2_s0 + _n] + V_i_[_i*V_i_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a2, out);
+    T* const i_ = a6.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a6, out, 0);
+    const T* const a_i_ = a2.data_ptr<T>();
+    const int64_t a_i_s0 = nest_stride(a2, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          i_[_i*i_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_i_[_i*a_i_s0 + _n])));
+        }
+      }
+    });
+  }
+  {  // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
+    const at::Tensor& out = a7;
+    check_inner(a7, out);
+    check_inner(a8, out);
+    check_inner(a9, out);
+    check_inner(a5, out);
+    T* const a_f_ = a7.data_ptr<T>();
+    const int64_t a_f_s0 = nest_stride(a7, out, 0);
+    const T* const maps_x_3_ = a8.data_ptr<T>();
+    const int64_t maps_x_3_s0 = nest_stride(a8, out, 0);
+    const T* const V_f_ = a9.data_ptr<T>();
+    const int64_t V_f_s0 = nest_stride(a9, out, 0);
+    const T* const c_prev_ = a5.data_ptr<T>();
+    const int64_t c_prev_s0 = nest_stride(a5, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          a_f_[_i*a_f_s0 + _n] = maps_x_3_[_i*maps_x_3_s0 + _n] + V_f_[_i*V_f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a10;
+    check_inner(a10, out);
+    check_inner(a7, out);
+    T* const f_ = a10.data_ptr<T>();
+    const int64_t f_s0 = nest_stride(a10, out, 0);
+    const T* const a_f_ = a7.data_ptr<T>();
+    const int64_t a_f_s0 = nest_stride(a7, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          f_[_i*f_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_f_[_i*a_f_s0 + _n])));
+        }
+      }
+    });
+  }
+  {  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    const at::Tensor& out = a11;
+    check_inner(a11, out);
+    T* const seq_c_tilde_ = a11.data_ptr<T>();
+    const int64_t seq_c_tilde_s0 = nest_stride(a11, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          seq_c_tilde_[_i*seq_c_tilde_s0 + _n] = std::tanh(seq_c_tilde_[_i*seq_c_tilde_s0 + _n]);
+        }
+      }
+    });
+  }
+  {  // c = f * c_prev + i * c_tilde
+    const at::Tensor& out = a12;
+    check_inner(a12, out);
+    check_inner(a5, out);
+    check_inner(a13, out);
+    check_inner(a10, out);
+    check_inner(a6, out);
+    T* const c_ = a12.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a12, out, 0);
+    const T* const c_prev_ = a5.data_ptr<T>();
+    const int64_t c_prev_s0 = nest_stride(a5, out, 0);
+    const T* const c_tilde_ = a13.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a13, out, 0);
+    const T* const f_ = a10.data_ptr<T>();
+    const int64_t f_s0 = nest_stride(a10, out, 0);
+    const T* const i_ = a6.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a6, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          c_[_i*c_s0 + _n] = f_[_i*f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n] + i_[_i*i_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
+    const at::Tensor& out = a14;
+    check_inner(a14, out);
+    check_inner(a15, out);
+    check_inner(a16, out);
+    check_inner(a17, out);
+    check_inner(a18, out);
+    check_inner(a19, out);
+    check_inner(a12, out);
+    T* const a_o_ = a14.data_ptr<T>();
+    const int64_t a_o_s0 = nest_stride(a14, out, 0);
+    const T* const maps_f_prev_ = a15.data_ptr<T>();
+    const int64_t maps_f_prev_s0 = nest_stride(a15, out, 0);
+    const T* const maps_i_prev_ = a16.data_ptr<T>();
+    const int64_t maps_i_prev_s0 = nest_stride(a16, out, 0);
+    const T* const maps_o_prev_2_ = a17.data_ptr<T>();
+    const int64_t maps_o_prev_2_s0 = nest_stride(a17, out, 0);
+    const T* const maps_x_4_ = a18.data_ptr<T>();
+    const int64_t maps_x_4_s0 = nest_stride(a18, out, 0);
+    const T* const V_o_ = a19.data_ptr<T>();
+    const int64_t V_o_s0 = nest_stride(a19, out, 0);
+    const T* const c_ = a12.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a12, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          a_o_[_i*a_o_s0 + _n] = maps_x_4_[_i*maps_x_4_s0 + _n] + V_o_[_i*V_o_s0 + _n]*c_[_i*c_s0 + _n] + maps_i_prev_[_i*maps_i_prev_s0 + _n] + maps_f_prev_[_i*maps_f_prev_s0 + _n] + maps_o_prev_2_[_i*maps_o_prev_2_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a20;
+    check_inner(a20, out);
+    check_inner(a14, out);
+    T* const o_ = a20.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a20, out, 0);
+    const T* const a_o_ = a14.data_ptr<T>();
+    const int64_t a_o_s0 = nest_stride(a14, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          o_[_i*o_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_i*a_o_s0 + _n])));
+        }
+      }
+    });
+  }
+  {  // h = o * tanh(c)
+    const at::Tensor& out = a21;
+    check_inner(a21, out);
+    check_inner(a12, out);
+    check_inner(a20, out);
+    T* const h_ = a21.data_ptr<T>();
+    const int64_t h_s0 = nest_stride(a21, out, 0);
+    const T* const c_ = a12.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a12, out, 0);
+    const T* const o_ = a20.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a20, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          h_[_i*h_s0 + _n] = o_[_i*o_s0 + _n]*std::tanh(c_[_i*c_s0 + _n]);
+        }
+      }
+    });
+  }
+}
+
+void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13, at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17, at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21) {
+  if (a0.scalar_type() == at::kFloat) {
+    forward_3_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_3: float or double");
+    forward_3_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21);
+  }
+}
+
+template <typename T>
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const T* const c_ = a1.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a1, out, 0);
+    const int64_t c_s1 = nest_stride(a1, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n] = std::tanh(c_[_i*c_s0 + _j*c_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂o
+    const at::Tensor& out = a2;
+    check_inner(a2, out);
+    check_inner(a0, out);
+    T* const seq_dh_do_ = a2.data_ptr<T>();
+    const int64_t seq_dh_do_s0 = nest_stride(a2, out, 0);
+    const int64_t seq_dh_do_s1 = nest_stride(a2, out, 1);
+    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_do_[_i*seq_dh_do_s0 + _j*seq_dh_do_s1 + _n] = seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n];
+          }
+        }
+      }
+    });
+  }
+  {  // ∂o/∂a_o
+    const at::Tensor& out = a3;
+    check_inner(a3, out);
+    check_inner(a4, out);
+    T* const seq_do_da_o_ = a3.data_ptr<T>();
+    const int64_t seq_do_da_o_s0 = nest_stride(a3, out, 0);
+    const int64_t seq_do_da_o_s1 = nest_stride(a3, out, 1);
+    const T* const o_ = a4.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a4, out, 0);
+    const int64_t o_s1 = nest_stride(a4, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_do_da_o_[_i*seq_do_da_o_s0 + _j*seq_do_da_o_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - o_[_i*o_s0 + _j*o_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂c
+    const at::Tensor& out = a5;
+    check_inner(a5, out);
+    check_inner(a4, out);
+    check_inner(a0, out);
+    T* const seq_dh_dc_ = a5.data_ptr<T>();
+    const int64_t seq_dh_dc_s0 = nest_stride(a5, out, 0);
+    const int64_t seq_dh_dc_s1 = nest_stride(a5, out, 1);
+    const T* const o_ = a4.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a4, out, 0);
+    const int64_t o_s1 = nest_stride(a4, out, 1);
+    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_dc_[_i*seq_dh_dc_s0 + _j*seq_dh_dc_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂c/∂a_c_tilde
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a7, out);
+    check_inner(a8, out);
+    T* const seq_dc_da_c_tilde_ = a6.data_ptr<T>();
+    const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a6, out, 0);
+    const int64_t seq_dc_da_c_tilde_s1 = nest_stride(a6, out, 1);
+    const T* const c_tilde_ = a7.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a7, out, 0);
+    const int64_t c_tilde_s1 = nest_stride(a7, out, 1);
+    const T* const i_ = a8.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a8, out, 0);
+    const int64_t i_s1 = nest_stride(a8, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _j*seq_dc_da_c_tilde_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂f/∂a_f
+    const at::Tensor& out = a9;
+    check_inner(a9, out);
+    check_inner(a10, out);
+    T* const seq_df_da_f_ = a9.data_ptr<T>();
+    const int64_t seq_df_da_f_s0 = nest_stride(a9, out, 0);
+    const int64_t seq_df_da_f_s1 = nest_stride(a9, out, 1);
+    const T* const f_ = a10.data_ptr<T>();
+    const int64_t f_s0 = nest_stride(a10, out, 0);
+    const int64_t f_s1 = nest_stride(a10, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_df_da_f_[_i*seq_df_da_f_s0 + _j*seq_df_da_f_s1 + _n] = f_[_i*f_s0 + _j*f_s1 + _n]*(T(1) - f_[_i*f_s0 + _j*f_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂i/∂a_i
+    const at::Tensor& out = a11;
+    check_inner(a11, out);
+    check_inner(a8, out);
+    T* const seq_di_da_i_ = a11.data_ptr<T>();
+    const int64_t seq_di_da_i_s0 = nest_stride(a11, out, 0);
+    const int64_t seq_di_da_i_s1 = nest_stride(a11, out, 1);
+    const T* const i_ = a8.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a8, out, 0);
+    const int64_t i_s1 = nest_stride(a8, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_di_da_i_[_i*seq_di_da_i_s0 + _j*seq_di_da_i_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - i_[_i*i_s0 + _j*i_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+}
+
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_1: float or double");
+    backward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+  }
+}
+
+template <typename T>
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11, const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14, const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17, const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20, const at::Tensor& a21, const at::Tensor& a22, const at::Tensor& a23, const at::Tensor& a24) {
+  {  // grad of: h = o * tanh(c)
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    check_inner(a3, out);
+    T* const d_o_ = a0.data_ptr<T>();
+    const int64_t d_o_s0 = nest_stride(a0, out, 0);
+    const T* const d_h_ = a1.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a1, out, 0);
+    const T* const d_o_next_ = a2.data_ptr<T>();
+    const int64_t d_o_next_s0 = nest_stride(a2, out, 0);
+    const T* const seq_dh_do_ = a3.data_ptr<T>();
+    const int64_t seq_dh_do_s0 = nest_stride(a3, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_o_[_i*d_o_s0 + _n] = d_o_next_[_i*d_o_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_do_[_i*seq_dh_do_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
+    const at::Tensor& out = a4;
+    check_inner(a4, out);
+    check_inner(a0, out);
+    check_inner(a5, out);
+    T* const d_a_o_ = a4.data_ptr<T>();
+    const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
+    const T* const d_o_ = a0.data_ptr<T>();
+    const int64_t d_o_s0 = nest_stride(a0, out, 0);
+    const T* const seq_do_da_o_ = a5.data_ptr<T>();
+    const int64_t seq_do_da_o_s0 = nest_stride(a5, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_o_[_i*d_a_o_s0 + _n] = d_o_[_i*d_o_s0 + _n]*seq_do_da_o_[_i*seq_do_da_o_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a4, out);
+    T* const d_maps_i_prev_ = a6.data_ptr<T>();
+    const int64_t d_maps_i_prev_s0 = nest_stride(a6, out, 0);
+    const T* const d_a_o_ = a4.data_ptr<T>();
+    const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_maps_i_prev_[_i*d_maps_i_prev_s0 + _n] = d_a_o_[_i*d_a_o_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a7;
+    check_inner(a7, out);
+    check_inner(a8, out);
+    check_inner(a4, out);
+    check_inner(a9, out);
+    check_inner(a1, out);
+    check_inner(a10, out);
+    T* const d_c_ = a7.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a7, out, 0);
+    const T* const V_o_ = a8.data_ptr<T>();
+    const int64_t V_o_s0 = nest_stride(a8, out, 0);
+    const T* const d_a_o_ = a4.data_ptr<T>();
+    const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
+    const T* const d_c_next_ = a9.data_ptr<T>();
+    const int64_t d_c_next_s0 = nest_stride(a9, out, 0);
+    const T* const d_h_ = a1.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a1, out, 0);
+    const T* const seq_dh_dc_ = a10.data_ptr<T>();
+    const int64_t seq_dh_dc_s0 = nest_stride(a10, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_c_[_i*d_c_s0 + _n] = d_c_next_[_i*d_c_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_dc_[_i*seq_dh_dc_s0 + _n] + d_a_o_[_i*d_a_o_s0 + _n]*V_o_[_i*V_o_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    const at::Tensor& out = a11;
+    check_inner(a11, out);
+    check_inner(a7, out);
+    check_inner(a12, out);
+    T* const seq_d_a_c_tilde_ = a11.data_ptr<T>();
+    const int64_t seq_d_a_c_tilde_s0 = nest_stride(a11, out, 0);
+    const T* const d_c_ = a7.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a7, out, 0);
+    const T* const seq_dc_da_c_tilde_ = a12.data_ptr<T>();
+    const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a12, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          seq_d_a_c_tilde_[_i*seq_d_a_c_tilde_s0 + _n] = d_c_[_i*d_c_s0 + _n]*seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: c = f * c_prev + i * c_tilde
+    const at::Tensor& out = a13;
+    check_inner(a13, out);
+    check_inner(a14, out);
+    check_inner(a7, out);
+    check_inner(a15, out);
+    T* const d_f_ = a13.data_ptr<T>();
+    const int64_t d_f_s0 = nest_stride(a13, out, 0);
+    const T* const c_prev_ = a14.data_ptr<T>();
+    const int64_t c_prev_s0 = nest_stride(a14, out, 0);
+    const T* const d_c_ = a7.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a7, out, 0);
+    const T* const d_f_next_ = a15.data_ptr<T>();
+    const int64_t d_f_next_s0 = nest_stride(a15, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_f_[_i*d_f_s0 + _n] = d_f_next_[_i*d_f_next_s0 + _n] + d_c_[_i*d_c_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
+    const at::Tensor& out = a16;
+    check_inner(a16, out);
+    check_inner(a13, out);
+    check_inner(a17, out);
+    T* const d_a_f_ = a16.data_ptr<T>();
+    const int64_t d_a_f_s0 = nest_stride(a16, out, 0);
+    const T* const d_f_ = a13.data_ptr<T>();
+    const int64_t d_f_s0 = nest_stride(a13, out, 0);
+    const T* const seq_df_da_f_ = a17.data_ptr<T>();
+    const int64_t seq_df_da_f_s0 = nest_stride(a17, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_f_[_i*d_a_f_s0 + _n] = d_f_[_i*d_f_s0 + _n]*seq_df_da_f_[_i*seq_df_da_f_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a18;
+    check_inner(a18, out);
+    check_inner(a16, out);
+    T* const d_maps_i_prev_2_ = a18.data_ptr<T>();
+    const int64_t d_maps_i_prev_2_s0 = nest_stride(a18, out, 0);
+    const T* const d_a_f_ = a16.data_ptr<T>();
+    const int64_t d_a_f_s0 = nest_stride(a16, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_maps_i_prev_2_[_i*d_maps_i_prev_2_s0 + _n] = d_a_f_[_i*d_a_f_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a19;
+    check_inner(a19, out);
+    check_inner(a20, out);
+    check_inner(a7, out);
+    check_inner(a21, out);
+    T* const d_i_ = a19.data_ptr<T>();
+    const int64_t d_i_s0 = nest_stride(a19, out, 0);
+    const T* const c_tilde_ = a20.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a20, out, 0);
+    const T* const d_c_ = a7.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a7, out, 0);
+    const T* const d_i_next_ = a21.data_ptr<T>();
+    const int64_t d_i_next_s0 = nest_stride(a21, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_i_[_i*d_i_s0 + _n] = d_i_next_[_i*d_i_next_s0 + _n] + d_c_[_i*d_c_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
+    const at::Tensor& out = a22;
+    check_inner(a22, out);
+    check_inner(a19, out);
+    check_inner(a23, out);
+    T* const d_a_i_ = a22.data_ptr<T>();
+    const int64_t d_a_i_s0 = nest_stride(a22, out, 0);
+    const T* const d_i_ = a19.data_ptr<T>();
+    const int64_t d_i_s0 = nest_stride(a19, out, 0);
+    const T* const seq_di_da_i_ = a23.data_ptr<T>();
+    const int64_t seq_di_da_i_s0 = nest_stride(a23, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_i_[_i*d_a_i_s0 + _n] = d_i_[_i*d_i_s0 + _n]*seq_di_da_i_[_i*seq_di_da_i_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a24;
+    check_inner(a24, out);
+    check_inner(a22, out);
+    T* const d_maps_i_prev_3_ = a24.data_ptr<T>();
+    const int64_t d_maps_i_prev_3_s0 = nest_stride(a24, out, 0);
+    const T* const d_a_i_ = a22.data_ptr<T>();
+    const int64_t d_a_i_s0 = nest_stride(a22, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_maps_i_prev_3_[_i*d_maps_i_prev_3_s0 + _n] = d_a_i_[_i*d_a_i_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13, at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17, at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21, at::Tensor a22, at::Tensor a23, at::Tensor a24) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_2: float or double");
+    backward_2_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24);
+  }
+}
+
+template <typename T>
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    check_inner(a3, out);
+    check_inner(a4, out);
+    check_inner(a5, out);
+    check_inner(a6, out);
+    T* const d_c_prev_ = a0.data_ptr<T>();
+    const int64_t d_c_prev_s0 = nest_stride(a0, out, 0);
+    const T* const V_f_ = a1.data_ptr<T>();
+    const int64_t V_f_s0 = nest_stride(a1, out, 0);
+    const T* const V_i_ = a2.data_ptr<T>();
+    const int64_t V_i_s0 = nest_stride(a2, out, 0);
+    const T* const d_a_f_ = a3.data_ptr<T>();
+    const int64_t d_a_f_s0 = nest_stride(a3, out, 0);
+    const T* const d_a_i_ = a4.data_ptr<T>();
+    const int64_t d_a_i_s0 = nest_stride(a4, out, 0);
+    const T* const d_c_ = a5.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a5, out, 0);
+    const T* const f_ = a6.data_ptr<T>();
+    const int64_t f_s0 = nest_stride(a6, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_c_prev_[_i*d_c_prev_s0 + _n] = d_a_i_[_i*d_a_i_s0 + _n]*V_i_[_i*V_i_s0 + _n] + d_a_f_[_i*d_a_f_s0 + _n]*V_f_[_i*V_f_s0 + _n] + d_c_[_i*d_c_s0 + _n]*f_[_i*f_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_3_as<float>(a0, a1, a2, a3, a4, a5, a6);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
+    backward_3_as<double>(a0, a1, a2, a3, a4, a5, a6);
+  }
+}
+"""

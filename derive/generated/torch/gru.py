@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f04c412d93883fb50870517d9fd5534ed76f77ffdc55b2aa02819c48ba8d8120
+gatecalc-content-sha256: 01ef39da1e2e39f5d9f83d42eb1c24e9c656599c5a2ce82e27a8eff85be0f3ae
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -308,26 +308,39 @@ def forward(params, x, state0=None):
     seq_r_z = maps_x[:, :, 0:2*D]
     seq_r = maps_x[:, :, 0:D]
     seq_z = maps_x[:, :, D:2*D]
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     for t in range(steps):
         h_prev = seq_h[t]
         # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         torch.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
-        maps_x[t, :, 0:2*D] += maps_h_prev[t, :, 0:2*D]
-        # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        # r, z: one tanh over their rows, in place, then each row's scale and shift
-        gates = seq_r_z[t]
-        gates.tanh_().mul_(0.5).add_(0.5)
-        r = seq_r[t]
-        z = seq_z[t]
-        # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-        a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
-        n = seq_n[t]
-        torch.tanh(a_n, out=n)
-        # h = (1 - z) * n + z * h_prev
-        h = seq_h[t + 1]
-        torch.add((1 - z)*n, z*h_prev, out=h)
+        if fused is None:
+            maps_x[t, :, 0:2*D] += maps_h_prev[t, :, 0:2*D]
+            # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+            # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+            # r, z: one tanh over their rows, in place, then each row's scale and shift
+            gates = seq_r_z[t]
+            gates.tanh_().mul_(0.5).add_(0.5)
+            r = seq_r[t]
+            z = seq_z[t]
+            # n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+            a_n = maps_x[t, :, 2*D:3*D] + r*(maps_h_prev[t, :, 2*D:3*D] + b_hn)
+            n = seq_n[t]
+            torch.tanh(a_n, out=n)
+            # h = (1 - z) * n + z * h_prev
+            h = seq_h[t + 1]
+            torch.add((1 - z)*n, z*h_prev, out=h)
+        else:
+            gates = seq_r_z[t]
+            r = seq_r[t]
+            z = seq_z[t]
+            a_n = torch.empty_like(maps_h_prev[t, :, 2*D:3*D])
+            n = seq_n[t]
+            h = seq_h[t + 1]
+            fused.forward_1(maps_x[t, :, 0:2*D], maps_h_prev[t, :, 0:2*D], gates, a_n,
+                            maps_h_prev[t, :, 2*D:3*D], maps_x[t, :, 2*D:3*D], b_hn, r, n, h,
+                            h_prev, z)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {
@@ -378,40 +391,67 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        h_prev = seq_h_prev[start:stop]
-        r = seq_r[start:stop]
-        z = seq_z[start:stop]
-        U_n_h_prev = seq_U_n_h_prev[start:stop]
-        n = seq_n[start:stop]
-        seq_shared = 1 - z
-        # ∂h/∂a_n
-        seq_dh_da_n = seq_shared*(1 - n**2)
-        # ∂h/∂a_z
-        seq_dh_da_z = seq_shared*z*(h_prev - n)
-        # ∂a_n/∂a_r
-        seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
+        if fused is None:
+            h_prev = seq_h_prev[start:stop]
+            r = seq_r[start:stop]
+            z = seq_z[start:stop]
+            U_n_h_prev = seq_U_n_h_prev[start:stop]
+            n = seq_n[start:stop]
+            seq_shared = 1 - z
+            # ∂h/∂a_n
+            seq_dh_da_n = seq_shared*(1 - n**2)
+            # ∂h/∂a_z
+            seq_dh_da_z = seq_shared*z*(h_prev - n)
+            # ∂a_n/∂a_r
+            seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
+        else:
+            h_prev = seq_h_prev[start:stop]
+            r = seq_r[start:stop]
+            z = seq_z[start:stop]
+            U_n_h_prev = seq_U_n_h_prev[start:stop]
+            n = seq_n[start:stop]
+            seq_shared = torch.empty_like(z)
+            seq_dh_da_n = torch.empty_like(n)
+            seq_dh_da_z = torch.empty_like(h_prev)
+            seq_da_n_da_r = torch.empty_like(U_n_h_prev)
+            fused.backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_da_n_da_r,
+                             U_n_h_prev, b_hn, r)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-            d_a_n = seq_d_a_n[t]
-            torch.mul(d_h, seq_dh_da_n[k], out=d_a_n)
-            torch.mul(d_a_n, r[k], out=seq_d_U_n_h_prev[t])
-            # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-            d_a_z = seq_d_a_z[t]
-            torch.mul(d_h, seq_dh_da_z[k], out=d_a_z)
-            d_maps_h_prev[t, :, D:2*D] = d_a_z
-            # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-            d_a_r = seq_d_a_r[t]
-            torch.mul(d_a_n, seq_da_n_da_r[k], out=d_a_r)
-            d_maps_h_prev[t, :, 0:D] = d_a_r
-            # grad of: h = (1 - z) * n + z * h_prev
+            if fused is None:
+                # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+                d_a_n = seq_d_a_n[t]
+                torch.mul(d_h, seq_dh_da_n[k], out=d_a_n)
+                torch.mul(d_a_n, r[k], out=seq_d_U_n_h_prev[t])
+                # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+                d_a_z = seq_d_a_z[t]
+                torch.mul(d_h, seq_dh_da_z[k], out=d_a_z)
+                d_maps_h_prev[t, :, D:2*D] = d_a_z
+                # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+                d_a_r = seq_d_a_r[t]
+                torch.mul(d_a_n, seq_da_n_da_r[k], out=d_a_r)
+                d_maps_h_prev[t, :, 0:D] = d_a_r
+                # grad of: h = (1 - z) * n + z * h_prev
+            else:
+                d_a_n = seq_d_a_n[t]
+                d_a_z = seq_d_a_z[t]
+                d_a_r = seq_d_a_r[t]
+                fused.backward_2(d_a_n, d_h, seq_dh_da_n[k], seq_d_U_n_h_prev[t], r[k], d_a_z,
+                                 seq_dh_da_z[k], d_maps_h_prev[t, :, D:2*D], d_a_r,
+                                 seq_da_n_da_r[k], d_maps_h_prev[t, :, 0:D])
             d_h_prev = d_maps_h_prev[t] @ stack_h_prev
-            d_h_prev += d_h*z[k]
-            d_h_next = d_h_prev
+            if fused is None:
+                d_h_prev += d_h*z[k]
+                d_h_next = d_h_prev
+            else:
+                d_h_next = d_h_prev
+                fused.backward_3(d_h_prev, d_h, z[k])
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
@@ -605,3 +645,490 @@ class Cell(torch.nn.Module):
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         return (sizes + (", batch_first=True" if self.batch_first else "")
                 + (", recompute=True" if self.recompute else ""))
+
+
+FUSED = True
+"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
+for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
+float64, once they build. Read at call time; False: always the torch operations."""
+
+KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
+
+_BUILT = {}
+
+
+def _fused(xs):
+    """The fused kernels for loops over tensors like xs, or None where they do not run (then
+    the loops call torch operations): FUSED off, another device or dtype, or no build."""
+    if not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64):
+        return None
+    if "kernels" not in _BUILT:
+        _BUILT["kernels"] = _build_kernels()
+    return _BUILT["kernels"]
+
+
+def _build_kernels():
+    """Compile KERNELS once per process with torch.utils.cpp_extension (cached on disk by
+    torch, under a name that changes with the source, so a second process loads it). A build
+    that fails warns once, saying what it needs, and the torch operations run instead."""
+    import hashlib
+    import subprocess
+    import warnings
+    from torch.utils import cpp_extension
+    digest = hashlib.sha256((KERNELS + repr(KERNEL_FLAGS)).encode()).hexdigest()[:16]
+    try:
+        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+                                         functions=list(KERNEL_NAMES),
+                                         extra_cflags=list(KERNEL_FLAGS))
+    except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        warnings.warn(f"{CELL}: the fused C++ kernels did not build, so the torch operations "
+                      f"run (slower); they need a C++ compiler (g++) and ninja "
+                      f"(pip install -e '.[torch]'): {str(error).strip().splitlines()[-1:]}",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+
+
+# the fused kernels, C++ (built by _build_kernels)
+KERNELS = r"""#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace {
+
+// Operand t in a loop nest over out's axes: its axes align to out's last ones; an axis it lacks
+// or has of size 1 is broadcast, stride 0.
+int64_t nest_stride(const at::Tensor& t, const at::Tensor& out, int64_t axis) {
+  const int64_t own = axis - (out.dim() - t.dim());
+  if (own < 0) return 0;
+  TORCH_CHECK(t.size(own) == out.size(axis) || t.size(own) == 1, "gatecalc: an operand of shape ",
+              t.sizes(), " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+  return t.size(own) == 1 ? 0 : t.stride(own);
+}
+
+// The innermost axis runs at unit stride in every operand that has it, in one dtype.
+void check_inner(const at::Tensor& t, const at::Tensor& out) {
+  TORCH_CHECK(t.scalar_type() == out.scalar_type() && t.dim() >= 1 && t.dim() <= out.dim() &&
+              t.size(-1) == out.size(-1) && (t.stride(-1) == 1 || t.size(-1) == 1),
+              "gatecalc: an operand of shape ", t.sizes(), " and strides ", t.strides(),
+              " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+}
+
+// Rows of outer iterations per thread: torch's grain size in values.
+int64_t grain(int64_t inner) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+}
+
+}  // namespace
+
+template <typename T>
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const maps_x_ = a0.data_ptr<T>();
+    const int64_t maps_x_s0 = nest_stride(a0, out, 0);
+    const T* const maps_h_prev_ = a1.data_ptr<T>();
+    const int64_t maps_h_prev_s0 = nest_stride(a1, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          maps_x_[_i*maps_x_s0 + _n] += maps_h_prev_[_i*maps_h_prev_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // r, z: one tanh over their rows, in place, then each row's scale and shift
+    const at::Tensor& out = a2;
+    check_inner(a2, out);
+    T* const gates_ = a2.data_ptr<T>();
+    const int64_t gates_s0 = nest_stride(a2, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          gates_[_i*gates_s0 + _n] = T(0.5) + T(0.5)*std::tanh(gates_[_i*gates_s0 + _n]);
+        }
+      }
+    });
+  }
+  {  // n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+    const at::Tensor& out = a3;
+    check_inner(a3, out);
+    check_inner(a4, out);
+    check_inner(a5, out);
+    check_inner(a6, out);
+    check_inner(a7, out);
+    T* const a_n_ = a3.data_ptr<T>();
+    const int64_t a_n_s0 = nest_stride(a3, out, 0);
+    const T* const maps_h_prev_2_ = a4.data_ptr<T>();
+    const int64_t maps_h_prev_2_s0 = nest_stride(a4, out, 0);
+    const T* const maps_x_2_ = a5.data_ptr<T>();
+    const int64_t maps_x_2_s0 = nest_stride(a5, out, 0);
+    const T* const b_hn_ = a6.data_ptr<T>();
+    const int64_t b_hn_s0 = nest_stride(a6, out, 0);
+    const T* const r_ = a7.data_ptr<T>();
+    const int64_t r_s0 = nest_stride(a7, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          a_n_[_i*a_n_s0 + _n] = maps_x_2_[_i*maps_x_2_s0 + _n] + r_[_i*r_s0 + _n]*(maps_h_prev_2_[_i*maps_h_prev_2_s0 + _n] + b_hn_[_i*b_hn_s0 + _n]);
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a8;
+    check_inner(a8, out);
+    check_inner(a3, out);
+    T* const n_ = a8.data_ptr<T>();
+    const int64_t n_s0 = nest_stride(a8, out, 0);
+    const T* const a_n_ = a3.data_ptr<T>();
+    const int64_t a_n_s0 = nest_stride(a3, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          n_[_i*n_s0 + _n] = std::tanh(a_n_[_i*a_n_s0 + _n]);
+        }
+      }
+    });
+  }
+  {  // h = (1 - z) * n + z * h_prev
+    const at::Tensor& out = a9;
+    check_inner(a9, out);
+    check_inner(a10, out);
+    check_inner(a8, out);
+    check_inner(a11, out);
+    T* const h_ = a9.data_ptr<T>();
+    const int64_t h_s0 = nest_stride(a9, out, 0);
+    const T* const h_prev_ = a10.data_ptr<T>();
+    const int64_t h_prev_s0 = nest_stride(a10, out, 0);
+    const T* const n_ = a8.data_ptr<T>();
+    const int64_t n_s0 = nest_stride(a8, out, 0);
+    const T* const z_ = a11.data_ptr<T>();
+    const int64_t z_s0 = nest_stride(a11, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          h_[_i*h_s0 + _n] = (T(1) - z_[_i*z_s0 + _n])*n_[_i*n_s0 + _n] + z_[_i*z_s0 + _n]*h_prev_[_i*h_prev_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11) {
+  if (a0.scalar_type() == at::kFloat) {
+    forward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
+    forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+  }
+}
+
+template <typename T>
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const seq_shared_ = a0.data_ptr<T>();
+    const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
+    const T* const z_ = a1.data_ptr<T>();
+    const int64_t z_s0 = nest_stride(a1, out, 0);
+    const int64_t z_s1 = nest_stride(a1, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n] = T(1) - z_[_i*z_s0 + _j*z_s1 + _n];
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂a_n
+    const at::Tensor& out = a2;
+    check_inner(a2, out);
+    check_inner(a3, out);
+    check_inner(a0, out);
+    T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
+    const int64_t seq_dh_da_n_s1 = nest_stride(a2, out, 1);
+    const T* const n_ = a3.data_ptr<T>();
+    const int64_t n_s0 = nest_stride(a3, out, 0);
+    const int64_t n_s1 = nest_stride(a3, out, 1);
+    const T* const seq_shared_ = a0.data_ptr<T>();
+    const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_da_n_[_i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*(T(1) - n_[_i*n_s0 + _j*n_s1 + _n]*n_[_i*n_s0 + _j*n_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂a_z
+    const at::Tensor& out = a4;
+    check_inner(a4, out);
+    check_inner(a5, out);
+    check_inner(a3, out);
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const seq_dh_da_z_ = a4.data_ptr<T>();
+    const int64_t seq_dh_da_z_s0 = nest_stride(a4, out, 0);
+    const int64_t seq_dh_da_z_s1 = nest_stride(a4, out, 1);
+    const T* const h_prev_ = a5.data_ptr<T>();
+    const int64_t h_prev_s0 = nest_stride(a5, out, 0);
+    const int64_t h_prev_s1 = nest_stride(a5, out, 1);
+    const T* const n_ = a3.data_ptr<T>();
+    const int64_t n_s0 = nest_stride(a3, out, 0);
+    const int64_t n_s1 = nest_stride(a3, out, 1);
+    const T* const seq_shared_ = a0.data_ptr<T>();
+    const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
+    const T* const z_ = a1.data_ptr<T>();
+    const int64_t z_s0 = nest_stride(a1, out, 0);
+    const int64_t z_s1 = nest_stride(a1, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_da_z_[_i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*z_[_i*z_s0 + _j*z_s1 + _n]*(h_prev_[_i*h_prev_s0 + _j*h_prev_s1 + _n] - n_[_i*n_s0 + _j*n_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂a_n/∂a_r
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a7, out);
+    check_inner(a8, out);
+    check_inner(a9, out);
+    T* const seq_da_n_da_r_ = a6.data_ptr<T>();
+    const int64_t seq_da_n_da_r_s0 = nest_stride(a6, out, 0);
+    const int64_t seq_da_n_da_r_s1 = nest_stride(a6, out, 1);
+    const T* const U_n_h_prev_ = a7.data_ptr<T>();
+    const int64_t U_n_h_prev_s0 = nest_stride(a7, out, 0);
+    const int64_t U_n_h_prev_s1 = nest_stride(a7, out, 1);
+    const T* const b_hn_ = a8.data_ptr<T>();
+    const int64_t b_hn_s0 = nest_stride(a8, out, 0);
+    const int64_t b_hn_s1 = nest_stride(a8, out, 1);
+    const T* const r_ = a9.data_ptr<T>();
+    const int64_t r_s0 = nest_stride(a9, out, 0);
+    const int64_t r_s1 = nest_stride(a9, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_da_n_da_r_[_i*seq_da_n_da_r_s0 + _j*seq_da_n_da_r_s1 + _n] = r_[_i*r_s0 + _j*r_s1 + _n]*(T(1) - r_[_i*r_s0 + _j*r_s1 + _n])*(U_n_h_prev_[_i*U_n_h_prev_s0 + _j*U_n_h_prev_s1 + _n] + b_hn_[_i*b_hn_s0 + _j*b_hn_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+}
+
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_1: float or double");
+    backward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+  }
+}
+
+template <typename T>
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10) {
+  {  // grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    T* const d_a_n_ = a0.data_ptr<T>();
+    const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
+    const T* const d_h_ = a1.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a1, out, 0);
+    const T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_n_[_i*d_a_n_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_n_[_i*seq_dh_da_n_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a3;
+    check_inner(a3, out);
+    check_inner(a0, out);
+    check_inner(a4, out);
+    T* const seq_d_U_n_h_prev_ = a3.data_ptr<T>();
+    const int64_t seq_d_U_n_h_prev_s0 = nest_stride(a3, out, 0);
+    const T* const d_a_n_ = a0.data_ptr<T>();
+    const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
+    const T* const r_ = a4.data_ptr<T>();
+    const int64_t r_s0 = nest_stride(a4, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          seq_d_U_n_h_prev_[_i*seq_d_U_n_h_prev_s0 + _n] = d_a_n_[_i*d_a_n_s0 + _n]*r_[_i*r_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    const at::Tensor& out = a5;
+    check_inner(a5, out);
+    check_inner(a1, out);
+    check_inner(a6, out);
+    T* const d_a_z_ = a5.data_ptr<T>();
+    const int64_t d_a_z_s0 = nest_stride(a5, out, 0);
+    const T* const d_h_ = a1.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a1, out, 0);
+    const T* const seq_dh_da_z_ = a6.data_ptr<T>();
+    const int64_t seq_dh_da_z_s0 = nest_stride(a6, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_z_[_i*d_a_z_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_z_[_i*seq_dh_da_z_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a7;
+    check_inner(a7, out);
+    check_inner(a5, out);
+    T* const d_maps_h_prev_ = a7.data_ptr<T>();
+    const int64_t d_maps_h_prev_s0 = nest_stride(a7, out, 0);
+    const T* const d_a_z_ = a5.data_ptr<T>();
+    const int64_t d_a_z_s0 = nest_stride(a5, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_maps_h_prev_[_i*d_maps_h_prev_s0 + _n] = d_a_z_[_i*d_a_z_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    const at::Tensor& out = a8;
+    check_inner(a8, out);
+    check_inner(a0, out);
+    check_inner(a9, out);
+    T* const d_a_r_ = a8.data_ptr<T>();
+    const int64_t d_a_r_s0 = nest_stride(a8, out, 0);
+    const T* const d_a_n_ = a0.data_ptr<T>();
+    const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
+    const T* const seq_da_n_da_r_ = a9.data_ptr<T>();
+    const int64_t seq_da_n_da_r_s0 = nest_stride(a9, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_a_r_[_i*d_a_r_s0 + _n] = d_a_n_[_i*d_a_n_s0 + _n]*seq_da_n_da_r_[_i*seq_da_n_da_r_s0 + _n];
+        }
+      }
+    });
+  }
+  {
+    const at::Tensor& out = a10;
+    check_inner(a10, out);
+    check_inner(a8, out);
+    T* const d_maps_h_prev_2_ = a10.data_ptr<T>();
+    const int64_t d_maps_h_prev_2_s0 = nest_stride(a10, out, 0);
+    const T* const d_a_r_ = a8.data_ptr<T>();
+    const int64_t d_a_r_s0 = nest_stride(a8, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_maps_h_prev_2_[_i*d_maps_h_prev_2_s0 + _n] = d_a_r_[_i*d_a_r_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_2: float or double");
+    backward_2_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+  }
+}
+
+template <typename T>
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    T* const d_h_prev_ = a0.data_ptr<T>();
+    const int64_t d_h_prev_s0 = nest_stride(a0, out, 0);
+    const T* const d_h_ = a1.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a1, out, 0);
+    const T* const z_ = a2.data_ptr<T>();
+    const int64_t z_s0 = nest_stride(a2, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_h_prev_[_i*d_h_prev_s0 + _n] += d_h_[_i*d_h_s0 + _n]*z_[_i*z_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_3_as<float>(a0, a1, a2);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
+    backward_3_as<double>(a0, a1, a2);
+  }
+}
+"""

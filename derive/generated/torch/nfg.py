@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: df84b1e4ae2d18417d379340d937db3bb68d15731381c66a5c521227be39f652
+gatecalc-content-sha256: 5d7d15959abeacd5dd99906b40e56abbecceaf512d6b24d354442f28e1dfed0e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -308,26 +308,37 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
         # U_i @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
         maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        # i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
-        gates = seq_i_c_tilde_o[t]
-        gates.tanh_().mul_(gate_scale).add_(gate_shift)
-        i = seq_i[t]
-        c_tilde = seq_c_tilde[t]
-        o = seq_o[t]
-        # c = c_prev + i * c_tilde
-        c = seq_c[t + 1]
-        torch.add(c_prev, i*c_tilde, out=c)
-        # h = o * tanh(c)
-        h = seq_h[t + 1]
-        torch.mul(o, torch.tanh(c), out=h)
+        if fused is None:
+            # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+            # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+            # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+            # i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+            gates = seq_i_c_tilde_o[t]
+            gates.tanh_().mul_(gate_scale).add_(gate_shift)
+            i = seq_i[t]
+            c_tilde = seq_c_tilde[t]
+            o = seq_o[t]
+            # c = c_prev + i * c_tilde
+            c = seq_c[t + 1]
+            torch.add(c_prev, i*c_tilde, out=c)
+            # h = o * tanh(c)
+            h = seq_h[t + 1]
+            torch.mul(o, torch.tanh(c), out=h)
+        else:
+            gates = seq_i_c_tilde_o[t]
+            i = seq_i[t]
+            c_tilde = seq_c_tilde[t]
+            o = seq_o[t]
+            c = seq_c[t + 1]
+            h = seq_h[t + 1]
+            fused.forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, i, h, o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -376,38 +387,64 @@ def backward(params, cache, dy, d_state_T=None):
     d_c_next[...] = d_state_T.get('c', 0)
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
+    # the fused C++ kernels of the loops below, or None (then torch operations run)
+    fused = _fused(xs)
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        i = seq_i[start:stop]
-        c_tilde = seq_c_tilde[start:stop]
-        o = seq_o[start:stop]
-        c = seq_c[start:stop]
-        seq_tanh_c = torch.tanh(c)
-        # ∂c/∂a_i
-        seq_dc_da_i = c_tilde*i*(1 - i)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂h/∂a_o
-        seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        if fused is None:
+            i = seq_i[start:stop]
+            c_tilde = seq_c_tilde[start:stop]
+            o = seq_o[start:stop]
+            c = seq_c[start:stop]
+            seq_tanh_c = torch.tanh(c)
+            # ∂c/∂a_i
+            seq_dc_da_i = c_tilde*i*(1 - i)
+            # ∂c/∂a_c_tilde
+            seq_dc_da_c_tilde = i*(1 - c_tilde**2)
+            # ∂h/∂c
+            seq_dh_dc = o*(1 - seq_tanh_c**2)
+            # ∂h/∂a_o
+            seq_dh_da_o = o*seq_tanh_c*(1 - o)
+        else:
+            i = seq_i[start:stop]
+            c_tilde = seq_c_tilde[start:stop]
+            o = seq_o[start:stop]
+            c = seq_c[start:stop]
+            seq_tanh_c = torch.empty_like(c)
+            seq_dc_da_i = torch.empty_like(c_tilde)
+            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
+            seq_dh_dc = torch.empty_like(o)
+            seq_dh_da_o = torch.empty_like(o)
+            fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_c_tilde, seq_dh_dc,
+                             o, seq_dh_da_o)
         seq_dc_da_i_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_c_tilde,), dim=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            # grad of: h = o * tanh(c)
-            d_c = d_c_next + d_h*seq_dh_dc[k]
-            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-            torch.mul(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
-            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            torch.mul(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
+            if fused is None:
+                # grad of: h = o * tanh(c)
+                d_c = d_c_next + d_h*seq_dh_dc[k]
+                # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+                torch.mul(d_h, seq_dh_da_o[k], out=seq_d_a_o[t])
+                # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+                # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+                torch.mul(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
+            else:
+                d_c = torch.empty_like(d_c_next)
+                fused.backward_2(d_c, d_c_next, d_h, seq_dh_dc[k], seq_d_a_o[t], seq_dh_da_o[k],
+                                 seq_d_a_i_d_a_c_tilde[t], d_c[:, None], seq_dc_da_i_a_c_tilde[k])
             d_h_prev = d_maps_x[t] @ stack_h_prev
-            # grad of: c = c_prev + i * c_tilde
-            d_c_prev = d_c
-            d_h_next = d_h_prev
-            d_c_next = d_c_prev
+            if fused is None:
+                # grad of: c = c_prev + i * c_tilde
+                d_c_prev = d_c
+                d_h_next = d_h_prev
+                d_c_next = d_c_prev
+            else:
+                d_c_prev = torch.empty_like(d_c)
+                d_h_next = d_h_prev
+                d_c_next = d_c_prev
+                fused.backward_3(d_c_prev, d_c)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
@@ -591,3 +628,416 @@ class Cell(torch.nn.Module):
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         return (sizes + (", batch_first=True" if self.batch_first else "")
                 + (", recompute=True" if self.recompute else ""))
+
+
+FUSED = True
+"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
+for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
+float64, once they build. Read at call time; False: always the torch operations."""
+
+KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
+
+_BUILT = {}
+
+
+def _fused(xs):
+    """The fused kernels for loops over tensors like xs, or None where they do not run (then
+    the loops call torch operations): FUSED off, another device or dtype, or no build."""
+    if not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64):
+        return None
+    if "kernels" not in _BUILT:
+        _BUILT["kernels"] = _build_kernels()
+    return _BUILT["kernels"]
+
+
+def _build_kernels():
+    """Compile KERNELS once per process with torch.utils.cpp_extension (cached on disk by
+    torch, under a name that changes with the source, so a second process loads it). A build
+    that fails warns once, saying what it needs, and the torch operations run instead."""
+    import hashlib
+    import subprocess
+    import warnings
+    from torch.utils import cpp_extension
+    digest = hashlib.sha256((KERNELS + repr(KERNEL_FLAGS)).encode()).hexdigest()[:16]
+    try:
+        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+                                         functions=list(KERNEL_NAMES),
+                                         extra_cflags=list(KERNEL_FLAGS))
+    except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        warnings.warn(f"{CELL}: the fused C++ kernels did not build, so the torch operations "
+                      f"run (slower); they need a C++ compiler (g++) and ninja "
+                      f"(pip install -e '.[torch]'): {str(error).strip().splitlines()[-1:]}",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+
+
+# the fused kernels, C++ (built by _build_kernels)
+KERNELS = r"""#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace {
+
+// Operand t in a loop nest over out's axes: its axes align to out's last ones; an axis it lacks
+// or has of size 1 is broadcast, stride 0.
+int64_t nest_stride(const at::Tensor& t, const at::Tensor& out, int64_t axis) {
+  const int64_t own = axis - (out.dim() - t.dim());
+  if (own < 0) return 0;
+  TORCH_CHECK(t.size(own) == out.size(axis) || t.size(own) == 1, "gatecalc: an operand of shape ",
+              t.sizes(), " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+  return t.size(own) == 1 ? 0 : t.stride(own);
+}
+
+// The innermost axis runs at unit stride in every operand that has it, in one dtype.
+void check_inner(const at::Tensor& t, const at::Tensor& out) {
+  TORCH_CHECK(t.scalar_type() == out.scalar_type() && t.dim() >= 1 && t.dim() <= out.dim() &&
+              t.size(-1) == out.size(-1) && (t.stride(-1) == 1 || t.size(-1) == 1),
+              "gatecalc: an operand of shape ", t.sizes(), " and strides ", t.strides(),
+              " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
+}
+
+// Rows of outer iterations per thread: torch's grain size in values.
+int64_t grain(int64_t inner) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+}
+
+}  // namespace
+
+template <typename T>
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8) {
+  {  // i, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    T* const gates_ = a0.data_ptr<T>();
+    const int64_t gates_s0 = nest_stride(a0, out, 0);
+    const T* const gate_scale_ = a1.data_ptr<T>();
+    const int64_t gate_scale_s0 = nest_stride(a1, out, 0);
+    const T* const gate_shift_ = a2.data_ptr<T>();
+    const int64_t gate_shift_s0 = nest_stride(a2, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          gates_[_i*gates_s0 + _n] = gate_shift_[_i*gate_shift_s0 + _n] + gate_scale_[_i*gate_scale_s0 + _n]*std::tanh(gates_[_i*gates_s0 + _n]);
+        }
+      }
+    });
+  }
+  {  // c = c_prev + i * c_tilde
+    const at::Tensor& out = a3;
+    check_inner(a3, out);
+    check_inner(a4, out);
+    check_inner(a5, out);
+    check_inner(a6, out);
+    T* const c_ = a3.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a3, out, 0);
+    const T* const c_prev_ = a4.data_ptr<T>();
+    const int64_t c_prev_s0 = nest_stride(a4, out, 0);
+    const T* const c_tilde_ = a5.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a5, out, 0);
+    const T* const i_ = a6.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a6, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          c_[_i*c_s0 + _n] = c_prev_[_i*c_prev_s0 + _n] + i_[_i*i_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // h = o * tanh(c)
+    const at::Tensor& out = a7;
+    check_inner(a7, out);
+    check_inner(a3, out);
+    check_inner(a8, out);
+    T* const h_ = a7.data_ptr<T>();
+    const int64_t h_s0 = nest_stride(a7, out, 0);
+    const T* const c_ = a3.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a3, out, 0);
+    const T* const o_ = a8.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a8, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          h_[_i*h_s0 + _n] = o_[_i*o_s0 + _n]*std::tanh(c_[_i*c_s0 + _n]);
+        }
+      }
+    });
+  }
+}
+
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8) {
+  if (a0.scalar_type() == at::kFloat) {
+    forward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
+    forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  }
+}
+
+template <typename T>
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8) {
+  {
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const T* const c_ = a1.data_ptr<T>();
+    const int64_t c_s0 = nest_stride(a1, out, 0);
+    const int64_t c_s1 = nest_stride(a1, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n] = std::tanh(c_[_i*c_s0 + _j*c_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂c/∂a_i
+    const at::Tensor& out = a2;
+    check_inner(a2, out);
+    check_inner(a3, out);
+    check_inner(a4, out);
+    T* const seq_dc_da_i_ = a2.data_ptr<T>();
+    const int64_t seq_dc_da_i_s0 = nest_stride(a2, out, 0);
+    const int64_t seq_dc_da_i_s1 = nest_stride(a2, out, 1);
+    const T* const c_tilde_ = a3.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a3, out, 0);
+    const int64_t c_tilde_s1 = nest_stride(a3, out, 1);
+    const T* const i_ = a4.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a4, out, 0);
+    const int64_t i_s1 = nest_stride(a4, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dc_da_i_[_i*seq_dc_da_i_s0 + _j*seq_dc_da_i_s1 + _n] = c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - i_[_i*i_s0 + _j*i_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂c/∂a_c_tilde
+    const at::Tensor& out = a5;
+    check_inner(a5, out);
+    check_inner(a3, out);
+    check_inner(a4, out);
+    T* const seq_dc_da_c_tilde_ = a5.data_ptr<T>();
+    const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a5, out, 0);
+    const int64_t seq_dc_da_c_tilde_s1 = nest_stride(a5, out, 1);
+    const T* const c_tilde_ = a3.data_ptr<T>();
+    const int64_t c_tilde_s0 = nest_stride(a3, out, 0);
+    const int64_t c_tilde_s1 = nest_stride(a3, out, 1);
+    const T* const i_ = a4.data_ptr<T>();
+    const int64_t i_s0 = nest_stride(a4, out, 0);
+    const int64_t i_s1 = nest_stride(a4, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _j*seq_dc_da_c_tilde_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂c
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a7, out);
+    check_inner(a0, out);
+    T* const seq_dh_dc_ = a6.data_ptr<T>();
+    const int64_t seq_dh_dc_s0 = nest_stride(a6, out, 0);
+    const int64_t seq_dh_dc_s1 = nest_stride(a6, out, 1);
+    const T* const o_ = a7.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a7, out, 0);
+    const int64_t o_s1 = nest_stride(a7, out, 1);
+    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_dc_[_i*seq_dh_dc_s0 + _j*seq_dh_dc_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+  {  // ∂h/∂a_o
+    const at::Tensor& out = a8;
+    check_inner(a8, out);
+    check_inner(a7, out);
+    check_inner(a0, out);
+    T* const seq_dh_da_o_ = a8.data_ptr<T>();
+    const int64_t seq_dh_da_o_s0 = nest_stride(a8, out, 0);
+    const int64_t seq_dh_da_o_s1 = nest_stride(a8, out, 1);
+    const T* const o_ = a7.data_ptr<T>();
+    const int64_t o_s0 = nest_stride(a7, out, 0);
+    const int64_t o_s1 = nest_stride(a7, out, 1);
+    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
+    const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_dh_da_o_[_i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*(T(1) - o_[_i*o_s0 + _j*o_s1 + _n]);
+          }
+        }
+      }
+    });
+  }
+}
+
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_1: float or double");
+    backward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  }
+}
+
+template <typename T>
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8) {
+  {  // grad of: h = o * tanh(c)
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    check_inner(a2, out);
+    check_inner(a3, out);
+    T* const d_c_ = a0.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a0, out, 0);
+    const T* const d_c_next_ = a1.data_ptr<T>();
+    const int64_t d_c_next_s0 = nest_stride(a1, out, 0);
+    const T* const d_h_ = a2.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a2, out, 0);
+    const T* const seq_dh_dc_ = a3.data_ptr<T>();
+    const int64_t seq_dh_dc_s0 = nest_stride(a3, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_c_[_i*d_c_s0 + _n] = d_c_next_[_i*d_c_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_dc_[_i*seq_dh_dc_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+    const at::Tensor& out = a4;
+    check_inner(a4, out);
+    check_inner(a2, out);
+    check_inner(a5, out);
+    T* const seq_d_a_o_ = a4.data_ptr<T>();
+    const int64_t seq_d_a_o_s0 = nest_stride(a4, out, 0);
+    const T* const d_h_ = a2.data_ptr<T>();
+    const int64_t d_h_s0 = nest_stride(a2, out, 0);
+    const T* const seq_dh_da_o_ = a5.data_ptr<T>();
+    const int64_t seq_dh_da_o_s0 = nest_stride(a5, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          seq_d_a_o_[_i*seq_d_a_o_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_o_[_i*seq_dh_da_o_s0 + _n];
+        }
+      }
+    });
+  }
+  {  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    const at::Tensor& out = a6;
+    check_inner(a6, out);
+    check_inner(a7, out);
+    check_inner(a8, out);
+    T* const seq_d_a_i_d_a_c_tilde_ = a6.data_ptr<T>();
+    const int64_t seq_d_a_i_d_a_c_tilde_s0 = nest_stride(a6, out, 0);
+    const int64_t seq_d_a_i_d_a_c_tilde_s1 = nest_stride(a6, out, 1);
+    const T* const d_c_2_ = a7.data_ptr<T>();
+    const int64_t d_c_2_s0 = nest_stride(a7, out, 0);
+    const int64_t d_c_2_s1 = nest_stride(a7, out, 1);
+    const T* const seq_dc_da_i_a_c_tilde_ = a8.data_ptr<T>();
+    const int64_t seq_dc_da_i_a_c_tilde_s0 = nest_stride(a8, out, 0);
+    const int64_t seq_dc_da_i_a_c_tilde_s1 = nest_stride(a8, out, 1);
+    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
+    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        for (int64_t _j = 0; _j < n1; ++_j) {
+          #pragma omp simd
+          for (int64_t _n = 0; _n < n2; ++_n) {
+            seq_d_a_i_d_a_c_tilde_[_i*seq_d_a_i_d_a_c_tilde_s0 + _j*seq_d_a_i_d_a_c_tilde_s1 + _n] = d_c_2_[_i*d_c_2_s0 + _j*d_c_2_s1 + _n]*seq_dc_da_i_a_c_tilde_[_i*seq_dc_da_i_a_c_tilde_s0 + _j*seq_dc_da_i_a_c_tilde_s1 + _n];
+          }
+        }
+      }
+    });
+  }
+}
+
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_2: float or double");
+    backward_2_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
+  }
+}
+
+template <typename T>
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1) {
+  {  // grad of: c = c_prev + i * c_tilde
+    const at::Tensor& out = a0;
+    check_inner(a0, out);
+    check_inner(a1, out);
+    T* const d_c_prev_ = a0.data_ptr<T>();
+    const int64_t d_c_prev_s0 = nest_stride(a0, out, 0);
+    const T* const d_c_ = a1.data_ptr<T>();
+    const int64_t d_c_s0 = nest_stride(a1, out, 0);
+    const int64_t n0 = out.size(0), n1 = out.size(1);
+    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
+      for (int64_t _i = lo; _i < hi; ++_i) {
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n1; ++_n) {
+          d_c_prev_[_i*d_c_prev_s0 + _n] = d_c_[_i*d_c_s0 + _n];
+        }
+      }
+    });
+  }
+}
+
+void backward_3(at::Tensor a0, at::Tensor a1) {
+  if (a0.scalar_type() == at::kFloat) {
+    backward_3_as<float>(a0, a1);
+  } else {
+    TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
+    backward_3_as<double>(a0, a1);
+  }
+}
+"""

@@ -18,7 +18,8 @@ from derive.targets.lower.recompute import recompute_reads
 from derive.targets.numpy.module import _constants, _module_header
 from derive.targets.plan import make_plan
 from derive.targets.torch import autograd
-from derive.targets.torch.printer import TorchCodePrinter
+from derive.targets.torch import kernels
+from derive.targets.torch.printer import FusingTorchCodePrinter
 
 ZERO_STATE = '''def zero_state(params, batch, dtype):
     """The state of all zeros, {name: (batch, size)}, sizes read off the parameters."""
@@ -36,7 +37,7 @@ def generate_module(derivation: Derivation) -> str:
     cell = derivation.cell
     autograd.check_names(cell)
     plan = make_plan(derivation)
-    printer = TorchCodePrinter()
+    printer = FusingTorchCodePrinter()
     header = _module_header(cell).replace(": forward and backward through time.",
                                           ": forward and backward through time\n(PyTorch module).", 1)
     head = "\n".join([header, "import torch\n", _constants(derivation, plan)])
@@ -47,7 +48,13 @@ def generate_module(derivation: Derivation) -> str:
              *[printer.doprint(function) for function in functions], ZERO_STATE,
              autograd.function(cell, recompute_reads(derivation, plan)),
              autograd.cell_module(cell)]
+    if printer.kernels:
+        names = tuple(k.name for k in printer.kernels)
+        parts += [kernels.loader(), f"KERNEL_NAMES = {names!r}"]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
+    if printer.kernels:  # C++, not wrapped as Python
+        source += f'\n\n# the fused kernels, C++ (built by _build_kernels)\nKERNELS = r"""{kernels.source(printer.kernels)}"""\n'
+
     try:  # a printer bug must stop here, before any file is written
         compile(source, f"{cell.name}.py", "exec")
     except SyntaxError as error:

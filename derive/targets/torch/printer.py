@@ -15,7 +15,9 @@ import sympy
 
 from derive.ad.blocks import BLOCKS, block_of
 from derive.targets import ir
+from derive.targets.compiled.ranks import infer_ranks
 from derive.targets.numpy.printer import NumPyCodePrinter
+from derive.targets.torch import kernels
 
 # each building block of derive/ad/blocks.py as a torch call ({a}: its argument), and into {out}
 FUNCTIONS = MappingProxyType({
@@ -115,3 +117,91 @@ class TorchCodePrinter(NumPyCodePrinter):
             value = f"({value})"
         axes = node.axes[0] if len(node.axes) == 1 else node.axes
         return [f"{node.name} {'+=' if node.accumulate else '='} {value}.sum(dim={axes})"]
+
+
+class FusingTorchCodePrinter(TorchCodePrinter):
+    """As ``TorchCodePrinter``, and each run of elementwise statements inside a time loop also
+    as a call of a fused C++ kernel (``kernels.py``), collected in ``kernels``:
+
+        if fused is None:
+            <the torch operations>
+        else:
+            fused.forward_1(<the views it reads and writes>)
+
+    ``fused`` is bound once before a function's first such loop (``_fused(xs)``: the compiled
+    kernels, or None where they do not run)."""
+
+    def __init__(self):
+        self.kernels: list[kernels.Kernel] = []
+        self.loop_depth = 0
+        self.ranks_at: dict[int, dict[str, int]] = {}
+        self.function = ""
+        self.fused_bound = False
+
+    def _print_Function(self, node: ir.Function) -> list[str]:
+        self.ranks_at, self.function, self.fused_bound = infer_ranks(node), node.name, False
+        return super()._print_Function(node)
+
+    def _print_Loop(self, node: ir.Loop) -> list[str]:
+        self.loop_depth += 1
+        try:
+            return super()._print_Loop(node)
+        finally:
+            self.loop_depth -= 1
+
+    def _print_BlockLoop(self, node: ir.BlockLoop) -> list[str]:
+        self.loop_depth += 1
+        try:
+            return super()._print_BlockLoop(node)
+        finally:
+            self.loop_depth -= 1
+
+    def block(self, body) -> list[str]:
+        lines: list[str] = []
+        if self.loop_depth == 0:
+            for node in body:
+                before = len(self.kernels)
+                printed = self.lines(node)
+                if len(self.kernels) > before and not self.fused_bound:
+                    self.fused_bound = True
+                    printed = ["# the fused C++ kernels of the loops below, or None (then torch "
+                               "operations run)", "fused = _fused(xs)", *printed]
+                lines += printed
+        else:
+            run: list[ir.Node] = []
+            for node in body:
+                if isinstance(node, ir.ElementwiseBlock):
+                    run += node.body
+                elif isinstance(node, FUSABLE):
+                    run.append(node)
+                else:
+                    lines += self._run(run) + self.lines(node)
+                    run = []
+            lines += self._run(run)
+        return [self.indent + line if line else line for line in lines]
+
+    def _run(self, run: list[ir.Node]) -> list[str]:
+        """A run's lines: the torch operations, and beside them its kernel's call if it has one."""
+        plain = [line for node in run for line in self.lines(node)]
+        if not any(isinstance(node, (ir.Elementwise, ir.Activate)) for node in run):
+            return plain
+        name = f"{self.function}_{sum(k.name.startswith(self.function + '_') for k in self.kernels) + 1}"
+        try:
+            kernel = kernels.make_kernel(name, run, self.ranks_at, self.ref)
+        except kernels.Unfusable:
+            return plain
+        self.kernels.append(kernel)
+        allocate = dict(kernel.allocations)
+        call = []
+        for node in run:
+            if isinstance(node, ir.Bind):
+                call += self.lines(node)
+            elif isinstance(node, ir.Elementwise) and node.out.name in allocate and node.new:
+                call.append(f"{node.out.name} = torch.empty_like({allocate[node.out.name]})")
+        call.append(f"fused.{name}({', '.join(kernel.args)})")
+        return ["if fused is None:", *[self.indent + line for line in plain],
+                "else:", *[self.indent + line for line in call]]
+
+
+FUSABLE = (ir.Comment, ir.Bind, ir.Elementwise, ir.Activate)
+"""Statements a run of a fused kernel is made of (the Binds stay Python: views, no work)."""
