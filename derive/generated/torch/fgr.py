@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7a17aeda6585e2b9cca3cf1e79de14b47b100d38e795d50df04ca827065eb942
+gatecalc-content-sha256: 3fa17ab0d9290a8ca24f22b10dafe5b03362b3bf18be46e2605866322aee5d44
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -994,16 +994,18 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const maps_x_ = a0.data_ptr<T>();
+    T* const maps_x_p = a0.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
-    const T* const maps_i_prev_ = a1.data_ptr<T>();
+    const T* const maps_i_prev_p = a1.data_ptr<T>();
     const int64_t maps_i_prev_s0 = nest_stride(a1, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_i*maps_x_s0 + _n] += maps_i_prev_[_i*maps_i_prev_s0 + _n];
+          maps_x_[_n] += maps_i_prev_[_n];
         }
       }
     });
@@ -1025,16 +1027,18 @@ void forward_2_as(const at::Tensor& a0, const at::Tensor& a1) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const maps_x_ = a0.data_ptr<T>();
+    T* const maps_x_p = a0.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
-    const T* const maps_f_prev_ = a1.data_ptr<T>();
+    const T* const maps_f_prev_p = a1.data_ptr<T>();
     const int64_t maps_f_prev_s0 = nest_stride(a1, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_i*maps_x_s0 + _n] += maps_f_prev_[_i*maps_f_prev_s0 + _n];
+          maps_x_[_n] += maps_f_prev_[_n];
         }
       }
     });
@@ -1051,45 +1055,59 @@ void forward_2(at::Tensor a0, at::Tensor a1) {
 }
 
 template <typename T>
-void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11, const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14, const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17, const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20, const at::Tensor& a21) {
+void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                  const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                  const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11,
+                  const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14,
+                  const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17,
+                  const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20,
+                  const at::Tensor& a21) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const maps_x_ = a0.data_ptr<T>();
+    T* const maps_x_p = a0.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
-    const T* const maps_o_prev_ = a1.data_ptr<T>();
+    const T* const maps_o_prev_p = a1.data_ptr<T>();
     const int64_t maps_o_prev_s0 = nest_stride(a1, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const maps_o_prev_ = maps_o_prev_p + _i*maps_o_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_i*maps_x_s0 + _n] += maps_o_prev_[_i*maps_o_prev_s0 + _n];
+          maps_x_[_n] += maps_o_prev_[_n];
         }
       }
     });
   }
-  {  // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
+  {  // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev +
+     //   R_io @ o_prev + b_i)
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a4, out);
     check_inner(a5, out);
-    T* const a_i_ = a2.data_ptr<T>();
+    T* const a_i_p = a2.data_ptr<T>();
     const int64_t a_i_s0 = nest_stride(a2, out, 0);
-    const T* const maps_x_2_ = a3.data_ptr<T>();
+    const T* const maps_x_2_p = a3.data_ptr<T>();
     const int64_t maps_x_2_s0 = nest_stride(a3, out, 0);
-    const T* const V_i_ = a4.data_ptr<T>();
+    const T* const V_i_p = a4.data_ptr<T>();
     const int64_t V_i_s0 = nest_stride(a4, out, 0);
-    const T* const c_prev_ = a5.data_ptr<T>();
+    const T* const c_prev_p = a5.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_i_ = a_i_p + _i*a_i_s0;
+        const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
+        const T* const V_i_ = V_i_p + _i*V_i_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_i_[_i*a_i_s0 + _n] = maps_x_2_[_i*maps_x_2_s0 + _n] + V_i_[_i*V_i_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+          a_i_[_n] = maps_x_2_[_n] + V_i_[_n]*c_prev_[_n];
         }
       }
     });
@@ -1098,40 +1116,47 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a2, out);
-    T* const i_ = a6.data_ptr<T>();
+    T* const i_p = a6.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a6, out, 0);
-    const T* const a_i_ = a2.data_ptr<T>();
+    const T* const a_i_p = a2.data_ptr<T>();
     const int64_t a_i_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const i_ = i_p + _i*i_s0;
+        const T* const a_i_ = a_i_p + _i*a_i_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          i_[_i*i_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_i_[_i*a_i_s0 + _n])));
+          i_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_i_[_n])));
         }
       }
     });
   }
-  {  // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
+  {  // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev +
+     //   R_fo @ o_prev + b_f)
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a8, out);
     check_inner(a9, out);
     check_inner(a5, out);
-    T* const a_f_ = a7.data_ptr<T>();
+    T* const a_f_p = a7.data_ptr<T>();
     const int64_t a_f_s0 = nest_stride(a7, out, 0);
-    const T* const maps_x_3_ = a8.data_ptr<T>();
+    const T* const maps_x_3_p = a8.data_ptr<T>();
     const int64_t maps_x_3_s0 = nest_stride(a8, out, 0);
-    const T* const V_f_ = a9.data_ptr<T>();
+    const T* const V_f_p = a9.data_ptr<T>();
     const int64_t V_f_s0 = nest_stride(a9, out, 0);
-    const T* const c_prev_ = a5.data_ptr<T>();
+    const T* const c_prev_p = a5.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_f_ = a_f_p + _i*a_f_s0;
+        const T* const maps_x_3_ = maps_x_3_p + _i*maps_x_3_s0;
+        const T* const V_f_ = V_f_p + _i*V_f_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_f_[_i*a_f_s0 + _n] = maps_x_3_[_i*maps_x_3_s0 + _n] + V_f_[_i*V_f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+          a_f_[_n] = maps_x_3_[_n] + V_f_[_n]*c_prev_[_n];
         }
       }
     });
@@ -1140,16 +1165,18 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a10;
     check_inner(a10, out);
     check_inner(a7, out);
-    T* const f_ = a10.data_ptr<T>();
+    T* const f_p = a10.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a10, out, 0);
-    const T* const a_f_ = a7.data_ptr<T>();
+    const T* const a_f_p = a7.data_ptr<T>();
     const int64_t a_f_s0 = nest_stride(a7, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const f_ = f_p + _i*f_s0;
+        const T* const a_f_ = a_f_p + _i*a_f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          f_[_i*f_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_f_[_i*a_f_s0 + _n])));
+          f_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_f_[_n])));
         }
       }
     });
@@ -1157,14 +1184,15 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
   {  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     const at::Tensor& out = a11;
     check_inner(a11, out);
-    T* const seq_c_tilde_ = a11.data_ptr<T>();
+    T* const seq_c_tilde_p = a11.data_ptr<T>();
     const int64_t seq_c_tilde_s0 = nest_stride(a11, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const seq_c_tilde_ = seq_c_tilde_p + _i*seq_c_tilde_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_c_tilde_[_i*seq_c_tilde_s0 + _n] = std::tanh(seq_c_tilde_[_i*seq_c_tilde_s0 + _n]);
+          seq_c_tilde_[_n] = std::tanh(seq_c_tilde_[_n]);
         }
       }
     });
@@ -1176,27 +1204,33 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a13, out);
     check_inner(a10, out);
     check_inner(a6, out);
-    T* const c_ = a12.data_ptr<T>();
+    T* const c_p = a12.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a12, out, 0);
-    const T* const c_prev_ = a5.data_ptr<T>();
+    const T* const c_prev_p = a5.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a5, out, 0);
-    const T* const c_tilde_ = a13.data_ptr<T>();
+    const T* const c_tilde_p = a13.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a13, out, 0);
-    const T* const f_ = a10.data_ptr<T>();
+    const T* const f_p = a10.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a10, out, 0);
-    const T* const i_ = a6.data_ptr<T>();
+    const T* const i_p = a6.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const c_ = c_p + _i*c_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+        const T* const f_ = f_p + _i*f_s0;
+        const T* const i_ = i_p + _i*i_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          c_[_i*c_s0 + _n] = f_[_i*f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n] + i_[_i*i_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+          c_[_n] = f_[_n]*c_prev_[_n] + i_[_n]*c_tilde_[_n];
         }
       }
     });
   }
-  {  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
+  {  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo
+     //   @ o_prev + b_o)
     const at::Tensor& out = a14;
     check_inner(a14, out);
     check_inner(a15, out);
@@ -1205,26 +1239,34 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a18, out);
     check_inner(a19, out);
     check_inner(a12, out);
-    T* const a_o_ = a14.data_ptr<T>();
+    T* const a_o_p = a14.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a14, out, 0);
-    const T* const maps_f_prev_ = a15.data_ptr<T>();
+    const T* const maps_f_prev_p = a15.data_ptr<T>();
     const int64_t maps_f_prev_s0 = nest_stride(a15, out, 0);
-    const T* const maps_i_prev_ = a16.data_ptr<T>();
+    const T* const maps_i_prev_p = a16.data_ptr<T>();
     const int64_t maps_i_prev_s0 = nest_stride(a16, out, 0);
-    const T* const maps_o_prev_2_ = a17.data_ptr<T>();
+    const T* const maps_o_prev_2_p = a17.data_ptr<T>();
     const int64_t maps_o_prev_2_s0 = nest_stride(a17, out, 0);
-    const T* const maps_x_4_ = a18.data_ptr<T>();
+    const T* const maps_x_4_p = a18.data_ptr<T>();
     const int64_t maps_x_4_s0 = nest_stride(a18, out, 0);
-    const T* const V_o_ = a19.data_ptr<T>();
+    const T* const V_o_p = a19.data_ptr<T>();
     const int64_t V_o_s0 = nest_stride(a19, out, 0);
-    const T* const c_ = a12.data_ptr<T>();
+    const T* const c_p = a12.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a12, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_o_ = a_o_p + _i*a_o_s0;
+        const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
+        const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
+        const T* const maps_o_prev_2_ = maps_o_prev_2_p + _i*maps_o_prev_2_s0;
+        const T* const maps_x_4_ = maps_x_4_p + _i*maps_x_4_s0;
+        const T* const V_o_ = V_o_p + _i*V_o_s0;
+        const T* const c_ = c_p + _i*c_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_o_[_i*a_o_s0 + _n] = maps_x_4_[_i*maps_x_4_s0 + _n] + V_o_[_i*V_o_s0 + _n]*c_[_i*c_s0 + _n] + maps_i_prev_[_i*maps_i_prev_s0 + _n] + maps_f_prev_[_i*maps_f_prev_s0 + _n] + maps_o_prev_2_[_i*maps_o_prev_2_s0 + _n];
+          a_o_[_n] = maps_x_4_[_n]+ V_o_[_n]*c_[_n]+ maps_i_prev_[_n]+ maps_f_prev_[_n]
+              + maps_o_prev_2_[_n];
         }
       }
     });
@@ -1233,16 +1275,18 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a20;
     check_inner(a20, out);
     check_inner(a14, out);
-    T* const o_ = a20.data_ptr<T>();
+    T* const o_p = a20.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a20, out, 0);
-    const T* const a_o_ = a14.data_ptr<T>();
+    const T* const a_o_p = a14.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a14, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const o_ = o_p + _i*o_s0;
+        const T* const a_o_ = a_o_p + _i*a_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          o_[_i*o_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_i*a_o_s0 + _n])));
+          o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
         }
       }
     });
@@ -1252,52 +1296,66 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a21, out);
     check_inner(a12, out);
     check_inner(a20, out);
-    T* const h_ = a21.data_ptr<T>();
+    T* const h_p = a21.data_ptr<T>();
     const int64_t h_s0 = nest_stride(a21, out, 0);
-    const T* const c_ = a12.data_ptr<T>();
+    const T* const c_p = a12.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a12, out, 0);
-    const T* const o_ = a20.data_ptr<T>();
+    const T* const o_p = a20.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a20, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const h_ = h_p + _i*h_s0;
+        const T* const c_ = c_p + _i*c_s0;
+        const T* const o_ = o_p + _i*o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_i*h_s0 + _n] = o_[_i*o_s0 + _n]*std::tanh(c_[_i*c_s0 + _n]);
+          h_[_n] = o_[_n]*std::tanh(c_[_n]);
         }
       }
     });
   }
 }
 
-void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13, at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17, at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21) {
+void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+               at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13,
+               at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17,
+               at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21) {
   if (a0.scalar_type() == at::kFloat) {
-    forward_3_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21);
+    forward_3_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+                        a16, a17, a18, a19, a20, a21);
   } else {
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_3: float or double");
-    forward_3_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21);
+    forward_3_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+                         a16, a17, a18, a19, a20, a21);
   }
 }
 
 template <typename T>
-void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_tanh_c_ = a0.data_ptr<T>();
+    T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const T* const c_ = a1.data_ptr<T>();
+    const T* const c_p = a1.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a1, out, 0);
     const int64_t c_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+          const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n] = std::tanh(c_[_i*c_s0 + _j*c_s1 + _n]);
+            seq_tanh_c_[_n] = std::tanh(c_[_n]);
           }
         }
       }
@@ -1307,19 +1365,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a0, out);
-    T* const seq_dh_do_ = a2.data_ptr<T>();
+    T* const seq_dh_do_p = a2.data_ptr<T>();
     const int64_t seq_dh_do_s0 = nest_stride(a2, out, 0);
     const int64_t seq_dh_do_s1 = nest_stride(a2, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0 + _j*seq_dh_do_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_do_[_i*seq_dh_do_s0 + _j*seq_dh_do_s1 + _n] = seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n];
+            seq_dh_do_[_n] = seq_tanh_c_[_n];
           }
         }
       }
@@ -1329,19 +1389,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const seq_do_da_o_ = a3.data_ptr<T>();
+    T* const seq_do_da_o_p = a3.data_ptr<T>();
     const int64_t seq_do_da_o_s0 = nest_stride(a3, out, 0);
     const int64_t seq_do_da_o_s1 = nest_stride(a3, out, 1);
-    const T* const o_ = a4.data_ptr<T>();
+    const T* const o_p = a4.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a4, out, 0);
     const int64_t o_s1 = nest_stride(a4, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0 + _j*seq_do_da_o_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_do_da_o_[_i*seq_do_da_o_s0 + _j*seq_do_da_o_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - o_[_i*o_s0 + _j*o_s1 + _n]);
+            seq_do_da_o_[_n] = o_[_n]*(T(1) - o_[_n]);
           }
         }
       }
@@ -1352,22 +1414,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a5, out);
     check_inner(a4, out);
     check_inner(a0, out);
-    T* const seq_dh_dc_ = a5.data_ptr<T>();
+    T* const seq_dh_dc_p = a5.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a5, out, 0);
     const int64_t seq_dh_dc_s1 = nest_stride(a5, out, 1);
-    const T* const o_ = a4.data_ptr<T>();
+    const T* const o_p = a4.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a4, out, 0);
     const int64_t o_s1 = nest_stride(a4, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_dc_[_i*seq_dh_dc_s0 + _j*seq_dh_dc_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]);
+            seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
           }
         }
       }
@@ -1378,22 +1443,26 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a6, out);
     check_inner(a7, out);
     check_inner(a8, out);
-    T* const seq_dc_da_c_tilde_ = a6.data_ptr<T>();
+    T* const seq_dc_da_c_tilde_p = a6.data_ptr<T>();
     const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a6, out, 0);
     const int64_t seq_dc_da_c_tilde_s1 = nest_stride(a6, out, 1);
-    const T* const c_tilde_ = a7.data_ptr<T>();
+    const T* const c_tilde_p = a7.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a7, out, 0);
     const int64_t c_tilde_s1 = nest_stride(a7, out, 1);
-    const T* const i_ = a8.data_ptr<T>();
+    const T* const i_p = a8.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a8, out, 0);
     const int64_t i_s1 = nest_stride(a8, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p+ _i*seq_dc_da_c_tilde_s0
+              + _j*seq_dc_da_c_tilde_s1;
+          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
+          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _j*seq_dc_da_c_tilde_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]);
+            seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
           }
         }
       }
@@ -1403,19 +1472,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a9;
     check_inner(a9, out);
     check_inner(a10, out);
-    T* const seq_df_da_f_ = a9.data_ptr<T>();
+    T* const seq_df_da_f_p = a9.data_ptr<T>();
     const int64_t seq_df_da_f_s0 = nest_stride(a9, out, 0);
     const int64_t seq_df_da_f_s1 = nest_stride(a9, out, 1);
-    const T* const f_ = a10.data_ptr<T>();
+    const T* const f_p = a10.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a10, out, 0);
     const int64_t f_s1 = nest_stride(a10, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0 + _j*seq_df_da_f_s1;
+          const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_df_da_f_[_i*seq_df_da_f_s0 + _j*seq_df_da_f_s1 + _n] = f_[_i*f_s0 + _j*f_s1 + _n]*(T(1) - f_[_i*f_s0 + _j*f_s1 + _n]);
+            seq_df_da_f_[_n] = f_[_n]*(T(1) - f_[_n]);
           }
         }
       }
@@ -1425,19 +1496,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a11;
     check_inner(a11, out);
     check_inner(a8, out);
-    T* const seq_di_da_i_ = a11.data_ptr<T>();
+    T* const seq_di_da_i_p = a11.data_ptr<T>();
     const int64_t seq_di_da_i_s0 = nest_stride(a11, out, 0);
     const int64_t seq_di_da_i_s1 = nest_stride(a11, out, 1);
-    const T* const i_ = a8.data_ptr<T>();
+    const T* const i_p = a8.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a8, out, 0);
     const int64_t i_s1 = nest_stride(a8, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0 + _j*seq_di_da_i_s1;
+          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_di_da_i_[_i*seq_di_da_i_s0 + _j*seq_di_da_i_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - i_[_i*i_s0 + _j*i_s1 + _n]);
+            seq_di_da_i_[_n] = i_[_n]*(T(1) - i_[_n]);
           }
         }
       }
@@ -1445,7 +1518,9 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11) {
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+                at::Tensor a10, at::Tensor a11) {
   if (a0.scalar_type() == at::kFloat) {
     backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
   } else {
@@ -1455,48 +1530,64 @@ void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11, const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14, const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17, const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20, const at::Tensor& a21, const at::Tensor& a22, const at::Tensor& a23, const at::Tensor& a24) {
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11,
+                   const at::Tensor& a12, const at::Tensor& a13, const at::Tensor& a14,
+                   const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17,
+                   const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20,
+                   const at::Tensor& a21, const at::Tensor& a22, const at::Tensor& a23,
+                   const at::Tensor& a24) {
   {  // grad of: h = o * tanh(c)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
     check_inner(a3, out);
-    T* const d_o_ = a0.data_ptr<T>();
+    T* const d_o_p = a0.data_ptr<T>();
     const int64_t d_o_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const d_o_next_ = a2.data_ptr<T>();
+    const T* const d_o_next_p = a2.data_ptr<T>();
     const int64_t d_o_next_s0 = nest_stride(a2, out, 0);
-    const T* const seq_dh_do_ = a3.data_ptr<T>();
+    const T* const seq_dh_do_p = a3.data_ptr<T>();
     const int64_t seq_dh_do_s0 = nest_stride(a3, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_o_ = d_o_p + _i*d_o_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const d_o_next_ = d_o_next_p + _i*d_o_next_s0;
+        const T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_o_[_i*d_o_s0 + _n] = d_o_next_[_i*d_o_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_do_[_i*seq_dh_do_s0 + _n];
+          d_o_[_n] = d_o_next_[_n] + d_h_[_n]*seq_dh_do_[_n];
         }
       }
     });
   }
-  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev + b_o)
+  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
+     //   f_prev + R_oo @ o_prev + b_o)
     const at::Tensor& out = a4;
     check_inner(a4, out);
     check_inner(a0, out);
     check_inner(a5, out);
-    T* const d_a_o_ = a4.data_ptr<T>();
+    T* const d_a_o_p = a4.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
-    const T* const d_o_ = a0.data_ptr<T>();
+    const T* const d_o_p = a0.data_ptr<T>();
     const int64_t d_o_s0 = nest_stride(a0, out, 0);
-    const T* const seq_do_da_o_ = a5.data_ptr<T>();
+    const T* const seq_do_da_o_p = a5.data_ptr<T>();
     const int64_t seq_do_da_o_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+        const T* const d_o_ = d_o_p + _i*d_o_s0;
+        const T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_o_[_i*d_a_o_s0 + _n] = d_o_[_i*d_o_s0 + _n]*seq_do_da_o_[_i*seq_do_da_o_s0 + _n];
+          d_a_o_[_n] = d_o_[_n]*seq_do_da_o_[_n];
         }
       }
     });
@@ -1505,16 +1596,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a4, out);
-    T* const d_maps_i_prev_ = a6.data_ptr<T>();
+    T* const d_maps_i_prev_p = a6.data_ptr<T>();
     const int64_t d_maps_i_prev_s0 = nest_stride(a6, out, 0);
-    const T* const d_a_o_ = a4.data_ptr<T>();
+    const T* const d_a_o_p = a4.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_i_prev_ = d_maps_i_prev_p + _i*d_maps_i_prev_s0;
+        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_[_i*d_maps_i_prev_s0 + _n] = d_a_o_[_i*d_a_o_s0 + _n];
+          d_maps_i_prev_[_n] = d_a_o_[_n];
         }
       }
     });
@@ -1527,24 +1620,30 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a9, out);
     check_inner(a1, out);
     check_inner(a10, out);
-    T* const d_c_ = a7.data_ptr<T>();
+    T* const d_c_p = a7.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
-    const T* const V_o_ = a8.data_ptr<T>();
+    const T* const V_o_p = a8.data_ptr<T>();
     const int64_t V_o_s0 = nest_stride(a8, out, 0);
-    const T* const d_a_o_ = a4.data_ptr<T>();
+    const T* const d_a_o_p = a4.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
-    const T* const d_c_next_ = a9.data_ptr<T>();
+    const T* const d_c_next_p = a9.data_ptr<T>();
     const int64_t d_c_next_s0 = nest_stride(a9, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_dc_ = a10.data_ptr<T>();
+    const T* const seq_dh_dc_p = a10.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a10, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const V_o_ = V_o_p + _i*V_o_s0;
+        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+        const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_[_i*d_c_s0 + _n] = d_c_next_[_i*d_c_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_dc_[_i*seq_dh_dc_s0 + _n] + d_a_o_[_i*d_a_o_s0 + _n]*V_o_[_i*V_o_s0 + _n];
+          d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
         }
       }
     });
@@ -1554,18 +1653,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a11, out);
     check_inner(a7, out);
     check_inner(a12, out);
-    T* const seq_d_a_c_tilde_ = a11.data_ptr<T>();
+    T* const seq_d_a_c_tilde_p = a11.data_ptr<T>();
     const int64_t seq_d_a_c_tilde_s0 = nest_stride(a11, out, 0);
-    const T* const d_c_ = a7.data_ptr<T>();
+    const T* const d_c_p = a7.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
-    const T* const seq_dc_da_c_tilde_ = a12.data_ptr<T>();
+    const T* const seq_dc_da_c_tilde_p = a12.data_ptr<T>();
     const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a12, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const seq_d_a_c_tilde_ = seq_d_a_c_tilde_p + _i*seq_d_a_c_tilde_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p + _i*seq_dc_da_c_tilde_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_d_a_c_tilde_[_i*seq_d_a_c_tilde_s0 + _n] = d_c_[_i*d_c_s0 + _n]*seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _n];
+          seq_d_a_c_tilde_[_n] = d_c_[_n]*seq_dc_da_c_tilde_[_n];
         }
       }
     });
@@ -1576,41 +1678,49 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a14, out);
     check_inner(a7, out);
     check_inner(a15, out);
-    T* const d_f_ = a13.data_ptr<T>();
+    T* const d_f_p = a13.data_ptr<T>();
     const int64_t d_f_s0 = nest_stride(a13, out, 0);
-    const T* const c_prev_ = a14.data_ptr<T>();
+    const T* const c_prev_p = a14.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a14, out, 0);
-    const T* const d_c_ = a7.data_ptr<T>();
+    const T* const d_c_p = a7.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
-    const T* const d_f_next_ = a15.data_ptr<T>();
+    const T* const d_f_next_p = a15.data_ptr<T>();
     const int64_t d_f_next_s0 = nest_stride(a15, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_f_ = d_f_p + _i*d_f_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const d_f_next_ = d_f_next_p + _i*d_f_next_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_f_[_i*d_f_s0 + _n] = d_f_next_[_i*d_f_next_s0 + _n] + d_c_[_i*d_c_s0 + _n]*c_prev_[_i*c_prev_s0 + _n];
+          d_f_[_n] = d_f_next_[_n] + d_c_[_n]*c_prev_[_n];
         }
       }
     });
   }
-  {  // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @ o_prev + b_f)
+  {  // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
+     //   f_prev + R_fo @ o_prev + b_f)
     const at::Tensor& out = a16;
     check_inner(a16, out);
     check_inner(a13, out);
     check_inner(a17, out);
-    T* const d_a_f_ = a16.data_ptr<T>();
+    T* const d_a_f_p = a16.data_ptr<T>();
     const int64_t d_a_f_s0 = nest_stride(a16, out, 0);
-    const T* const d_f_ = a13.data_ptr<T>();
+    const T* const d_f_p = a13.data_ptr<T>();
     const int64_t d_f_s0 = nest_stride(a13, out, 0);
-    const T* const seq_df_da_f_ = a17.data_ptr<T>();
+    const T* const seq_df_da_f_p = a17.data_ptr<T>();
     const int64_t seq_df_da_f_s0 = nest_stride(a17, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+        const T* const d_f_ = d_f_p + _i*d_f_s0;
+        const T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_f_[_i*d_a_f_s0 + _n] = d_f_[_i*d_f_s0 + _n]*seq_df_da_f_[_i*seq_df_da_f_s0 + _n];
+          d_a_f_[_n] = d_f_[_n]*seq_df_da_f_[_n];
         }
       }
     });
@@ -1619,16 +1729,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a18;
     check_inner(a18, out);
     check_inner(a16, out);
-    T* const d_maps_i_prev_2_ = a18.data_ptr<T>();
+    T* const d_maps_i_prev_2_p = a18.data_ptr<T>();
     const int64_t d_maps_i_prev_2_s0 = nest_stride(a18, out, 0);
-    const T* const d_a_f_ = a16.data_ptr<T>();
+    const T* const d_a_f_p = a16.data_ptr<T>();
     const int64_t d_a_f_s0 = nest_stride(a16, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_i_prev_2_ = d_maps_i_prev_2_p + _i*d_maps_i_prev_2_s0;
+        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_2_[_i*d_maps_i_prev_2_s0 + _n] = d_a_f_[_i*d_a_f_s0 + _n];
+          d_maps_i_prev_2_[_n] = d_a_f_[_n];
         }
       }
     });
@@ -1639,41 +1751,49 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a20, out);
     check_inner(a7, out);
     check_inner(a21, out);
-    T* const d_i_ = a19.data_ptr<T>();
+    T* const d_i_p = a19.data_ptr<T>();
     const int64_t d_i_s0 = nest_stride(a19, out, 0);
-    const T* const c_tilde_ = a20.data_ptr<T>();
+    const T* const c_tilde_p = a20.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a20, out, 0);
-    const T* const d_c_ = a7.data_ptr<T>();
+    const T* const d_c_p = a7.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
-    const T* const d_i_next_ = a21.data_ptr<T>();
+    const T* const d_i_next_p = a21.data_ptr<T>();
     const int64_t d_i_next_s0 = nest_stride(a21, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_i_ = d_i_p + _i*d_i_s0;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const d_i_next_ = d_i_next_p + _i*d_i_next_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_i_[_i*d_i_s0 + _n] = d_i_next_[_i*d_i_next_s0 + _n] + d_c_[_i*d_c_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+          d_i_[_n] = d_i_next_[_n] + d_c_[_n]*c_tilde_[_n];
         }
       }
     });
   }
-  {  // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @ o_prev + b_i)
+  {  // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
+     //   f_prev + R_io @ o_prev + b_i)
     const at::Tensor& out = a22;
     check_inner(a22, out);
     check_inner(a19, out);
     check_inner(a23, out);
-    T* const d_a_i_ = a22.data_ptr<T>();
+    T* const d_a_i_p = a22.data_ptr<T>();
     const int64_t d_a_i_s0 = nest_stride(a22, out, 0);
-    const T* const d_i_ = a19.data_ptr<T>();
+    const T* const d_i_p = a19.data_ptr<T>();
     const int64_t d_i_s0 = nest_stride(a19, out, 0);
-    const T* const seq_di_da_i_ = a23.data_ptr<T>();
+    const T* const seq_di_da_i_p = a23.data_ptr<T>();
     const int64_t seq_di_da_i_s0 = nest_stride(a23, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
+        const T* const d_i_ = d_i_p + _i*d_i_s0;
+        const T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_i_[_i*d_a_i_s0 + _n] = d_i_[_i*d_i_s0 + _n]*seq_di_da_i_[_i*seq_di_da_i_s0 + _n];
+          d_a_i_[_n] = d_i_[_n]*seq_di_da_i_[_n];
         }
       }
     });
@@ -1682,33 +1802,44 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a24;
     check_inner(a24, out);
     check_inner(a22, out);
-    T* const d_maps_i_prev_3_ = a24.data_ptr<T>();
+    T* const d_maps_i_prev_3_p = a24.data_ptr<T>();
     const int64_t d_maps_i_prev_3_s0 = nest_stride(a24, out, 0);
-    const T* const d_a_i_ = a22.data_ptr<T>();
+    const T* const d_a_i_p = a22.data_ptr<T>();
     const int64_t d_a_i_s0 = nest_stride(a22, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_i_prev_3_ = d_maps_i_prev_3_p + _i*d_maps_i_prev_3_s0;
+        const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_3_[_i*d_maps_i_prev_3_s0 + _n] = d_a_i_[_i*d_a_i_s0 + _n];
+          d_maps_i_prev_3_[_n] = d_a_i_[_n];
         }
       }
     });
   }
 }
 
-void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13, at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17, at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21, at::Tensor a22, at::Tensor a23, at::Tensor a24) {
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+                at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13,
+                at::Tensor a14, at::Tensor a15, at::Tensor a16, at::Tensor a17,
+                at::Tensor a18, at::Tensor a19, at::Tensor a20, at::Tensor a21,
+                at::Tensor a22, at::Tensor a23, at::Tensor a24) {
   if (a0.scalar_type() == at::kFloat) {
-    backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24);
+    backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+                         a16, a17, a18, a19, a20, a21, a22, a23, a24);
   } else {
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_2: float or double");
-    backward_2_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24);
+    backward_2_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+                          a16, a17, a18, a19, a20, a21, a22, a23, a24);
   }
 }
 
 template <typename T>
-void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6) {
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
@@ -1718,33 +1849,41 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a4, out);
     check_inner(a5, out);
     check_inner(a6, out);
-    T* const d_c_prev_ = a0.data_ptr<T>();
+    T* const d_c_prev_p = a0.data_ptr<T>();
     const int64_t d_c_prev_s0 = nest_stride(a0, out, 0);
-    const T* const V_f_ = a1.data_ptr<T>();
+    const T* const V_f_p = a1.data_ptr<T>();
     const int64_t V_f_s0 = nest_stride(a1, out, 0);
-    const T* const V_i_ = a2.data_ptr<T>();
+    const T* const V_i_p = a2.data_ptr<T>();
     const int64_t V_i_s0 = nest_stride(a2, out, 0);
-    const T* const d_a_f_ = a3.data_ptr<T>();
+    const T* const d_a_f_p = a3.data_ptr<T>();
     const int64_t d_a_f_s0 = nest_stride(a3, out, 0);
-    const T* const d_a_i_ = a4.data_ptr<T>();
+    const T* const d_a_i_p = a4.data_ptr<T>();
     const int64_t d_a_i_s0 = nest_stride(a4, out, 0);
-    const T* const d_c_ = a5.data_ptr<T>();
+    const T* const d_c_p = a5.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a5, out, 0);
-    const T* const f_ = a6.data_ptr<T>();
+    const T* const f_p = a6.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
+        const T* const V_f_ = V_f_p + _i*V_f_s0;
+        const T* const V_i_ = V_i_p + _i*V_i_s0;
+        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+        const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const f_ = f_p + _i*f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_prev_[_i*d_c_prev_s0 + _n] = d_a_i_[_i*d_a_i_s0 + _n]*V_i_[_i*V_i_s0 + _n] + d_a_f_[_i*d_a_f_s0 + _n]*V_f_[_i*V_f_s0 + _n] + d_c_[_i*d_c_s0 + _n]*f_[_i*f_s0 + _n];
+          d_c_prev_[_n] = d_a_i_[_n]*V_i_[_n] + d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
         }
       }
     });
   }
 }
 
-void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6) {
+void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6) {
   if (a0.scalar_type() == at::kFloat) {
     backward_3_as<float>(a0, a1, a2, a3, a4, a5, a6);
   } else {

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 01ef39da1e2e39f5d9f83d42eb1c24e9c656599c5a2ce82e27a8eff85be0f3ae
+gatecalc-content-sha256: 085abc6b7fa745471ba32b8a1fba04ead2e1f5e993a1b561c6054edb91fb61df
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -726,21 +726,26 @@ int64_t grain(int64_t inner) {
 }  // namespace
 
 template <typename T>
-void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                  const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                  const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const maps_x_ = a0.data_ptr<T>();
+    T* const maps_x_p = a0.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
-    const T* const maps_h_prev_ = a1.data_ptr<T>();
+    const T* const maps_h_prev_p = a1.data_ptr<T>();
     const int64_t maps_h_prev_s0 = nest_stride(a1, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const maps_h_prev_ = maps_h_prev_p + _i*maps_h_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_i*maps_x_s0 + _n] += maps_h_prev_[_i*maps_h_prev_s0 + _n];
+          maps_x_[_n] += maps_h_prev_[_n];
         }
       }
     });
@@ -748,14 +753,15 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
   {  // r, z: one tanh over their rows, in place, then each row's scale and shift
     const at::Tensor& out = a2;
     check_inner(a2, out);
-    T* const gates_ = a2.data_ptr<T>();
+    T* const gates_p = a2.data_ptr<T>();
     const int64_t gates_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const gates_ = gates_p + _i*gates_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_i*gates_s0 + _n] = T(0.5) + T(0.5)*std::tanh(gates_[_i*gates_s0 + _n]);
+          gates_[_n] = T(0.5) + T(0.5)*std::tanh(gates_[_n]);
         }
       }
     });
@@ -767,22 +773,27 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a5, out);
     check_inner(a6, out);
     check_inner(a7, out);
-    T* const a_n_ = a3.data_ptr<T>();
+    T* const a_n_p = a3.data_ptr<T>();
     const int64_t a_n_s0 = nest_stride(a3, out, 0);
-    const T* const maps_h_prev_2_ = a4.data_ptr<T>();
+    const T* const maps_h_prev_2_p = a4.data_ptr<T>();
     const int64_t maps_h_prev_2_s0 = nest_stride(a4, out, 0);
-    const T* const maps_x_2_ = a5.data_ptr<T>();
+    const T* const maps_x_2_p = a5.data_ptr<T>();
     const int64_t maps_x_2_s0 = nest_stride(a5, out, 0);
-    const T* const b_hn_ = a6.data_ptr<T>();
+    const T* const b_hn_p = a6.data_ptr<T>();
     const int64_t b_hn_s0 = nest_stride(a6, out, 0);
-    const T* const r_ = a7.data_ptr<T>();
+    const T* const r_p = a7.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a7, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_n_ = a_n_p + _i*a_n_s0;
+        const T* const maps_h_prev_2_ = maps_h_prev_2_p + _i*maps_h_prev_2_s0;
+        const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
+        const T* const b_hn_ = b_hn_p + _i*b_hn_s0;
+        const T* const r_ = r_p + _i*r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_n_[_i*a_n_s0 + _n] = maps_x_2_[_i*maps_x_2_s0 + _n] + r_[_i*r_s0 + _n]*(maps_h_prev_2_[_i*maps_h_prev_2_s0 + _n] + b_hn_[_i*b_hn_s0 + _n]);
+          a_n_[_n] = maps_x_2_[_n] + r_[_n]*(maps_h_prev_2_[_n] + b_hn_[_n]);
         }
       }
     });
@@ -791,16 +802,18 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a8;
     check_inner(a8, out);
     check_inner(a3, out);
-    T* const n_ = a8.data_ptr<T>();
+    T* const n_p = a8.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a8, out, 0);
-    const T* const a_n_ = a3.data_ptr<T>();
+    const T* const a_n_p = a3.data_ptr<T>();
     const int64_t a_n_s0 = nest_stride(a3, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const n_ = n_p + _i*n_s0;
+        const T* const a_n_ = a_n_p + _i*a_n_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          n_[_i*n_s0 + _n] = std::tanh(a_n_[_i*a_n_s0 + _n]);
+          n_[_n] = std::tanh(a_n_[_n]);
         }
       }
     });
@@ -811,27 +824,33 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a10, out);
     check_inner(a8, out);
     check_inner(a11, out);
-    T* const h_ = a9.data_ptr<T>();
+    T* const h_p = a9.data_ptr<T>();
     const int64_t h_s0 = nest_stride(a9, out, 0);
-    const T* const h_prev_ = a10.data_ptr<T>();
+    const T* const h_prev_p = a10.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a10, out, 0);
-    const T* const n_ = a8.data_ptr<T>();
+    const T* const n_p = a8.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a8, out, 0);
-    const T* const z_ = a11.data_ptr<T>();
+    const T* const z_p = a11.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a11, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const h_ = h_p + _i*h_s0;
+        const T* const h_prev_ = h_prev_p + _i*h_prev_s0;
+        const T* const n_ = n_p + _i*n_s0;
+        const T* const z_ = z_p + _i*z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_i*h_s0 + _n] = (T(1) - z_[_i*z_s0 + _n])*n_[_i*n_s0 + _n] + z_[_i*z_s0 + _n]*h_prev_[_i*h_prev_s0 + _n];
+          h_[_n] = (T(1) - z_[_n])*n_[_n] + z_[_n]*h_prev_[_n];
         }
       }
     });
   }
 }
 
-void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11) {
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+               at::Tensor a10, at::Tensor a11) {
   if (a0.scalar_type() == at::kFloat) {
     forward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
   } else {
@@ -841,24 +860,29 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
 }
 
 template <typename T>
-void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9) {
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_shared_ = a0.data_ptr<T>();
+    T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
-    const T* const z_ = a1.data_ptr<T>();
+    const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n] = T(1) - z_[_i*z_s0 + _j*z_s1 + _n];
+            seq_shared_[_n] = T(1) - z_[_n];
           }
         }
       }
@@ -869,22 +893,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a0, out);
-    T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    T* const seq_dh_da_n_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
     const int64_t seq_dh_da_n_s1 = nest_stride(a2, out, 1);
-    const T* const n_ = a3.data_ptr<T>();
+    const T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
     const int64_t n_s1 = nest_stride(a3, out, 1);
-    const T* const seq_shared_ = a0.data_ptr<T>();
+    const T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1;
+          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_n_[_i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*(T(1) - n_[_i*n_s0 + _j*n_s1 + _n]*n_[_i*n_s0 + _j*n_s1 + _n]);
+            seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
           }
         }
       }
@@ -897,28 +924,33 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a3, out);
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_dh_da_z_ = a4.data_ptr<T>();
+    T* const seq_dh_da_z_p = a4.data_ptr<T>();
     const int64_t seq_dh_da_z_s0 = nest_stride(a4, out, 0);
     const int64_t seq_dh_da_z_s1 = nest_stride(a4, out, 1);
-    const T* const h_prev_ = a5.data_ptr<T>();
+    const T* const h_prev_p = a5.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a5, out, 0);
     const int64_t h_prev_s1 = nest_stride(a5, out, 1);
-    const T* const n_ = a3.data_ptr<T>();
+    const T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
     const int64_t n_s1 = nest_stride(a3, out, 1);
-    const T* const seq_shared_ = a0.data_ptr<T>();
+    const T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
-    const T* const z_ = a1.data_ptr<T>();
+    const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1;
+          const T* const h_prev_ = h_prev_p + _i*h_prev_s0 + _j*h_prev_s1;
+          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_z_[_i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*z_[_i*z_s0 + _j*z_s1 + _n]*(h_prev_[_i*h_prev_s0 + _j*h_prev_s1 + _n] - n_[_i*n_s0 + _j*n_s1 + _n]);
+            seq_dh_da_z_[_n] = seq_shared_[_n]*z_[_n]*(h_prev_[_n] - n_[_n]);
           }
         }
       }
@@ -930,25 +962,29 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a7, out);
     check_inner(a8, out);
     check_inner(a9, out);
-    T* const seq_da_n_da_r_ = a6.data_ptr<T>();
+    T* const seq_da_n_da_r_p = a6.data_ptr<T>();
     const int64_t seq_da_n_da_r_s0 = nest_stride(a6, out, 0);
     const int64_t seq_da_n_da_r_s1 = nest_stride(a6, out, 1);
-    const T* const U_n_h_prev_ = a7.data_ptr<T>();
+    const T* const U_n_h_prev_p = a7.data_ptr<T>();
     const int64_t U_n_h_prev_s0 = nest_stride(a7, out, 0);
     const int64_t U_n_h_prev_s1 = nest_stride(a7, out, 1);
-    const T* const b_hn_ = a8.data_ptr<T>();
+    const T* const b_hn_p = a8.data_ptr<T>();
     const int64_t b_hn_s0 = nest_stride(a8, out, 0);
     const int64_t b_hn_s1 = nest_stride(a8, out, 1);
-    const T* const r_ = a9.data_ptr<T>();
+    const T* const r_p = a9.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a9, out, 0);
     const int64_t r_s1 = nest_stride(a9, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_da_n_da_r_ = seq_da_n_da_r_p+ _i*seq_da_n_da_r_s0+ _j*seq_da_n_da_r_s1;
+          const T* const U_n_h_prev_ = U_n_h_prev_p + _i*U_n_h_prev_s0 + _j*U_n_h_prev_s1;
+          const T* const b_hn_ = b_hn_p + _i*b_hn_s0 + _j*b_hn_s1;
+          const T* const r_ = r_p + _i*r_s0 + _j*r_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_da_n_da_r_[_i*seq_da_n_da_r_s0 + _j*seq_da_n_da_r_s1 + _n] = r_[_i*r_s0 + _j*r_s1 + _n]*(T(1) - r_[_i*r_s0 + _j*r_s1 + _n])*(U_n_h_prev_[_i*U_n_h_prev_s0 + _j*U_n_h_prev_s1 + _n] + b_hn_[_i*b_hn_s0 + _j*b_hn_s1 + _n]);
+            seq_da_n_da_r_[_n] = r_[_n]*(T(1) - r_[_n])*(U_n_h_prev_[_n] + b_hn_[_n]);
           }
         }
       }
@@ -956,7 +992,8 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
   if (a0.scalar_type() == at::kFloat) {
     backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   } else {
@@ -966,24 +1003,30 @@ void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10) {
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9, const at::Tensor& a10) {
   {  // grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_a_n_ = a0.data_ptr<T>();
+    T* const d_a_n_p = a0.data_ptr<T>();
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    const T* const seq_dh_da_n_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_n_[_i*d_a_n_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_n_[_i*seq_dh_da_n_s0 + _n];
+          d_a_n_[_n] = d_h_[_n]*seq_dh_da_n_[_n];
         }
       }
     });
@@ -993,18 +1036,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a3, out);
     check_inner(a0, out);
     check_inner(a4, out);
-    T* const seq_d_U_n_h_prev_ = a3.data_ptr<T>();
+    T* const seq_d_U_n_h_prev_p = a3.data_ptr<T>();
     const int64_t seq_d_U_n_h_prev_s0 = nest_stride(a3, out, 0);
-    const T* const d_a_n_ = a0.data_ptr<T>();
+    const T* const d_a_n_p = a0.data_ptr<T>();
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
-    const T* const r_ = a4.data_ptr<T>();
+    const T* const r_p = a4.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a4, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const seq_d_U_n_h_prev_ = seq_d_U_n_h_prev_p + _i*seq_d_U_n_h_prev_s0;
+        const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+        const T* const r_ = r_p + _i*r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_d_U_n_h_prev_[_i*seq_d_U_n_h_prev_s0 + _n] = d_a_n_[_i*d_a_n_s0 + _n]*r_[_i*r_s0 + _n];
+          seq_d_U_n_h_prev_[_n] = d_a_n_[_n]*r_[_n];
         }
       }
     });
@@ -1014,18 +1060,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a5, out);
     check_inner(a1, out);
     check_inner(a6, out);
-    T* const d_a_z_ = a5.data_ptr<T>();
+    T* const d_a_z_p = a5.data_ptr<T>();
     const int64_t d_a_z_s0 = nest_stride(a5, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_da_z_ = a6.data_ptr<T>();
+    const T* const seq_dh_da_z_p = a6.data_ptr<T>();
     const int64_t seq_dh_da_z_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_z_[_i*d_a_z_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_z_[_i*seq_dh_da_z_s0 + _n];
+          d_a_z_[_n] = d_h_[_n]*seq_dh_da_z_[_n];
         }
       }
     });
@@ -1034,16 +1083,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a5, out);
-    T* const d_maps_h_prev_ = a7.data_ptr<T>();
+    T* const d_maps_h_prev_p = a7.data_ptr<T>();
     const int64_t d_maps_h_prev_s0 = nest_stride(a7, out, 0);
-    const T* const d_a_z_ = a5.data_ptr<T>();
+    const T* const d_a_z_p = a5.data_ptr<T>();
     const int64_t d_a_z_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_h_prev_ = d_maps_h_prev_p + _i*d_maps_h_prev_s0;
+        const T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_[_i*d_maps_h_prev_s0 + _n] = d_a_z_[_i*d_a_z_s0 + _n];
+          d_maps_h_prev_[_n] = d_a_z_[_n];
         }
       }
     });
@@ -1053,18 +1104,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a8, out);
     check_inner(a0, out);
     check_inner(a9, out);
-    T* const d_a_r_ = a8.data_ptr<T>();
+    T* const d_a_r_p = a8.data_ptr<T>();
     const int64_t d_a_r_s0 = nest_stride(a8, out, 0);
-    const T* const d_a_n_ = a0.data_ptr<T>();
+    const T* const d_a_n_p = a0.data_ptr<T>();
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
-    const T* const seq_da_n_da_r_ = a9.data_ptr<T>();
+    const T* const seq_da_n_da_r_p = a9.data_ptr<T>();
     const int64_t seq_da_n_da_r_s0 = nest_stride(a9, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
+        const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+        const T* const seq_da_n_da_r_ = seq_da_n_da_r_p + _i*seq_da_n_da_r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_r_[_i*d_a_r_s0 + _n] = d_a_n_[_i*d_a_n_s0 + _n]*seq_da_n_da_r_[_i*seq_da_n_da_r_s0 + _n];
+          d_a_r_[_n] = d_a_n_[_n]*seq_da_n_da_r_[_n];
         }
       }
     });
@@ -1073,23 +1127,27 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a10;
     check_inner(a10, out);
     check_inner(a8, out);
-    T* const d_maps_h_prev_2_ = a10.data_ptr<T>();
+    T* const d_maps_h_prev_2_p = a10.data_ptr<T>();
     const int64_t d_maps_h_prev_2_s0 = nest_stride(a10, out, 0);
-    const T* const d_a_r_ = a8.data_ptr<T>();
+    const T* const d_a_r_p = a8.data_ptr<T>();
     const int64_t d_a_r_s0 = nest_stride(a8, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_h_prev_2_ = d_maps_h_prev_2_p + _i*d_maps_h_prev_2_s0;
+        const T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_2_[_i*d_maps_h_prev_2_s0 + _n] = d_a_r_[_i*d_a_r_s0 + _n];
+          d_maps_h_prev_2_[_n] = d_a_r_[_n];
         }
       }
     });
   }
 }
 
-void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10) {
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+                at::Tensor a10) {
   if (a0.scalar_type() == at::kFloat) {
     backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
   } else {
@@ -1105,18 +1163,21 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_h_prev_ = a0.data_ptr<T>();
+    T* const d_h_prev_p = a0.data_ptr<T>();
     const int64_t d_h_prev_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const z_ = a2.data_ptr<T>();
+    const T* const z_p = a2.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_h_prev_ = d_h_prev_p + _i*d_h_prev_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const z_ = z_p + _i*z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_h_prev_[_i*d_h_prev_s0 + _n] += d_h_[_i*d_h_s0 + _n]*z_[_i*z_s0 + _n];
+          d_h_prev_[_n] += d_h_[_n]*z_[_n];
         }
       }
     });

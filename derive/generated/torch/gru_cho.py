@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 36ccc31d8c9b6be747adc6be87eab97e5c41504cd7280f55cd78de1b8bedfd46
+gatecalc-content-sha256: b2965df59d14552770954c6d6e1d33961fa8f565748d48fb0df4215baf2a1580
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -732,21 +732,24 @@ int64_t grain(int64_t inner) {
 }  // namespace
 
 template <typename T>
-void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5) {
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const maps_x_ = a0.data_ptr<T>();
+    T* const maps_x_p = a0.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
-    const T* const maps_h_prev_ = a1.data_ptr<T>();
+    const T* const maps_h_prev_p = a1.data_ptr<T>();
     const int64_t maps_h_prev_s0 = nest_stride(a1, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const maps_h_prev_ = maps_h_prev_p + _i*maps_h_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_i*maps_x_s0 + _n] += maps_h_prev_[_i*maps_h_prev_s0 + _n];
+          maps_x_[_n] += maps_h_prev_[_n];
         }
       }
     });
@@ -754,14 +757,15 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
   {  // r, z: one tanh over their rows, in place, then each row's scale and shift
     const at::Tensor& out = a2;
     check_inner(a2, out);
-    T* const gates_ = a2.data_ptr<T>();
+    T* const gates_p = a2.data_ptr<T>();
     const int64_t gates_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const gates_ = gates_p + _i*gates_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_i*gates_s0 + _n] = T(0.5) + T(0.5)*std::tanh(gates_[_i*gates_s0 + _n]);
+          gates_[_n] = T(0.5) + T(0.5)*std::tanh(gates_[_n]);
         }
       }
     });
@@ -771,25 +775,29 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a3, out);
     check_inner(a4, out);
     check_inner(a5, out);
-    T* const s_ = a3.data_ptr<T>();
+    T* const s_p = a3.data_ptr<T>();
     const int64_t s_s0 = nest_stride(a3, out, 0);
-    const T* const h_prev_ = a4.data_ptr<T>();
+    const T* const h_prev_p = a4.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a4, out, 0);
-    const T* const r_ = a5.data_ptr<T>();
+    const T* const r_p = a5.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const s_ = s_p + _i*s_s0;
+        const T* const h_prev_ = h_prev_p + _i*h_prev_s0;
+        const T* const r_ = r_p + _i*r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          s_[_i*s_s0 + _n] = r_[_i*r_s0 + _n]*h_prev_[_i*h_prev_s0 + _n];
+          s_[_n] = r_[_n]*h_prev_[_n];
         }
       }
     });
   }
 }
 
-void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5) {
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5) {
   if (a0.scalar_type() == at::kFloat) {
     forward_1_as<float>(a0, a1, a2, a3, a4, a5);
   } else {
@@ -799,24 +807,29 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
 }
 
 template <typename T>
-void forward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6) {
+void forward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                  const at::Tensor& a6) {
   {  // n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const a_n_ = a0.data_ptr<T>();
+    T* const a_n_p = a0.data_ptr<T>();
     const int64_t a_n_s0 = nest_stride(a0, out, 0);
-    const T* const maps_s_ = a1.data_ptr<T>();
+    const T* const maps_s_p = a1.data_ptr<T>();
     const int64_t maps_s_s0 = nest_stride(a1, out, 0);
-    const T* const maps_x_ = a2.data_ptr<T>();
+    const T* const maps_x_p = a2.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_n_ = a_n_p + _i*a_n_s0;
+        const T* const maps_s_ = maps_s_p + _i*maps_s_s0;
+        const T* const maps_x_ = maps_x_p + _i*maps_x_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_n_[_i*a_n_s0 + _n] = maps_x_[_i*maps_x_s0 + _n] + maps_s_[_i*maps_s_s0 + _n];
+          a_n_[_n] = maps_x_[_n] + maps_s_[_n];
         }
       }
     });
@@ -825,16 +838,18 @@ void forward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a0, out);
-    T* const n_ = a3.data_ptr<T>();
+    T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
-    const T* const a_n_ = a0.data_ptr<T>();
+    const T* const a_n_p = a0.data_ptr<T>();
     const int64_t a_n_s0 = nest_stride(a0, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const n_ = n_p + _i*n_s0;
+        const T* const a_n_ = a_n_p + _i*a_n_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          n_[_i*n_s0 + _n] = std::tanh(a_n_[_i*a_n_s0 + _n]);
+          n_[_n] = std::tanh(a_n_[_n]);
         }
       }
     });
@@ -845,27 +860,32 @@ void forward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a5, out);
     check_inner(a3, out);
     check_inner(a6, out);
-    T* const h_ = a4.data_ptr<T>();
+    T* const h_p = a4.data_ptr<T>();
     const int64_t h_s0 = nest_stride(a4, out, 0);
-    const T* const h_prev_ = a5.data_ptr<T>();
+    const T* const h_prev_p = a5.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a5, out, 0);
-    const T* const n_ = a3.data_ptr<T>();
+    const T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
-    const T* const z_ = a6.data_ptr<T>();
+    const T* const z_p = a6.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const h_ = h_p + _i*h_s0;
+        const T* const h_prev_ = h_prev_p + _i*h_prev_s0;
+        const T* const n_ = n_p + _i*n_s0;
+        const T* const z_ = z_p + _i*z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_i*h_s0 + _n] = (T(1) - z_[_i*z_s0 + _n])*n_[_i*n_s0 + _n] + z_[_i*z_s0 + _n]*h_prev_[_i*h_prev_s0 + _n];
+          h_[_n] = (T(1) - z_[_n])*n_[_n] + z_[_n]*h_prev_[_n];
         }
       }
     });
   }
 }
 
-void forward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6) {
+void forward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5, at::Tensor a6) {
   if (a0.scalar_type() == at::kFloat) {
     forward_2_as<float>(a0, a1, a2, a3, a4, a5, a6);
   } else {
@@ -875,24 +895,28 @@ void forward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
 }
 
 template <typename T>
-void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7) {
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_shared_ = a0.data_ptr<T>();
+    T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
-    const T* const z_ = a1.data_ptr<T>();
+    const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n] = T(1) - z_[_i*z_s0 + _j*z_s1 + _n];
+            seq_shared_[_n] = T(1) - z_[_n];
           }
         }
       }
@@ -903,22 +927,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a0, out);
-    T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    T* const seq_dh_da_n_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
     const int64_t seq_dh_da_n_s1 = nest_stride(a2, out, 1);
-    const T* const n_ = a3.data_ptr<T>();
+    const T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
     const int64_t n_s1 = nest_stride(a3, out, 1);
-    const T* const seq_shared_ = a0.data_ptr<T>();
+    const T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1;
+          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_n_[_i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*(T(1) - n_[_i*n_s0 + _j*n_s1 + _n]*n_[_i*n_s0 + _j*n_s1 + _n]);
+            seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
           }
         }
       }
@@ -931,28 +958,33 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a3, out);
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_dh_da_z_ = a4.data_ptr<T>();
+    T* const seq_dh_da_z_p = a4.data_ptr<T>();
     const int64_t seq_dh_da_z_s0 = nest_stride(a4, out, 0);
     const int64_t seq_dh_da_z_s1 = nest_stride(a4, out, 1);
-    const T* const h_prev_ = a5.data_ptr<T>();
+    const T* const h_prev_p = a5.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a5, out, 0);
     const int64_t h_prev_s1 = nest_stride(a5, out, 1);
-    const T* const n_ = a3.data_ptr<T>();
+    const T* const n_p = a3.data_ptr<T>();
     const int64_t n_s0 = nest_stride(a3, out, 0);
     const int64_t n_s1 = nest_stride(a3, out, 1);
-    const T* const seq_shared_ = a0.data_ptr<T>();
+    const T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
-    const T* const z_ = a1.data_ptr<T>();
+    const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1;
+          const T* const h_prev_ = h_prev_p + _i*h_prev_s0 + _j*h_prev_s1;
+          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_z_[_i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1 + _n] = seq_shared_[_i*seq_shared_s0 + _j*seq_shared_s1 + _n]*z_[_i*z_s0 + _j*z_s1 + _n]*(h_prev_[_i*h_prev_s0 + _j*h_prev_s1 + _n] - n_[_i*n_s0 + _j*n_s1 + _n]);
+            seq_dh_da_z_[_n] = seq_shared_[_n]*z_[_n]*(h_prev_[_n] - n_[_n]);
           }
         }
       }
@@ -963,22 +995,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a6, out);
     check_inner(a5, out);
     check_inner(a7, out);
-    T* const seq_ds_da_r_ = a6.data_ptr<T>();
+    T* const seq_ds_da_r_p = a6.data_ptr<T>();
     const int64_t seq_ds_da_r_s0 = nest_stride(a6, out, 0);
     const int64_t seq_ds_da_r_s1 = nest_stride(a6, out, 1);
-    const T* const h_prev_ = a5.data_ptr<T>();
+    const T* const h_prev_p = a5.data_ptr<T>();
     const int64_t h_prev_s0 = nest_stride(a5, out, 0);
     const int64_t h_prev_s1 = nest_stride(a5, out, 1);
-    const T* const r_ = a7.data_ptr<T>();
+    const T* const r_p = a7.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a7, out, 0);
     const int64_t r_s1 = nest_stride(a7, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_ds_da_r_ = seq_ds_da_r_p + _i*seq_ds_da_r_s0 + _j*seq_ds_da_r_s1;
+          const T* const h_prev_ = h_prev_p + _i*h_prev_s0 + _j*h_prev_s1;
+          const T* const r_ = r_p + _i*r_s0 + _j*r_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_ds_da_r_[_i*seq_ds_da_r_s0 + _j*seq_ds_da_r_s1 + _n] = h_prev_[_i*h_prev_s0 + _j*h_prev_s1 + _n]*r_[_i*r_s0 + _j*r_s1 + _n]*(T(1) - r_[_i*r_s0 + _j*r_s1 + _n]);
+            seq_ds_da_r_[_n] = h_prev_[_n]*r_[_n]*(T(1) - r_[_n]);
           }
         }
       }
@@ -986,7 +1021,8 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7) {
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7) {
   if (a0.scalar_type() == at::kFloat) {
     backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7);
   } else {
@@ -996,24 +1032,28 @@ void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3) {
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3) {
   {  // grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_a_n_ = a0.data_ptr<T>();
+    T* const d_a_n_p = a0.data_ptr<T>();
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_da_n_ = a2.data_ptr<T>();
+    const T* const seq_dh_da_n_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_n_[_i*d_a_n_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_n_[_i*seq_dh_da_n_s0 + _n];
+          d_a_n_[_n] = d_h_[_n]*seq_dh_da_n_[_n];
         }
       }
     });
@@ -1022,16 +1062,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a0, out);
-    T* const d_maps_s_ = a3.data_ptr<T>();
+    T* const d_maps_s_p = a3.data_ptr<T>();
     const int64_t d_maps_s_s0 = nest_stride(a3, out, 0);
-    const T* const d_a_n_ = a0.data_ptr<T>();
+    const T* const d_a_n_p = a0.data_ptr<T>();
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_s_ = d_maps_s_p + _i*d_maps_s_s0;
+        const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_s_[_i*d_maps_s_s0 + _n] = d_a_n_[_i*d_a_n_s0 + _n];
+          d_maps_s_[_n] = d_a_n_[_n];
         }
       }
     });
@@ -1048,24 +1090,29 @@ void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3) {
 }
 
 template <typename T>
-void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7) {
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7) {
   {  // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_a_z_ = a0.data_ptr<T>();
+    T* const d_a_z_p = a0.data_ptr<T>();
     const int64_t d_a_z_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_da_z_ = a2.data_ptr<T>();
+    const T* const seq_dh_da_z_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_z_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_z_[_i*d_a_z_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_z_[_i*seq_dh_da_z_s0 + _n];
+          d_a_z_[_n] = d_h_[_n]*seq_dh_da_z_[_n];
         }
       }
     });
@@ -1074,16 +1121,18 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a0, out);
-    T* const d_maps_h_prev_ = a3.data_ptr<T>();
+    T* const d_maps_h_prev_p = a3.data_ptr<T>();
     const int64_t d_maps_h_prev_s0 = nest_stride(a3, out, 0);
-    const T* const d_a_z_ = a0.data_ptr<T>();
+    const T* const d_a_z_p = a0.data_ptr<T>();
     const int64_t d_a_z_s0 = nest_stride(a0, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_h_prev_ = d_maps_h_prev_p + _i*d_maps_h_prev_s0;
+        const T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_[_i*d_maps_h_prev_s0 + _n] = d_a_z_[_i*d_a_z_s0 + _n];
+          d_maps_h_prev_[_n] = d_a_z_[_n];
         }
       }
     });
@@ -1093,18 +1142,21 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a4, out);
     check_inner(a5, out);
     check_inner(a6, out);
-    T* const d_a_r_ = a4.data_ptr<T>();
+    T* const d_a_r_p = a4.data_ptr<T>();
     const int64_t d_a_r_s0 = nest_stride(a4, out, 0);
-    const T* const d_s_ = a5.data_ptr<T>();
+    const T* const d_s_p = a5.data_ptr<T>();
     const int64_t d_s_s0 = nest_stride(a5, out, 0);
-    const T* const seq_ds_da_r_ = a6.data_ptr<T>();
+    const T* const seq_ds_da_r_p = a6.data_ptr<T>();
     const int64_t seq_ds_da_r_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
+        const T* const d_s_ = d_s_p + _i*d_s_s0;
+        const T* const seq_ds_da_r_ = seq_ds_da_r_p + _i*seq_ds_da_r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_r_[_i*d_a_r_s0 + _n] = d_s_[_i*d_s_s0 + _n]*seq_ds_da_r_[_i*seq_ds_da_r_s0 + _n];
+          d_a_r_[_n] = d_s_[_n]*seq_ds_da_r_[_n];
         }
       }
     });
@@ -1113,23 +1165,26 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a4, out);
-    T* const d_maps_h_prev_2_ = a7.data_ptr<T>();
+    T* const d_maps_h_prev_2_p = a7.data_ptr<T>();
     const int64_t d_maps_h_prev_2_s0 = nest_stride(a7, out, 0);
-    const T* const d_a_r_ = a4.data_ptr<T>();
+    const T* const d_a_r_p = a4.data_ptr<T>();
     const int64_t d_a_r_s0 = nest_stride(a4, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_maps_h_prev_2_ = d_maps_h_prev_2_p + _i*d_maps_h_prev_2_s0;
+        const T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_2_[_i*d_maps_h_prev_2_s0 + _n] = d_a_r_[_i*d_a_r_s0 + _n];
+          d_maps_h_prev_2_[_n] = d_a_r_[_n];
         }
       }
     });
   }
 }
 
-void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7) {
+void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7) {
   if (a0.scalar_type() == at::kFloat) {
     backward_3_as<float>(a0, a1, a2, a3, a4, a5, a6, a7);
   } else {
@@ -1139,7 +1194,8 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_4_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4) {
+void backward_4_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
@@ -1147,22 +1203,27 @@ void backward_4_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const d_h_prev_ = a0.data_ptr<T>();
+    T* const d_h_prev_p = a0.data_ptr<T>();
     const int64_t d_h_prev_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const d_s_ = a2.data_ptr<T>();
+    const T* const d_s_p = a2.data_ptr<T>();
     const int64_t d_s_s0 = nest_stride(a2, out, 0);
-    const T* const r_ = a3.data_ptr<T>();
+    const T* const r_p = a3.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a3, out, 0);
-    const T* const z_ = a4.data_ptr<T>();
+    const T* const z_p = a4.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a4, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_h_prev_ = d_h_prev_p + _i*d_h_prev_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const d_s_ = d_s_p + _i*d_s_s0;
+        const T* const r_ = r_p + _i*r_s0;
+        const T* const z_ = z_p + _i*z_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_h_prev_[_i*d_h_prev_s0 + _n] += d_s_[_i*d_s_s0 + _n]*r_[_i*r_s0 + _n] + d_h_[_i*d_h_s0 + _n]*z_[_i*z_s0 + _n];
+          d_h_prev_[_n] += d_s_[_n]*r_[_n] + d_h_[_n]*z_[_n];
         }
       }
     });

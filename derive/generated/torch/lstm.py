@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b5821290e5fee256aef90049d872c1c0f39b036052ebd57fb86f44d29ac5b9fb
+gatecalc-content-sha256: 1b20f0f0a0f6c258e11413b9981e0f83f674004cedda1f95365222cdf718f81b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -781,24 +781,31 @@ int64_t grain(int64_t inner) {
 }  // namespace
 
 template <typename T>
-void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9) {
-  {  // i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                  const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                  const at::Tensor& a9) {
+  {  // i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and
+     //   shift
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const gates_ = a0.data_ptr<T>();
+    T* const gates_p = a0.data_ptr<T>();
     const int64_t gates_s0 = nest_stride(a0, out, 0);
-    const T* const gate_scale_ = a1.data_ptr<T>();
+    const T* const gate_scale_p = a1.data_ptr<T>();
     const int64_t gate_scale_s0 = nest_stride(a1, out, 0);
-    const T* const gate_shift_ = a2.data_ptr<T>();
+    const T* const gate_shift_p = a2.data_ptr<T>();
     const int64_t gate_shift_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const gates_ = gates_p + _i*gates_s0;
+        const T* const gate_scale_ = gate_scale_p + _i*gate_scale_s0;
+        const T* const gate_shift_ = gate_shift_p + _i*gate_shift_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_i*gates_s0 + _n] = gate_shift_[_i*gate_shift_s0 + _n] + gate_scale_[_i*gate_scale_s0 + _n]*std::tanh(gates_[_i*gates_s0 + _n]);
+          gates_[_n] = gate_shift_[_n] + gate_scale_[_n]*std::tanh(gates_[_n]);
         }
       }
     });
@@ -810,22 +817,27 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a5, out);
     check_inner(a6, out);
     check_inner(a7, out);
-    T* const c_ = a3.data_ptr<T>();
+    T* const c_p = a3.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a3, out, 0);
-    const T* const c_prev_ = a4.data_ptr<T>();
+    const T* const c_prev_p = a4.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a4, out, 0);
-    const T* const c_tilde_ = a5.data_ptr<T>();
+    const T* const c_tilde_p = a5.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a5, out, 0);
-    const T* const f_ = a6.data_ptr<T>();
+    const T* const f_p = a6.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a6, out, 0);
-    const T* const i_ = a7.data_ptr<T>();
+    const T* const i_p = a7.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a7, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const c_ = c_p + _i*c_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+        const T* const f_ = f_p + _i*f_s0;
+        const T* const i_ = i_p + _i*i_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          c_[_i*c_s0 + _n] = f_[_i*f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n] + i_[_i*i_s0 + _n]*c_tilde_[_i*c_tilde_s0 + _n];
+          c_[_n] = f_[_n]*c_prev_[_n] + i_[_n]*c_tilde_[_n];
         }
       }
     });
@@ -835,25 +847,29 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a8, out);
     check_inner(a3, out);
     check_inner(a9, out);
-    T* const h_ = a8.data_ptr<T>();
+    T* const h_p = a8.data_ptr<T>();
     const int64_t h_s0 = nest_stride(a8, out, 0);
-    const T* const c_ = a3.data_ptr<T>();
+    const T* const c_p = a3.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a3, out, 0);
-    const T* const o_ = a9.data_ptr<T>();
+    const T* const o_p = a9.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a9, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const h_ = h_p + _i*h_s0;
+        const T* const c_ = c_p + _i*c_s0;
+        const T* const o_ = o_p + _i*o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_i*h_s0 + _n] = o_[_i*o_s0 + _n]*std::tanh(c_[_i*c_s0 + _n]);
+          h_[_n] = o_[_n]*std::tanh(c_[_n]);
         }
       }
     });
   }
 }
 
-void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
   if (a0.scalar_type() == at::kFloat) {
     forward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   } else {
@@ -863,24 +879,29 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
 }
 
 template <typename T>
-void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_tanh_c_ = a0.data_ptr<T>();
+    T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const T* const c_ = a1.data_ptr<T>();
+    const T* const c_p = a1.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a1, out, 0);
     const int64_t c_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+          const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n] = std::tanh(c_[_i*c_s0 + _j*c_s1 + _n]);
+            seq_tanh_c_[_n] = std::tanh(c_[_n]);
           }
         }
       }
@@ -891,22 +912,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const seq_dc_da_i_ = a2.data_ptr<T>();
+    T* const seq_dc_da_i_p = a2.data_ptr<T>();
     const int64_t seq_dc_da_i_s0 = nest_stride(a2, out, 0);
     const int64_t seq_dc_da_i_s1 = nest_stride(a2, out, 1);
-    const T* const c_tilde_ = a3.data_ptr<T>();
+    const T* const c_tilde_p = a3.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a3, out, 0);
     const int64_t c_tilde_s1 = nest_stride(a3, out, 1);
-    const T* const i_ = a4.data_ptr<T>();
+    const T* const i_p = a4.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a4, out, 0);
     const int64_t i_s1 = nest_stride(a4, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_i_ = seq_dc_da_i_p + _i*seq_dc_da_i_s0 + _j*seq_dc_da_i_s1;
+          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
+          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_i_[_i*seq_dc_da_i_s0 + _j*seq_dc_da_i_s1 + _n] = c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - i_[_i*i_s0 + _j*i_s1 + _n]);
+            seq_dc_da_i_[_n] = c_tilde_[_n]*i_[_n]*(T(1) - i_[_n]);
           }
         }
       }
@@ -917,22 +941,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a5, out);
     check_inner(a6, out);
     check_inner(a7, out);
-    T* const seq_dc_da_f_ = a5.data_ptr<T>();
+    T* const seq_dc_da_f_p = a5.data_ptr<T>();
     const int64_t seq_dc_da_f_s0 = nest_stride(a5, out, 0);
     const int64_t seq_dc_da_f_s1 = nest_stride(a5, out, 1);
-    const T* const c_prev_ = a6.data_ptr<T>();
+    const T* const c_prev_p = a6.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a6, out, 0);
     const int64_t c_prev_s1 = nest_stride(a6, out, 1);
-    const T* const f_ = a7.data_ptr<T>();
+    const T* const f_p = a7.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a7, out, 0);
     const int64_t f_s1 = nest_stride(a7, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_f_ = seq_dc_da_f_p + _i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1;
+          const T* const c_prev_ = c_prev_p + _i*c_prev_s0 + _j*c_prev_s1;
+          const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_f_[_i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1 + _n] = c_prev_[_i*c_prev_s0 + _j*c_prev_s1 + _n]*f_[_i*f_s0 + _j*f_s1 + _n]*(T(1) - f_[_i*f_s0 + _j*f_s1 + _n]);
+            seq_dc_da_f_[_n] = c_prev_[_n]*f_[_n]*(T(1) - f_[_n]);
           }
         }
       }
@@ -943,22 +970,26 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a8, out);
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const seq_dc_da_c_tilde_ = a8.data_ptr<T>();
+    T* const seq_dc_da_c_tilde_p = a8.data_ptr<T>();
     const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a8, out, 0);
     const int64_t seq_dc_da_c_tilde_s1 = nest_stride(a8, out, 1);
-    const T* const c_tilde_ = a3.data_ptr<T>();
+    const T* const c_tilde_p = a3.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a3, out, 0);
     const int64_t c_tilde_s1 = nest_stride(a3, out, 1);
-    const T* const i_ = a4.data_ptr<T>();
+    const T* const i_p = a4.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a4, out, 0);
     const int64_t i_s1 = nest_stride(a4, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p+ _i*seq_dc_da_c_tilde_s0
+              + _j*seq_dc_da_c_tilde_s1;
+          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
+          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _j*seq_dc_da_c_tilde_s1 + _n] = i_[_i*i_s0 + _j*i_s1 + _n]*(T(1) - c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]);
+            seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
           }
         }
       }
@@ -969,22 +1000,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a9, out);
     check_inner(a10, out);
     check_inner(a0, out);
-    T* const seq_dh_dc_ = a9.data_ptr<T>();
+    T* const seq_dh_dc_p = a9.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a9, out, 0);
     const int64_t seq_dh_dc_s1 = nest_stride(a9, out, 1);
-    const T* const o_ = a10.data_ptr<T>();
+    const T* const o_p = a10.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a10, out, 0);
     const int64_t o_s1 = nest_stride(a10, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_dc_[_i*seq_dh_dc_s0 + _j*seq_dh_dc_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]);
+            seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
           }
         }
       }
@@ -995,22 +1029,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a11, out);
     check_inner(a10, out);
     check_inner(a0, out);
-    T* const seq_dh_da_o_ = a11.data_ptr<T>();
+    T* const seq_dh_da_o_p = a11.data_ptr<T>();
     const int64_t seq_dh_da_o_s0 = nest_stride(a11, out, 0);
     const int64_t seq_dh_da_o_s1 = nest_stride(a11, out, 1);
-    const T* const o_ = a10.data_ptr<T>();
+    const T* const o_p = a10.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a10, out, 0);
     const int64_t o_s1 = nest_stride(a10, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_o_[_i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*(T(1) - o_[_i*o_s0 + _j*o_s1 + _n]);
+            seq_dh_da_o_[_n] = o_[_n]*seq_tanh_c_[_n]*(T(1) - o_[_n]);
           }
         }
       }
@@ -1018,7 +1055,9 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11) {
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+                at::Tensor a10, at::Tensor a11) {
   if (a0.scalar_type() == at::kFloat) {
     backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
   } else {
@@ -1028,27 +1067,33 @@ void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8) {
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8) {
   {  // grad of: h = o * tanh(c)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
     check_inner(a3, out);
-    T* const d_c_ = a0.data_ptr<T>();
+    T* const d_c_p = a0.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a0, out, 0);
-    const T* const d_c_next_ = a1.data_ptr<T>();
+    const T* const d_c_next_p = a1.data_ptr<T>();
     const int64_t d_c_next_s0 = nest_stride(a1, out, 0);
-    const T* const d_h_ = a2.data_ptr<T>();
+    const T* const d_h_p = a2.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a2, out, 0);
-    const T* const seq_dh_dc_ = a3.data_ptr<T>();
+    const T* const seq_dh_dc_p = a3.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a3, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_[_i*d_c_s0 + _n] = d_c_next_[_i*d_c_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_dc_[_i*seq_dh_dc_s0 + _n];
+          d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n];
         }
       }
     });
@@ -1058,18 +1103,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a4, out);
     check_inner(a2, out);
     check_inner(a5, out);
-    T* const seq_d_a_o_ = a4.data_ptr<T>();
+    T* const seq_d_a_o_p = a4.data_ptr<T>();
     const int64_t seq_d_a_o_s0 = nest_stride(a4, out, 0);
-    const T* const d_h_ = a2.data_ptr<T>();
+    const T* const d_h_p = a2.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a2, out, 0);
-    const T* const seq_dh_da_o_ = a5.data_ptr<T>();
+    const T* const seq_dh_da_o_p = a5.data_ptr<T>();
     const int64_t seq_dh_da_o_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const seq_d_a_o_ = seq_d_a_o_p + _i*seq_d_a_o_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_d_a_o_[_i*seq_d_a_o_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_o_[_i*seq_dh_da_o_s0 + _n];
+          seq_d_a_o_[_n] = d_h_[_n]*seq_dh_da_o_[_n];
         }
       }
     });
@@ -1079,22 +1127,27 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a6, out);
     check_inner(a7, out);
     check_inner(a8, out);
-    T* const seq_d_a_i_d_a_f_d_a_c_tilde_ = a6.data_ptr<T>();
+    T* const seq_d_a_i_d_a_f_d_a_c_tilde_p = a6.data_ptr<T>();
     const int64_t seq_d_a_i_d_a_f_d_a_c_tilde_s0 = nest_stride(a6, out, 0);
     const int64_t seq_d_a_i_d_a_f_d_a_c_tilde_s1 = nest_stride(a6, out, 1);
-    const T* const d_c_2_ = a7.data_ptr<T>();
+    const T* const d_c_2_p = a7.data_ptr<T>();
     const int64_t d_c_2_s0 = nest_stride(a7, out, 0);
     const int64_t d_c_2_s1 = nest_stride(a7, out, 1);
-    const T* const seq_dc_da_i_a_f_a_c_tilde_ = a8.data_ptr<T>();
+    const T* const seq_dc_da_i_a_f_a_c_tilde_p = a8.data_ptr<T>();
     const int64_t seq_dc_da_i_a_f_a_c_tilde_s0 = nest_stride(a8, out, 0);
     const int64_t seq_dc_da_i_a_f_a_c_tilde_s1 = nest_stride(a8, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_d_a_i_d_a_f_d_a_c_tilde_ = seq_d_a_i_d_a_f_d_a_c_tilde_p
+              + _i*seq_d_a_i_d_a_f_d_a_c_tilde_s0+ _j*seq_d_a_i_d_a_f_d_a_c_tilde_s1;
+          const T* const d_c_2_ = d_c_2_p + _i*d_c_2_s0 + _j*d_c_2_s1;
+          const T* const seq_dc_da_i_a_f_a_c_tilde_ = seq_dc_da_i_a_f_a_c_tilde_p
+              + _i*seq_dc_da_i_a_f_a_c_tilde_s0+ _j*seq_dc_da_i_a_f_a_c_tilde_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_d_a_i_d_a_f_d_a_c_tilde_[_i*seq_d_a_i_d_a_f_d_a_c_tilde_s0 + _j*seq_d_a_i_d_a_f_d_a_c_tilde_s1 + _n] = d_c_2_[_i*d_c_2_s0 + _j*d_c_2_s1 + _n]*seq_dc_da_i_a_f_a_c_tilde_[_i*seq_dc_da_i_a_f_a_c_tilde_s0 + _j*seq_dc_da_i_a_f_a_c_tilde_s1 + _n];
+            seq_d_a_i_d_a_f_d_a_c_tilde_[_n] = d_c_2_[_n]*seq_dc_da_i_a_f_a_c_tilde_[_n];
           }
         }
       }
@@ -1102,7 +1155,8 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8) {
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8) {
   if (a0.scalar_type() == at::kFloat) {
     backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
   } else {
@@ -1118,18 +1172,21 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_c_prev_ = a0.data_ptr<T>();
+    T* const d_c_prev_p = a0.data_ptr<T>();
     const int64_t d_c_prev_s0 = nest_stride(a0, out, 0);
-    const T* const d_c_ = a1.data_ptr<T>();
+    const T* const d_c_p = a1.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a1, out, 0);
-    const T* const f_ = a2.data_ptr<T>();
+    const T* const f_p = a2.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const f_ = f_p + _i*f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_prev_[_i*d_c_prev_s0 + _n] = d_c_[_i*d_c_s0 + _n]*f_[_i*f_s0 + _n];
+          d_c_prev_[_n] = d_c_[_n]*f_[_n];
         }
       }
     });

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9493633e34e63127959e82f3ee8f88559d4d6f59c677299d3a2abe3d4ae10950
+gatecalc-content-sha256: 82f7a0ab4755008a3ac665e923a434f2fd5c0c8dea14497c279f61997db9a618
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -758,24 +758,31 @@ int64_t grain(int64_t inner) {
 }  // namespace
 
 template <typename T>
-void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11, const at::Tensor& a12, const at::Tensor& a13) {
+void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                  const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                  const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                  const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11,
+                  const at::Tensor& a12, const at::Tensor& a13) {
   {  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const seq_f_ = a0.data_ptr<T>();
+    T* const seq_f_p = a0.data_ptr<T>();
     const int64_t seq_f_s0 = nest_stride(a0, out, 0);
-    const T* const V_f_ = a1.data_ptr<T>();
+    const T* const V_f_p = a1.data_ptr<T>();
     const int64_t V_f_s0 = nest_stride(a1, out, 0);
-    const T* const c_prev_ = a2.data_ptr<T>();
+    const T* const c_prev_p = a2.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const seq_f_ = seq_f_p + _i*seq_f_s0;
+        const T* const V_f_ = V_f_p + _i*V_f_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_f_[_i*seq_f_s0 + _n] += T(0.5)*(V_f_[_i*V_f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n]);
+          seq_f_[_n] += T(0.5)*(V_f_[_n]*c_prev_[_n]);
         }
       }
     });
@@ -785,18 +792,21 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a3, out);
     check_inner(a4, out);
     check_inner(a5, out);
-    T* const gates_ = a3.data_ptr<T>();
+    T* const gates_p = a3.data_ptr<T>();
     const int64_t gates_s0 = nest_stride(a3, out, 0);
-    const T* const gate_scale_ = a4.data_ptr<T>();
+    const T* const gate_scale_p = a4.data_ptr<T>();
     const int64_t gate_scale_s0 = nest_stride(a4, out, 0);
-    const T* const gate_shift_ = a5.data_ptr<T>();
+    const T* const gate_shift_p = a5.data_ptr<T>();
     const int64_t gate_shift_s0 = nest_stride(a5, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const gates_ = gates_p + _i*gates_s0;
+        const T* const gate_scale_ = gate_scale_p + _i*gate_scale_s0;
+        const T* const gate_shift_ = gate_shift_p + _i*gate_shift_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_i*gates_s0 + _n] = gate_shift_[_i*gate_shift_s0 + _n] + gate_scale_[_i*gate_scale_s0 + _n]*std::tanh(gates_[_i*gates_s0 + _n]);
+          gates_[_n] = gate_shift_[_n] + gate_scale_[_n]*std::tanh(gates_[_n]);
         }
       }
     });
@@ -807,20 +817,24 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a2, out);
     check_inner(a7, out);
     check_inner(a8, out);
-    T* const c_ = a6.data_ptr<T>();
+    T* const c_p = a6.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a6, out, 0);
-    const T* const c_prev_ = a2.data_ptr<T>();
+    const T* const c_prev_p = a2.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a2, out, 0);
-    const T* const c_tilde_ = a7.data_ptr<T>();
+    const T* const c_tilde_p = a7.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a7, out, 0);
-    const T* const f_ = a8.data_ptr<T>();
+    const T* const f_p = a8.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a8, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const c_ = c_p + _i*c_s0;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+        const T* const f_ = f_p + _i*f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          c_[_i*c_s0 + _n] = f_[_i*f_s0 + _n]*c_prev_[_i*c_prev_s0 + _n] + c_tilde_[_i*c_tilde_s0 + _n];
+          c_[_n] = f_[_n]*c_prev_[_n] + c_tilde_[_n];
         }
       }
     });
@@ -831,20 +845,24 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a10, out);
     check_inner(a11, out);
     check_inner(a6, out);
-    T* const a_o_ = a9.data_ptr<T>();
+    T* const a_o_p = a9.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a9, out, 0);
-    const T* const maps_x_ = a10.data_ptr<T>();
+    const T* const maps_x_p = a10.data_ptr<T>();
     const int64_t maps_x_s0 = nest_stride(a10, out, 0);
-    const T* const V_o_ = a11.data_ptr<T>();
+    const T* const V_o_p = a11.data_ptr<T>();
     const int64_t V_o_s0 = nest_stride(a11, out, 0);
-    const T* const c_ = a6.data_ptr<T>();
+    const T* const c_p = a6.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const a_o_ = a_o_p + _i*a_o_s0;
+        const T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+        const T* const V_o_ = V_o_p + _i*V_o_s0;
+        const T* const c_ = c_p + _i*c_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          a_o_[_i*a_o_s0 + _n] = maps_x_[_i*maps_x_s0 + _n] + V_o_[_i*V_o_s0 + _n]*c_[_i*c_s0 + _n];
+          a_o_[_n] = maps_x_[_n] + V_o_[_n]*c_[_n];
         }
       }
     });
@@ -853,16 +871,18 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const at::Tensor& out = a12;
     check_inner(a12, out);
     check_inner(a9, out);
-    T* const o_ = a12.data_ptr<T>();
+    T* const o_p = a12.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a12, out, 0);
-    const T* const a_o_ = a9.data_ptr<T>();
+    const T* const a_o_p = a9.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a9, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const o_ = o_p + _i*o_s0;
+        const T* const a_o_ = a_o_p + _i*a_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          o_[_i*o_s0 + _n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_i*a_o_s0 + _n])));
+          o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
         }
       }
     });
@@ -872,25 +892,30 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     check_inner(a13, out);
     check_inner(a6, out);
     check_inner(a12, out);
-    T* const h_ = a13.data_ptr<T>();
+    T* const h_p = a13.data_ptr<T>();
     const int64_t h_s0 = nest_stride(a13, out, 0);
-    const T* const c_ = a6.data_ptr<T>();
+    const T* const c_p = a6.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a6, out, 0);
-    const T* const o_ = a12.data_ptr<T>();
+    const T* const o_p = a12.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a12, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const h_ = h_p + _i*h_s0;
+        const T* const c_ = c_p + _i*c_s0;
+        const T* const o_ = o_p + _i*o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_i*h_s0 + _n] = o_[_i*o_s0 + _n]*std::tanh(c_[_i*c_s0 + _n]);
+          h_[_n] = o_[_n]*std::tanh(c_[_n]);
         }
       }
     });
   }
 }
 
-void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9, at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13) {
+void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+               at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9,
+               at::Tensor a10, at::Tensor a11, at::Tensor a12, at::Tensor a13) {
   if (a0.scalar_type() == at::kFloat) {
     forward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
   } else {
@@ -900,24 +925,29 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
 }
 
 template <typename T>
-void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9) {
+void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9) {
   {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
-    T* const seq_tanh_c_ = a0.data_ptr<T>();
+    T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const T* const c_ = a1.data_ptr<T>();
+    const T* const c_p = a1.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a1, out, 0);
     const int64_t c_s1 = nest_stride(a1, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+          const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n] = std::tanh(c_[_i*c_s0 + _j*c_s1 + _n]);
+            seq_tanh_c_[_n] = std::tanh(c_[_n]);
           }
         }
       }
@@ -928,22 +958,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const seq_dc_da_f_ = a2.data_ptr<T>();
+    T* const seq_dc_da_f_p = a2.data_ptr<T>();
     const int64_t seq_dc_da_f_s0 = nest_stride(a2, out, 0);
     const int64_t seq_dc_da_f_s1 = nest_stride(a2, out, 1);
-    const T* const c_prev_ = a3.data_ptr<T>();
+    const T* const c_prev_p = a3.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a3, out, 0);
     const int64_t c_prev_s1 = nest_stride(a3, out, 1);
-    const T* const f_ = a4.data_ptr<T>();
+    const T* const f_p = a4.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a4, out, 0);
     const int64_t f_s1 = nest_stride(a4, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_f_ = seq_dc_da_f_p + _i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1;
+          const T* const c_prev_ = c_prev_p + _i*c_prev_s0 + _j*c_prev_s1;
+          const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_f_[_i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1 + _n] = c_prev_[_i*c_prev_s0 + _j*c_prev_s1 + _n]*f_[_i*f_s0 + _j*f_s1 + _n]*(T(1) - f_[_i*f_s0 + _j*f_s1 + _n]);
+            seq_dc_da_f_[_n] = c_prev_[_n]*f_[_n]*(T(1) - f_[_n]);
           }
         }
       }
@@ -953,19 +986,22 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const at::Tensor& out = a5;
     check_inner(a5, out);
     check_inner(a6, out);
-    T* const seq_dc_da_c_tilde_ = a5.data_ptr<T>();
+    T* const seq_dc_da_c_tilde_p = a5.data_ptr<T>();
     const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a5, out, 0);
     const int64_t seq_dc_da_c_tilde_s1 = nest_stride(a5, out, 1);
-    const T* const c_tilde_ = a6.data_ptr<T>();
+    const T* const c_tilde_p = a6.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a6, out, 0);
     const int64_t c_tilde_s1 = nest_stride(a6, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p+ _i*seq_dc_da_c_tilde_s0
+              + _j*seq_dc_da_c_tilde_s1;
+          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_c_tilde_[_i*seq_dc_da_c_tilde_s0 + _j*seq_dc_da_c_tilde_s1 + _n] = T(1) - c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n]*c_tilde_[_i*c_tilde_s0 + _j*c_tilde_s1 + _n];
+            seq_dc_da_c_tilde_[_n] = T(1) - c_tilde_[_n]*c_tilde_[_n];
           }
         }
       }
@@ -976,22 +1012,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a7, out);
     check_inner(a8, out);
     check_inner(a0, out);
-    T* const seq_dh_da_o_ = a7.data_ptr<T>();
+    T* const seq_dh_da_o_p = a7.data_ptr<T>();
     const int64_t seq_dh_da_o_s0 = nest_stride(a7, out, 0);
     const int64_t seq_dh_da_o_s1 = nest_stride(a7, out, 1);
-    const T* const o_ = a8.data_ptr<T>();
+    const T* const o_p = a8.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a8, out, 0);
     const int64_t o_s1 = nest_stride(a8, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_o_[_i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*(T(1) - o_[_i*o_s0 + _j*o_s1 + _n]);
+            seq_dh_da_o_[_n] = o_[_n]*seq_tanh_c_[_n]*(T(1) - o_[_n]);
           }
         }
       }
@@ -1002,22 +1041,25 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a9, out);
     check_inner(a8, out);
     check_inner(a0, out);
-    T* const seq_dh_dc_ = a9.data_ptr<T>();
+    T* const seq_dh_dc_p = a9.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a9, out, 0);
     const int64_t seq_dh_dc_s1 = nest_stride(a9, out, 1);
-    const T* const o_ = a8.data_ptr<T>();
+    const T* const o_p = a8.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a8, out, 0);
     const int64_t o_s1 = nest_stride(a8, out, 1);
-    const T* const seq_tanh_c_ = a0.data_ptr<T>();
+    const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
+          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_dc_[_i*seq_dh_dc_s0 + _j*seq_dh_dc_s1 + _n] = o_[_i*o_s0 + _j*o_s1 + _n]*(T(1) - seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]*seq_tanh_c_[_i*seq_tanh_c_s0 + _j*seq_tanh_c_s1 + _n]);
+            seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
           }
         }
       }
@@ -1025,7 +1067,8 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
+void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
   if (a0.scalar_type() == at::kFloat) {
     backward_1_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   } else {
@@ -1035,24 +1078,30 @@ void backward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5, const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8, const at::Tensor& a9) {
+void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
+                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
+                   const at::Tensor& a9) {
   {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
     check_inner(a2, out);
-    T* const d_a_o_ = a0.data_ptr<T>();
+    T* const d_a_o_p = a0.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a0, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_da_o_ = a2.data_ptr<T>();
+    const T* const seq_dh_da_o_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_o_s0 = nest_stride(a2, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_o_[_i*d_a_o_s0 + _n] = d_h_[_i*d_h_s0 + _n]*seq_dh_da_o_[_i*seq_dh_da_o_s0 + _n];
+          d_a_o_[_n] = d_h_[_n]*seq_dh_da_o_[_n];
         }
       }
     });
@@ -1065,24 +1114,30 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a5, out);
     check_inner(a1, out);
     check_inner(a6, out);
-    T* const d_c_ = a3.data_ptr<T>();
+    T* const d_c_p = a3.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a3, out, 0);
-    const T* const V_o_ = a4.data_ptr<T>();
+    const T* const V_o_p = a4.data_ptr<T>();
     const int64_t V_o_s0 = nest_stride(a4, out, 0);
-    const T* const d_a_o_ = a0.data_ptr<T>();
+    const T* const d_a_o_p = a0.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a0, out, 0);
-    const T* const d_c_next_ = a5.data_ptr<T>();
+    const T* const d_c_next_p = a5.data_ptr<T>();
     const int64_t d_c_next_s0 = nest_stride(a5, out, 0);
-    const T* const d_h_ = a1.data_ptr<T>();
+    const T* const d_h_p = a1.data_ptr<T>();
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
-    const T* const seq_dh_dc_ = a6.data_ptr<T>();
+    const T* const seq_dh_dc_p = a6.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a6, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const V_o_ = V_o_p + _i*V_o_s0;
+        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+        const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
+        const T* const d_h_ = d_h_p + _i*d_h_s0;
+        const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_[_i*d_c_s0 + _n] = d_c_next_[_i*d_c_next_s0 + _n] + d_h_[_i*d_h_s0 + _n]*seq_dh_dc_[_i*seq_dh_dc_s0 + _n] + d_a_o_[_i*d_a_o_s0 + _n]*V_o_[_i*V_o_s0 + _n];
+          d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
         }
       }
     });
@@ -1092,22 +1147,27 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a7, out);
     check_inner(a8, out);
     check_inner(a9, out);
-    T* const seq_d_a_f_d_a_c_tilde_ = a7.data_ptr<T>();
+    T* const seq_d_a_f_d_a_c_tilde_p = a7.data_ptr<T>();
     const int64_t seq_d_a_f_d_a_c_tilde_s0 = nest_stride(a7, out, 0);
     const int64_t seq_d_a_f_d_a_c_tilde_s1 = nest_stride(a7, out, 1);
-    const T* const d_c_2_ = a8.data_ptr<T>();
+    const T* const d_c_2_p = a8.data_ptr<T>();
     const int64_t d_c_2_s0 = nest_stride(a8, out, 0);
     const int64_t d_c_2_s1 = nest_stride(a8, out, 1);
-    const T* const seq_dc_da_f_a_c_tilde_ = a9.data_ptr<T>();
+    const T* const seq_dc_da_f_a_c_tilde_p = a9.data_ptr<T>();
     const int64_t seq_dc_da_f_a_c_tilde_s0 = nest_stride(a9, out, 0);
     const int64_t seq_dc_da_f_a_c_tilde_s1 = nest_stride(a9, out, 1);
     const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
     at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
         for (int64_t _j = 0; _j < n1; ++_j) {
+          T* const seq_d_a_f_d_a_c_tilde_ = seq_d_a_f_d_a_c_tilde_p
+              + _i*seq_d_a_f_d_a_c_tilde_s0+ _j*seq_d_a_f_d_a_c_tilde_s1;
+          const T* const d_c_2_ = d_c_2_p + _i*d_c_2_s0 + _j*d_c_2_s1;
+          const T* const seq_dc_da_f_a_c_tilde_ = seq_dc_da_f_a_c_tilde_p
+              + _i*seq_dc_da_f_a_c_tilde_s0+ _j*seq_dc_da_f_a_c_tilde_s1;
           #pragma omp simd
           for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_d_a_f_d_a_c_tilde_[_i*seq_d_a_f_d_a_c_tilde_s0 + _j*seq_d_a_f_d_a_c_tilde_s1 + _n] = d_c_2_[_i*d_c_2_s0 + _j*d_c_2_s1 + _n]*seq_dc_da_f_a_c_tilde_[_i*seq_dc_da_f_a_c_tilde_s0 + _j*seq_dc_da_f_a_c_tilde_s1 + _n];
+            seq_d_a_f_d_a_c_tilde_[_n] = d_c_2_[_n]*seq_dc_da_f_a_c_tilde_[_n];
           }
         }
       }
@@ -1115,7 +1175,8 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
   }
 }
 
-void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4, at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
+void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
+                at::Tensor a5, at::Tensor a6, at::Tensor a7, at::Tensor a8, at::Tensor a9) {
   if (a0.scalar_type() == at::kFloat) {
     backward_2_as<float>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   } else {
@@ -1125,7 +1186,8 @@ void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 }
 
 template <typename T>
-void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2, const at::Tensor& a3, const at::Tensor& a4) {
+void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
+                   const at::Tensor& a3, const at::Tensor& a4) {
   {  // grad of: c = f * c_prev + c_tilde
     const at::Tensor& out = a0;
     check_inner(a0, out);
@@ -1133,22 +1195,27 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     check_inner(a2, out);
     check_inner(a3, out);
     check_inner(a4, out);
-    T* const d_c_prev_ = a0.data_ptr<T>();
+    T* const d_c_prev_p = a0.data_ptr<T>();
     const int64_t d_c_prev_s0 = nest_stride(a0, out, 0);
-    const T* const V_f_ = a1.data_ptr<T>();
+    const T* const V_f_p = a1.data_ptr<T>();
     const int64_t V_f_s0 = nest_stride(a1, out, 0);
-    const T* const d_a_f_ = a2.data_ptr<T>();
+    const T* const d_a_f_p = a2.data_ptr<T>();
     const int64_t d_a_f_s0 = nest_stride(a2, out, 0);
-    const T* const d_c_ = a3.data_ptr<T>();
+    const T* const d_c_p = a3.data_ptr<T>();
     const int64_t d_c_s0 = nest_stride(a3, out, 0);
-    const T* const f_ = a4.data_ptr<T>();
+    const T* const f_p = a4.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a4, out, 0);
     const int64_t n0 = out.size(0), n1 = out.size(1);
     at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
       for (int64_t _i = lo; _i < hi; ++_i) {
+        T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
+        const T* const V_f_ = V_f_p + _i*V_f_s0;
+        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+        const T* const d_c_ = d_c_p + _i*d_c_s0;
+        const T* const f_ = f_p + _i*f_s0;
         #pragma omp simd
         for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_prev_[_i*d_c_prev_s0 + _n] = d_a_f_[_i*d_a_f_s0 + _n]*V_f_[_i*V_f_s0 + _n] + d_c_[_i*d_c_s0 + _n]*f_[_i*f_s0 + _n];
+          d_c_prev_[_n] = d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
         }
       }
     });

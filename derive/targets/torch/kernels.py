@@ -24,6 +24,7 @@ otherwise it stays torch operations.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -180,9 +181,9 @@ class _Args:
 
 
 def _element(pointer: str, rank: int, broadcast: bool) -> str:
-    outer = " + ".join(f"{INDICES[a]}*{pointer}s{a}" for a in range(rank - 1))
-    inner = "" if broadcast else "_n"
-    return f"{pointer}[{' + '.join(x for x in (outer, inner) if x) or '0'}]"
+    """An operand's element in the innermost loop: its row pointer at ``_n`` (at 0 when it is
+    broadcast along that axis)."""
+    return f"{pointer}[{'0' if broadcast else '_n'}]"
 
 
 def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int]],
@@ -268,36 +269,44 @@ def kernel_source(kernel: Kernel) -> str:
     choosing float or double from the first argument."""
     params = ", ".join(f"const at::Tensor& a{k}" for k in range(len(kernel.args)))
     names = ", ".join(f"a{k}" for k in range(len(kernel.args)))
-    lines = ["template <typename T>", f"void {kernel.name}_as({params}) {{"]
+    lines = ["template <typename T>", *_wrap_call(f"void {kernel.name}_as({params}) {{")]
     for statement in kernel.statements:
         lines += ["  " + line for line in _statement(statement)]
     lines += ["}", "",
-              f"void {kernel.name}({params.replace('const at::Tensor&', 'at::Tensor')}) {{",
+              *_wrap_call(f"void {kernel.name}({params.replace('const at::Tensor&', 'at::Tensor')}) {{"),
               "  if (a0.scalar_type() == at::kFloat) {",
-              f"    {kernel.name}_as<float>({names});",
+              *["    " + x for x in _wrap_call(f"{kernel.name}_as<float>({names});")],
               "  } else {",
               f'    TORCH_CHECK(a0.scalar_type() == at::kDouble, "{kernel.name}: float or double");',
-              f"    {kernel.name}_as<double>({names});",
+              *["    " + x for x in _wrap_call(f"{kernel.name}_as<double>({names});")],
               "  }", "}"]
     return "\n".join(lines) + "\n"
 
 
 def _statement(s: Statement) -> list[str]:
-    """A statement's loop nest over its output's axes."""
+    """A statement's loop nest over its output's axes: each operand's base pointer and strides,
+    the outer loops, its row pointer (``name_``) there, and the innermost loop."""
     rank, axes = s.rank, list(range(s.rank))
-    lines = [f"{{  // {s.comment}" if s.comment else "{", f"  const at::Tensor& out = a{s.out};"]
+    comment = textwrap.wrap(s.comment, WIDTH - 12, subsequent_indent="  ")
+    lines = [f"{{  // {comment[0]}" if comment else "{", *[f"   // {x}" for x in comment[1:]],
+             f"  const at::Tensor& out = a{s.out};"]
     for k, pointer, broadcast in s.operands:
         if not broadcast:
             lines.append(f"  check_inner(a{k}, out);")
+    rows = []
     for k, pointer, broadcast in s.operands:
         const = "" if k == s.out else "const "
-        lines.append(f"  {const}T* const {pointer} = a{k}.data_ptr<T>();")
+        base = pointer[:-1] + "_p"
+        lines.append(f"  {const}T* const {base} = a{k}.data_ptr<T>();")
         lines += [f"  const int64_t {pointer}s{a} = nest_stride(a{k}, out, {a});"
                   for a in axes[:-1]]
+        offset = " + ".join(f"{INDICES[a]}*{pointer}s{a}" for a in axes[:-1])
+        rows.append(f"{const}T* const {pointer} = {base}" + (f" + {offset};" if offset else ";"))
     lines.append("  const int64_t " + ", ".join(f"n{a} = out.size({a})" for a in axes) + ";")
-    body = ["#pragma omp simd",
-            f"for (int64_t _n = 0; _n < n{rank - 1}; ++_n) {{",
-            f"  {s.target} {'+=' if s.accumulate else '='} {s.value};",
+    width = WIDTH - 2 * (rank + 3)  # the nest's indentation
+    body = [*[x for row in rows for x in _wrap(row, width)], "#pragma omp simd", f"for (int64_t _n = 0; _n < n{rank - 1}; ++_n) {{",
+            *["  " + x for x in _wrap(f"{s.target} {'+=' if s.accumulate else '='} {s.value};",
+                                      width - 2)],
             "}"]
     for a in reversed(axes[1:-1]):
         i = INDICES[a]
@@ -310,6 +319,50 @@ def _statement(s: Statement) -> list[str]:
                   "    for (int64_t _i = lo; _i < hi; ++_i) {",
                   *["      " + x for x in body], "    }", "  });"]
     return lines + ["}"]
+
+
+WIDTH = 96
+"""Columns of the C++ lines (the module's limit is 100, less the string's indentation)."""
+
+
+def _wrap_call(line: str, width: int = WIDTH - 4) -> list[str]:
+    """A declaration or call broken after its commas to fit ``width``, continued under its
+    first argument."""
+    if len(line) <= width:
+        return [line]
+    indent = " " * (line.index("(") + 1)
+    out = [""]
+    for piece in line.split(", "):
+        if out[-1] and len(out[-1]) + len(piece) + 2 > width:
+            out[-1] += ","
+            out.append(indent + piece)
+        else:
+            out[-1] += (", " if out[-1] else "") + piece
+    return out
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """``line`` broken before top-level `` + ``/`` - `` (else `` * ``) to fit ``width``; the
+    continuation lines indented four more columns."""
+    if len(line) <= width:
+        return [line]
+    for ops in ((" + ", " - "), ("*",)):
+        pieces, depth, start = [], 0, 0
+        for n, char in enumerate(line):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+            if depth == 0 and any(line.startswith(op, n) for op in ops) and n > line.find("= "):
+                pieces.append(line[start:n])
+                start = n + (1 if ops == (" + ", " - ") else 0)
+        pieces.append(line[start:])
+        if len(pieces) > 1:
+            out = [pieces[0]]
+            for piece in pieces[1:]:
+                if len(out[-1]) + len(piece) <= width:
+                    out[-1] += piece
+                else:
+                    out.append("    " + piece.lstrip())
+            return out
+    return [line]
 
 
 LOADER = '''FUSED = True
