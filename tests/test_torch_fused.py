@@ -15,6 +15,7 @@ from derive.ad.blocks import BLOCKS  # noqa: E402
 from derive.targets import ir  # noqa: E402
 from derive.targets.torch import kernels  # noqa: E402
 from torch_targets import torch_generated  # noqa: E402
+from verify.faults import small_blocks  # noqa: E402
 from verify.gradcheck import Sizes, make_problem  # noqa: E402
 from verify.torch_adapter import NumpyView  # noqa: E402
 
@@ -38,7 +39,8 @@ class _Counting:
 
 
 def _run(module, fused, dtype):
-    """forward and backward of ``module`` through the NumPy adapter, FUSED set to ``fused``."""
+    """forward and backward of ``module`` through the NumPy adapter, FUSED set to ``fused``,
+    the backward in blocks of a few steps (a block boundary inside the sequence)."""
     numpy_module = generated(module.CELL)
     problem = make_problem(numpy_module, SIZES, seed=7, dtype=dtype)
     params, x, state0 = problem.split(problem.arrays)
@@ -46,8 +48,9 @@ def _run(module, fused, dtype):
     saved = module.FUSED
     module.FUSED = fused
     try:
-        y, state_T, _ = problem.module.forward(params, x, state0)
-        return y, state_T, problem.gradient(problem.arrays), problem
+        with small_blocks(problem.module, SIZES):
+            y, state_T, _ = problem.module.forward(params, x, state0)
+            return y, state_T, problem.gradient(problem.arrays), problem
     finally:
         module.FUSED = saved
 
@@ -120,6 +123,18 @@ def test_a_failed_build_warns_once_and_the_torch_operations_run(monkeypatch):
     assert module._BUILT == {"kernels": None}
     plain_y, _, _, _ = _run(module, False, "float64")
     numpy.testing.assert_array_equal(y, plain_y)
+
+
+def test_the_adapter_lowers_the_fused_block_size_with_the_plain_one():
+    """The checks run the backward in small blocks (faults.small_blocks) through the adapter:
+    with the kernels on, that must reach FUSED_BLOCK_VALUES too, or block boundaries in the
+    fused path would go unchecked."""
+    module = torch_generated("lstm")
+    view = NumpyView(module)
+    before = (module.BLOCK_VALUES, module.FUSED_BLOCK_VALUES)
+    with small_blocks(view, SIZES):
+        assert module.BLOCK_VALUES == module.FUSED_BLOCK_VALUES < before[0]
+    assert (module.BLOCK_VALUES, module.FUSED_BLOCK_VALUES) == before
 
 
 def test_every_building_block_has_a_cpp_form():

@@ -97,15 +97,20 @@ def block_steps(steps: int) -> int:
 @contextmanager
 def small_blocks(module: ModuleType, sizes):
     """Lower the module's ``BLOCK_VALUES`` (values per array in a block of the backward's
-    partial derivatives: its block is BLOCK_VALUES // (batch · output size) steps) so that a
-    block is ``block_steps(T)`` steps, then restore it. Modules without it are left alone."""
+    partial derivatives: its block is BLOCK_VALUES // (batch · output size) steps), and the
+    torch module's ``FUSED_BLOCK_VALUES`` (the same when its fused kernels run), so that a
+    block is ``block_steps(T)`` steps, then restore them. Modules without it are left alone."""
     if not hasattr(module, "BLOCK_VALUES"):
         yield
         return
     dims = sizes.dims(module)
-    saved = module.BLOCK_VALUES
-    module.BLOCK_VALUES = block_steps(sizes.T) * sizes.B * dims[module.STATE_DIMS[module.OUTPUT]]
+    names = [n for n in ("BLOCK_VALUES", "FUSED_BLOCK_VALUES") if hasattr(module, n)]
+    saved = {n: getattr(module, n) for n in names}  # FUSED_: the torch module's fused kernels'
+    for name in names:
+        setattr(module, name,
+                block_steps(sizes.T) * sizes.B * dims[module.STATE_DIMS[module.OUTPUT]])
     try:
         yield
     finally:
-        module.BLOCK_VALUES = saved
+        for name, value in saved.items():
+            setattr(module, name, value)

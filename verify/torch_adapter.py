@@ -22,6 +22,10 @@ METADATA = ("PARAMS", "SIZES", "CELL", "INPUT", "STATE", "STATE_DIMS", "OUTPUT",
             "__file__")
 
 
+BLOCK_SIZES = ("BLOCK_VALUES", "FUSED_BLOCK_VALUES")
+"""Constants of the torch module a check sets through the view (they are read at call time)."""
+
+
 class NumpyView:
     """The NumPy contract over a torch module, on ``device`` (CPU unless told)."""
 
@@ -32,6 +36,18 @@ class NumpyView:
         for name in METADATA:
             if getattr(torch_module, name, None) is not None:
                 setattr(self, name, getattr(torch_module, name))
+
+    def __getattr__(self, name):
+        """The torch module's block sizes, read through (``faults.small_blocks`` lowers them)."""
+        if name in BLOCK_SIZES and "torch_module" in self.__dict__:
+            return getattr(self.torch_module, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        if name in BLOCK_SIZES:
+            setattr(self.torch_module, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def _tensors(self, *groups):
         """Each group ({name: array} or an array or None) as tensors of one common type."""

@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3fa17ab0d9290a8ca24f22b10dafe5b03362b3bf18be46e2605866322aee5d44
+gatecalc-content-sha256: 2405706109a7154352400b92107b0f737cfbaa9f1a9ca268461d7ccfa20d7778
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -612,7 +612,7 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs)
-    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         if fused is None:
@@ -915,6 +915,11 @@ FUSED = True
 for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
 float64, once they build. Read at call time; False: always the torch operations."""
 
+FUSED_BLOCK_VALUES = 131072
+"""BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
+larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
+2**20 at the large sizes)."""
+
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
 _BUILT = {}
@@ -986,11 +991,37 @@ int64_t grain(int64_t inner) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
 }
 
+// Values in one row (along axis 0) of t.
+int64_t per_row(const at::Tensor& t) {
+  return t.numel() / std::max<int64_t>(1, t.size(0));
+}
+
+// True when the outputs have as many rows (axis 0) each.
+bool same_rows(std::initializer_list<at::Tensor> outs) {
+  for (const at::Tensor& out : outs) {
+    if (out.size(0) != outs.begin()->size(0)) return false;
+  }
+  return true;
+}
+
+// Values in one row of all the outputs together.
+int64_t row_values(std::initializer_list<at::Tensor> outs) {
+  int64_t values = 0;
+  for (const at::Tensor& out : outs) values += per_row(out);
+  return values;
+}
+
+// A statement over all rows of its output, the rows split over torch's threads.
+template <typename F>
+void over_rows(const at::Tensor& out, const F& statement) {
+  at::parallel_for(0, out.size(0), grain(per_row(out)), statement);
+}
+
 }  // namespace
 
 template <typename T>
 void forward_1_as(const at::Tensor& a0, const at::Tensor& a1) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -998,18 +1029,17 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1) {
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
     const T* const maps_i_prev_p = a1.data_ptr<T>();
     const int64_t maps_i_prev_s0 = nest_stride(a1, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
-        const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_n] += maps_i_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+      const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        maps_x_[_n] += maps_i_prev_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
 }
 
 void forward_1(at::Tensor a0, at::Tensor a1) {
@@ -1023,7 +1053,7 @@ void forward_1(at::Tensor a0, at::Tensor a1) {
 
 template <typename T>
 void forward_2_as(const at::Tensor& a0, const at::Tensor& a1) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1031,18 +1061,17 @@ void forward_2_as(const at::Tensor& a0, const at::Tensor& a1) {
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
     const T* const maps_f_prev_p = a1.data_ptr<T>();
     const int64_t maps_f_prev_s0 = nest_stride(a1, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
-        const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_n] += maps_f_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+      const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        maps_x_[_n] += maps_f_prev_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
 }
 
 void forward_2(at::Tensor a0, at::Tensor a1) {
@@ -1063,7 +1092,7 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
                   const at::Tensor& a15, const at::Tensor& a16, const at::Tensor& a17,
                   const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20,
                   const at::Tensor& a21) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1071,20 +1100,19 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
     const T* const maps_o_prev_p = a1.data_ptr<T>();
     const int64_t maps_o_prev_s0 = nest_stride(a1, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
-        const T* const maps_o_prev_ = maps_o_prev_p + _i*maps_o_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_n] += maps_o_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+      const T* const maps_o_prev_ = maps_o_prev_p + _i*maps_o_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        maps_x_[_n] += maps_o_prev_[_n];
       }
-    });
-  }
-  {  // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev +
-     //   R_io @ o_prev + b_i)
+    }
+  };
+  // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
+  // o_prev + b_i)
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a3, out);
@@ -1098,21 +1126,19 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t V_i_s0 = nest_stride(a4, out, 0);
     const T* const c_prev_p = a5.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a5, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const a_i_ = a_i_p + _i*a_i_s0;
-        const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
-        const T* const V_i_ = V_i_p + _i*V_i_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          a_i_[_n] = maps_x_2_[_n] + V_i_[_n]*c_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const a_i_ = a_i_p + _i*a_i_s0;
+      const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
+      const T* const V_i_ = V_i_p + _i*V_i_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        a_i_[_n] = maps_x_2_[_n] + V_i_[_n]*c_prev_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a2, out);
@@ -1120,20 +1146,19 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t i_s0 = nest_stride(a6, out, 0);
     const T* const a_i_p = a2.data_ptr<T>();
     const int64_t a_i_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const i_ = i_p + _i*i_s0;
-        const T* const a_i_ = a_i_p + _i*a_i_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          i_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_i_[_n])));
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const i_ = i_p + _i*i_s0;
+      const T* const a_i_ = a_i_p + _i*a_i_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        i_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_i_[_n])));
       }
-    });
-  }
-  {  // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev +
-     //   R_fo @ o_prev + b_f)
+    }
+  };
+  // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
+  // o_prev + b_f)
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a8, out);
@@ -1147,21 +1172,19 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t V_f_s0 = nest_stride(a9, out, 0);
     const T* const c_prev_p = a5.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a5, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const a_f_ = a_f_p + _i*a_f_s0;
-        const T* const maps_x_3_ = maps_x_3_p + _i*maps_x_3_s0;
-        const T* const V_f_ = V_f_p + _i*V_f_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          a_f_[_n] = maps_x_3_[_n] + V_f_[_n]*c_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const a_f_ = a_f_p + _i*a_f_s0;
+      const T* const maps_x_3_ = maps_x_3_p + _i*maps_x_3_s0;
+      const T* const V_f_ = V_f_p + _i*V_f_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        a_f_[_n] = maps_x_3_[_n] + V_f_[_n]*c_prev_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a10;
     check_inner(a10, out);
     check_inner(a7, out);
@@ -1169,35 +1192,33 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t f_s0 = nest_stride(a10, out, 0);
     const T* const a_f_p = a7.data_ptr<T>();
     const int64_t a_f_s0 = nest_stride(a7, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const f_ = f_p + _i*f_s0;
-        const T* const a_f_ = a_f_p + _i*a_f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          f_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_f_[_n])));
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const f_ = f_p + _i*f_s0;
+      const T* const a_f_ = a_f_p + _i*a_f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        f_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_f_[_n])));
       }
-    });
-  }
-  {  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    }
+  };
+  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+  auto statement_6 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a11;
     check_inner(a11, out);
     T* const seq_c_tilde_p = a11.data_ptr<T>();
     const int64_t seq_c_tilde_s0 = nest_stride(a11, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const seq_c_tilde_ = seq_c_tilde_p + _i*seq_c_tilde_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_c_tilde_[_n] = std::tanh(seq_c_tilde_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const seq_c_tilde_ = seq_c_tilde_p + _i*seq_c_tilde_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        seq_c_tilde_[_n] = std::tanh(seq_c_tilde_[_n]);
       }
-    });
-  }
-  {  // c = f * c_prev + i * c_tilde
+    }
+  };
+  // c = f * c_prev + i * c_tilde
+  auto statement_7 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a12;
     check_inner(a12, out);
     check_inner(a5, out);
@@ -1214,23 +1235,22 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t f_s0 = nest_stride(a10, out, 0);
     const T* const i_p = a6.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a6, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const c_ = c_p + _i*c_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
-        const T* const f_ = f_p + _i*f_s0;
-        const T* const i_ = i_p + _i*i_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          c_[_n] = f_[_n]*c_prev_[_n] + i_[_n]*c_tilde_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const c_ = c_p + _i*c_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+      const T* const f_ = f_p + _i*f_s0;
+      const T* const i_ = i_p + _i*i_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        c_[_n] = f_[_n]*c_prev_[_n] + i_[_n]*c_tilde_[_n];
       }
-    });
-  }
-  {  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo
-     //   @ o_prev + b_o)
+    }
+  };
+  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
+  // o_prev + b_o)
+  auto statement_8 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a14;
     check_inner(a14, out);
     check_inner(a15, out);
@@ -1253,25 +1273,23 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t V_o_s0 = nest_stride(a19, out, 0);
     const T* const c_p = a12.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a12, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const a_o_ = a_o_p + _i*a_o_s0;
-        const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
-        const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
-        const T* const maps_o_prev_2_ = maps_o_prev_2_p + _i*maps_o_prev_2_s0;
-        const T* const maps_x_4_ = maps_x_4_p + _i*maps_x_4_s0;
-        const T* const V_o_ = V_o_p + _i*V_o_s0;
-        const T* const c_ = c_p + _i*c_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          a_o_[_n] = maps_x_4_[_n]+ V_o_[_n]*c_[_n]+ maps_i_prev_[_n]+ maps_f_prev_[_n]
-              + maps_o_prev_2_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const a_o_ = a_o_p + _i*a_o_s0;
+      const T* const maps_f_prev_ = maps_f_prev_p + _i*maps_f_prev_s0;
+      const T* const maps_i_prev_ = maps_i_prev_p + _i*maps_i_prev_s0;
+      const T* const maps_o_prev_2_ = maps_o_prev_2_p + _i*maps_o_prev_2_s0;
+      const T* const maps_x_4_ = maps_x_4_p + _i*maps_x_4_s0;
+      const T* const V_o_ = V_o_p + _i*V_o_s0;
+      const T* const c_ = c_p + _i*c_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        a_o_[_n] = maps_x_4_[_n] + V_o_[_n]*c_[_n]  + maps_i_prev_[_n]  + maps_f_prev_[_n] 
+            + maps_o_prev_2_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_9 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a20;
     check_inner(a20, out);
     check_inner(a14, out);
@@ -1279,19 +1297,18 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t o_s0 = nest_stride(a20, out, 0);
     const T* const a_o_p = a14.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a14, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const o_ = o_p + _i*o_s0;
-        const T* const a_o_ = a_o_p + _i*a_o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const o_ = o_p + _i*o_s0;
+      const T* const a_o_ = a_o_p + _i*a_o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
       }
-    });
-  }
-  {  // h = o * tanh(c)
+    }
+  };
+  // h = o * tanh(c)
+  auto statement_10 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a21;
     check_inner(a21, out);
     check_inner(a12, out);
@@ -1302,19 +1319,27 @@ void forward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t c_s0 = nest_stride(a12, out, 0);
     const T* const o_p = a20.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a20, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const h_ = h_p + _i*h_s0;
-        const T* const c_ = c_p + _i*c_s0;
-        const T* const o_ = o_p + _i*o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_n] = o_[_n]*std::tanh(c_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const h_ = h_p + _i*h_s0;
+      const T* const c_ = c_p + _i*c_s0;
+      const T* const o_ = o_p + _i*o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        h_[_n] = o_[_n]*std::tanh(c_[_n]);
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
+  over_rows(a2, statement_2);
+  over_rows(a6, statement_3);
+  over_rows(a7, statement_4);
+  over_rows(a10, statement_5);
+  over_rows(a11, statement_6);
+  over_rows(a12, statement_7);
+  over_rows(a14, statement_8);
+  over_rows(a20, statement_9);
+  over_rows(a21, statement_10);
 }
 
 void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
@@ -1337,7 +1362,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                    const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1347,21 +1372,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const c_p = a1.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a1, out, 0);
     const int64_t c_s1 = nest_stride(a1, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_tanh_c_[_n] = std::tanh(c_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_tanh_c_[_n] = std::tanh(c_[_n]);
         }
       }
-    });
-  }
-  {  // ∂h/∂o
+    }
+  };
+  // ∂h/∂o
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a0, out);
@@ -1371,21 +1395,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0 + _j*seq_dh_do_s1;
-          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_do_[_n] = seq_tanh_c_[_n];
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0 + _j*seq_dh_do_s1;
+        const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_do_[_n] = seq_tanh_c_[_n];
         }
       }
-    });
-  }
-  {  // ∂o/∂a_o
+    }
+  };
+  // ∂o/∂a_o
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a4, out);
@@ -1395,21 +1418,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const o_p = a4.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a4, out, 0);
     const int64_t o_s1 = nest_stride(a4, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0 + _j*seq_do_da_o_s1;
-          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_do_da_o_[_n] = o_[_n]*(T(1) - o_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0 + _j*seq_do_da_o_s1;
+        const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_do_da_o_[_n] = o_[_n]*(T(1) - o_[_n]);
         }
       }
-    });
-  }
-  {  // ∂h/∂c
+    }
+  };
+  // ∂h/∂c
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a5;
     check_inner(a5, out);
     check_inner(a4, out);
@@ -1423,22 +1445,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
-          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
-          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
+        const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+        const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
         }
       }
-    });
-  }
-  {  // ∂c/∂a_c_tilde
+    }
+  };
+  // ∂c/∂a_c_tilde
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a7, out);
@@ -1452,23 +1473,22 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const i_p = a8.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a8, out, 0);
     const int64_t i_s1 = nest_stride(a8, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p+ _i*seq_dc_da_c_tilde_s0
-              + _j*seq_dc_da_c_tilde_s1;
-          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
-          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p + _i*seq_dc_da_c_tilde_s0 
+            + _j*seq_dc_da_c_tilde_s1;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
+        const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
         }
       }
-    });
-  }
-  {  // ∂f/∂a_f
+    }
+  };
+  // ∂f/∂a_f
+  auto statement_6 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a9;
     check_inner(a9, out);
     check_inner(a10, out);
@@ -1478,21 +1498,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const f_p = a10.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a10, out, 0);
     const int64_t f_s1 = nest_stride(a10, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0 + _j*seq_df_da_f_s1;
-          const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_df_da_f_[_n] = f_[_n]*(T(1) - f_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0 + _j*seq_df_da_f_s1;
+        const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_df_da_f_[_n] = f_[_n]*(T(1) - f_[_n]);
         }
       }
-    });
-  }
-  {  // ∂i/∂a_i
+    }
+  };
+  // ∂i/∂a_i
+  auto statement_7 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a11;
     check_inner(a11, out);
     check_inner(a8, out);
@@ -1502,19 +1521,37 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const i_p = a8.data_ptr<T>();
     const int64_t i_s0 = nest_stride(a8, out, 0);
     const int64_t i_s1 = nest_stride(a8, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0 + _j*seq_di_da_i_s1;
-          const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_di_da_i_[_n] = i_[_n]*(T(1) - i_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0 + _j*seq_di_da_i_s1;
+        const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_di_da_i_[_n] = i_[_n]*(T(1) - i_[_n]);
         }
       }
+    }
+  };
+  if (same_rows({a0, a2, a3, a5, a6, a9, a11})) {
+    const int64_t work = row_values({a0, a2, a3, a5, a6, a9, a11});
+    at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
+      statement_1(lo, hi);
+      statement_2(lo, hi);
+      statement_3(lo, hi);
+      statement_4(lo, hi);
+      statement_5(lo, hi);
+      statement_6(lo, hi);
+      statement_7(lo, hi);
     });
+  } else {
+    over_rows(a0, statement_1);
+    over_rows(a2, statement_2);
+    over_rows(a3, statement_3);
+    over_rows(a5, statement_4);
+    over_rows(a6, statement_5);
+    over_rows(a9, statement_6);
+    over_rows(a11, statement_7);
   }
 }
 
@@ -1539,7 +1576,8 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a18, const at::Tensor& a19, const at::Tensor& a20,
                    const at::Tensor& a21, const at::Tensor& a22, const at::Tensor& a23,
                    const at::Tensor& a24) {
-  {  // grad of: h = o * tanh(c)
+  // grad of: h = o * tanh(c)
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1553,22 +1591,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_o_next_s0 = nest_stride(a2, out, 0);
     const T* const seq_dh_do_p = a3.data_ptr<T>();
     const int64_t seq_dh_do_s0 = nest_stride(a3, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_o_ = d_o_p + _i*d_o_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const d_o_next_ = d_o_next_p + _i*d_o_next_s0;
-        const T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_o_[_n] = d_o_next_[_n] + d_h_[_n]*seq_dh_do_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_o_ = d_o_p + _i*d_o_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const d_o_next_ = d_o_next_p + _i*d_o_next_s0;
+      const T* const seq_dh_do_ = seq_dh_do_p + _i*seq_dh_do_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_o_[_n] = d_o_next_[_n] + d_h_[_n]*seq_dh_do_[_n];
       }
-    });
-  }
-  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
-     //   f_prev + R_oo @ o_prev + b_o)
+    }
+  };
+  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev +
+  // R_oo @ o_prev + b_o)
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a4;
     check_inner(a4, out);
     check_inner(a0, out);
@@ -1579,20 +1616,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_o_s0 = nest_stride(a0, out, 0);
     const T* const seq_do_da_o_p = a5.data_ptr<T>();
     const int64_t seq_do_da_o_s0 = nest_stride(a5, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
-        const T* const d_o_ = d_o_p + _i*d_o_s0;
-        const T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_o_[_n] = d_o_[_n]*seq_do_da_o_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+      const T* const d_o_ = d_o_p + _i*d_o_s0;
+      const T* const seq_do_da_o_ = seq_do_da_o_p + _i*seq_do_da_o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_o_[_n] = d_o_[_n]*seq_do_da_o_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a4, out);
@@ -1600,19 +1635,17 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_maps_i_prev_s0 = nest_stride(a6, out, 0);
     const T* const d_a_o_p = a4.data_ptr<T>();
     const int64_t d_a_o_s0 = nest_stride(a4, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_maps_i_prev_ = d_maps_i_prev_p + _i*d_maps_i_prev_s0;
-        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_[_n] = d_a_o_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_maps_i_prev_ = d_maps_i_prev_p + _i*d_maps_i_prev_s0;
+      const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_maps_i_prev_[_n] = d_a_o_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a8, out);
@@ -1632,23 +1665,22 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const seq_dh_dc_p = a10.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a10, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const V_o_ = V_o_p + _i*V_o_s0;
-        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
-        const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const V_o_ = V_o_p + _i*V_o_s0;
+      const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+      const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
       }
-    });
-  }
-  {  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    }
+  };
+  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a11;
     check_inner(a11, out);
     check_inner(a7, out);
@@ -1659,20 +1691,19 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
     const T* const seq_dc_da_c_tilde_p = a12.data_ptr<T>();
     const int64_t seq_dc_da_c_tilde_s0 = nest_stride(a12, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const seq_d_a_c_tilde_ = seq_d_a_c_tilde_p + _i*seq_d_a_c_tilde_s0;
-        const T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p + _i*seq_dc_da_c_tilde_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_d_a_c_tilde_[_n] = d_c_[_n]*seq_dc_da_c_tilde_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const seq_d_a_c_tilde_ = seq_d_a_c_tilde_p + _i*seq_d_a_c_tilde_s0;
+      const T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p + _i*seq_dc_da_c_tilde_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        seq_d_a_c_tilde_[_n] = d_c_[_n]*seq_dc_da_c_tilde_[_n];
       }
-    });
-  }
-  {  // grad of: c = f * c_prev + i * c_tilde
+    }
+  };
+  // grad of: c = f * c_prev + i * c_tilde
+  auto statement_6 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a13;
     check_inner(a13, out);
     check_inner(a14, out);
@@ -1686,22 +1717,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
     const T* const d_f_next_p = a15.data_ptr<T>();
     const int64_t d_f_next_s0 = nest_stride(a15, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_f_ = d_f_p + _i*d_f_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        const T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const d_f_next_ = d_f_next_p + _i*d_f_next_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_f_[_n] = d_f_next_[_n] + d_c_[_n]*c_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_f_ = d_f_p + _i*d_f_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      const T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const d_f_next_ = d_f_next_p + _i*d_f_next_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_f_[_n] = d_f_next_[_n] + d_c_[_n]*c_prev_[_n];
       }
-    });
-  }
-  {  // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
-     //   f_prev + R_fo @ o_prev + b_f)
+    }
+  };
+  // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev
+  // + R_fo @ o_prev + b_f)
+  auto statement_7 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a16;
     check_inner(a16, out);
     check_inner(a13, out);
@@ -1712,20 +1742,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_f_s0 = nest_stride(a13, out, 0);
     const T* const seq_df_da_f_p = a17.data_ptr<T>();
     const int64_t seq_df_da_f_s0 = nest_stride(a17, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
-        const T* const d_f_ = d_f_p + _i*d_f_s0;
-        const T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_f_[_n] = d_f_[_n]*seq_df_da_f_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+      const T* const d_f_ = d_f_p + _i*d_f_s0;
+      const T* const seq_df_da_f_ = seq_df_da_f_p + _i*seq_df_da_f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_f_[_n] = d_f_[_n]*seq_df_da_f_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_8 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a18;
     check_inner(a18, out);
     check_inner(a16, out);
@@ -1733,19 +1761,17 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_maps_i_prev_2_s0 = nest_stride(a18, out, 0);
     const T* const d_a_f_p = a16.data_ptr<T>();
     const int64_t d_a_f_s0 = nest_stride(a16, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_maps_i_prev_2_ = d_maps_i_prev_2_p + _i*d_maps_i_prev_2_s0;
-        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_2_[_n] = d_a_f_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_maps_i_prev_2_ = d_maps_i_prev_2_p + _i*d_maps_i_prev_2_s0;
+      const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_maps_i_prev_2_[_n] = d_a_f_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_9 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a19;
     check_inner(a19, out);
     check_inner(a20, out);
@@ -1759,22 +1785,21 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_c_s0 = nest_stride(a7, out, 0);
     const T* const d_i_next_p = a21.data_ptr<T>();
     const int64_t d_i_next_s0 = nest_stride(a21, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_i_ = d_i_p + _i*d_i_s0;
-        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
-        const T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const d_i_next_ = d_i_next_p + _i*d_i_next_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_i_[_n] = d_i_next_[_n] + d_c_[_n]*c_tilde_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_i_ = d_i_p + _i*d_i_s0;
+      const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+      const T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const d_i_next_ = d_i_next_p + _i*d_i_next_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_i_[_n] = d_i_next_[_n] + d_c_[_n]*c_tilde_[_n];
       }
-    });
-  }
-  {  // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
-     //   f_prev + R_io @ o_prev + b_i)
+    }
+  };
+  // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev
+  // + R_io @ o_prev + b_i)
+  auto statement_10 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a22;
     check_inner(a22, out);
     check_inner(a19, out);
@@ -1785,20 +1810,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_i_s0 = nest_stride(a19, out, 0);
     const T* const seq_di_da_i_p = a23.data_ptr<T>();
     const int64_t seq_di_da_i_s0 = nest_stride(a23, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
-        const T* const d_i_ = d_i_p + _i*d_i_s0;
-        const T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_i_[_n] = d_i_[_n]*seq_di_da_i_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
+      const T* const d_i_ = d_i_p + _i*d_i_s0;
+      const T* const seq_di_da_i_ = seq_di_da_i_p + _i*seq_di_da_i_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_i_[_n] = d_i_[_n]*seq_di_da_i_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_11 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a24;
     check_inner(a24, out);
     check_inner(a22, out);
@@ -1806,18 +1829,27 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_maps_i_prev_3_s0 = nest_stride(a24, out, 0);
     const T* const d_a_i_p = a22.data_ptr<T>();
     const int64_t d_a_i_s0 = nest_stride(a22, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_maps_i_prev_3_ = d_maps_i_prev_3_p + _i*d_maps_i_prev_3_s0;
-        const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_i_prev_3_[_n] = d_a_i_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_maps_i_prev_3_ = d_maps_i_prev_3_p + _i*d_maps_i_prev_3_s0;
+      const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_maps_i_prev_3_[_n] = d_a_i_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
+  over_rows(a4, statement_2);
+  over_rows(a6, statement_3);
+  over_rows(a7, statement_4);
+  over_rows(a11, statement_5);
+  over_rows(a13, statement_6);
+  over_rows(a16, statement_7);
+  over_rows(a18, statement_8);
+  over_rows(a19, statement_9);
+  over_rows(a22, statement_10);
+  over_rows(a24, statement_11);
 }
 
 void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
@@ -1840,7 +1872,7 @@ template <typename T>
 void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1863,23 +1895,22 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_c_s0 = nest_stride(a5, out, 0);
     const T* const f_p = a6.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a6, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
-        const T* const V_f_ = V_f_p + _i*V_f_s0;
-        const T* const V_i_ = V_i_p + _i*V_i_s0;
-        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
-        const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
-        const T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const f_ = f_p + _i*f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_prev_[_n] = d_a_i_[_n]*V_i_[_n] + d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
+      const T* const V_f_ = V_f_p + _i*V_f_s0;
+      const T* const V_i_ = V_i_p + _i*V_i_s0;
+      const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+      const T* const d_a_i_ = d_a_i_p + _i*d_a_i_s0;
+      const T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const f_ = f_p + _i*f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_c_prev_[_n] = d_a_i_[_n]*V_i_[_n] + d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
 }
 
 void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,

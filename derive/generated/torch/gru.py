@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 085abc6b7fa745471ba32b8a1fba04ead2e1f5e993a1b561c6054edb91fb61df
+gatecalc-content-sha256: d006faceb3783bde894a547fba7a7901fef84f5b4f9132d14c31d521124a7362
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -393,7 +393,7 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs)
-    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         if fused is None:
@@ -652,6 +652,11 @@ FUSED = True
 for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
 float64, once they build. Read at call time; False: always the torch operations."""
 
+FUSED_BLOCK_VALUES = 131072
+"""BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
+larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
+2**20 at the large sizes)."""
+
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
 _BUILT = {}
@@ -723,6 +728,32 @@ int64_t grain(int64_t inner) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
 }
 
+// Values in one row (along axis 0) of t.
+int64_t per_row(const at::Tensor& t) {
+  return t.numel() / std::max<int64_t>(1, t.size(0));
+}
+
+// True when the outputs have as many rows (axis 0) each.
+bool same_rows(std::initializer_list<at::Tensor> outs) {
+  for (const at::Tensor& out : outs) {
+    if (out.size(0) != outs.begin()->size(0)) return false;
+  }
+  return true;
+}
+
+// Values in one row of all the outputs together.
+int64_t row_values(std::initializer_list<at::Tensor> outs) {
+  int64_t values = 0;
+  for (const at::Tensor& out : outs) values += per_row(out);
+  return values;
+}
+
+// A statement over all rows of its output, the rows split over torch's threads.
+template <typename F>
+void over_rows(const at::Tensor& out, const F& statement) {
+  at::parallel_for(0, out.size(0), grain(per_row(out)), statement);
+}
+
 }  // namespace
 
 template <typename T>
@@ -730,7 +761,7 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
                   const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                   const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -738,35 +769,33 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t maps_x_s0 = nest_stride(a0, out, 0);
     const T* const maps_h_prev_p = a1.data_ptr<T>();
     const int64_t maps_h_prev_s0 = nest_stride(a1, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const maps_x_ = maps_x_p + _i*maps_x_s0;
-        const T* const maps_h_prev_ = maps_h_prev_p + _i*maps_h_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          maps_x_[_n] += maps_h_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+      const T* const maps_h_prev_ = maps_h_prev_p + _i*maps_h_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        maps_x_[_n] += maps_h_prev_[_n];
       }
-    });
-  }
-  {  // r, z: one tanh over their rows, in place, then each row's scale and shift
+    }
+  };
+  // r, z: one tanh over their rows, in place, then each row's scale and shift
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a2;
     check_inner(a2, out);
     T* const gates_p = a2.data_ptr<T>();
     const int64_t gates_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const gates_ = gates_p + _i*gates_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_n] = T(0.5) + T(0.5)*std::tanh(gates_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const gates_ = gates_p + _i*gates_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        gates_[_n] = T(0.5) + T(0.5)*std::tanh(gates_[_n]);
       }
-    });
-  }
-  {  // n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+    }
+  };
+  // n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a4, out);
@@ -783,22 +812,20 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t b_hn_s0 = nest_stride(a6, out, 0);
     const T* const r_p = a7.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a7, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const a_n_ = a_n_p + _i*a_n_s0;
-        const T* const maps_h_prev_2_ = maps_h_prev_2_p + _i*maps_h_prev_2_s0;
-        const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
-        const T* const b_hn_ = b_hn_p + _i*b_hn_s0;
-        const T* const r_ = r_p + _i*r_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          a_n_[_n] = maps_x_2_[_n] + r_[_n]*(maps_h_prev_2_[_n] + b_hn_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const a_n_ = a_n_p + _i*a_n_s0;
+      const T* const maps_h_prev_2_ = maps_h_prev_2_p + _i*maps_h_prev_2_s0;
+      const T* const maps_x_2_ = maps_x_2_p + _i*maps_x_2_s0;
+      const T* const b_hn_ = b_hn_p + _i*b_hn_s0;
+      const T* const r_ = r_p + _i*r_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        a_n_[_n] = maps_x_2_[_n] + r_[_n]*(maps_h_prev_2_[_n] + b_hn_[_n]);
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a8;
     check_inner(a8, out);
     check_inner(a3, out);
@@ -806,19 +833,18 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t n_s0 = nest_stride(a8, out, 0);
     const T* const a_n_p = a3.data_ptr<T>();
     const int64_t a_n_s0 = nest_stride(a3, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const n_ = n_p + _i*n_s0;
-        const T* const a_n_ = a_n_p + _i*a_n_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          n_[_n] = std::tanh(a_n_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const n_ = n_p + _i*n_s0;
+      const T* const a_n_ = a_n_p + _i*a_n_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        n_[_n] = std::tanh(a_n_[_n]);
       }
-    });
-  }
-  {  // h = (1 - z) * n + z * h_prev
+    }
+  };
+  // h = (1 - z) * n + z * h_prev
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a9;
     check_inner(a9, out);
     check_inner(a10, out);
@@ -832,20 +858,23 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t n_s0 = nest_stride(a8, out, 0);
     const T* const z_p = a11.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a11, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const h_ = h_p + _i*h_s0;
-        const T* const h_prev_ = h_prev_p + _i*h_prev_s0;
-        const T* const n_ = n_p + _i*n_s0;
-        const T* const z_ = z_p + _i*z_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_n] = (T(1) - z_[_n])*n_[_n] + z_[_n]*h_prev_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const h_ = h_p + _i*h_s0;
+      const T* const h_prev_ = h_prev_p + _i*h_prev_s0;
+      const T* const n_ = n_p + _i*n_s0;
+      const T* const z_ = z_p + _i*z_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        h_[_n] = (T(1) - z_[_n])*n_[_n] + z_[_n]*h_prev_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
+  over_rows(a2, statement_2);
+  over_rows(a3, statement_3);
+  over_rows(a8, statement_4);
+  over_rows(a9, statement_5);
 }
 
 void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
@@ -864,7 +893,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                    const at::Tensor& a9) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -874,21 +903,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
-          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_shared_[_n] = T(1) - z_[_n];
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+        const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_shared_[_n] = T(1) - z_[_n];
         }
       }
-    });
-  }
-  {  // ∂h/∂a_n
+    }
+  };
+  // ∂h/∂a_n
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a3, out);
@@ -902,22 +930,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_shared_p = a0.data_ptr<T>();
     const int64_t seq_shared_s0 = nest_stride(a0, out, 0);
     const int64_t seq_shared_s1 = nest_stride(a0, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1;
-          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
-          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0 + _j*seq_dh_da_n_s1;
+        const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+        const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
         }
       }
-    });
-  }
-  {  // ∂h/∂a_z
+    }
+  };
+  // ∂h/∂a_z
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a4;
     check_inner(a4, out);
     check_inner(a5, out);
@@ -939,24 +966,23 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const z_p = a1.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a1, out, 0);
     const int64_t z_s1 = nest_stride(a1, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1;
-          const T* const h_prev_ = h_prev_p + _i*h_prev_s0 + _j*h_prev_s1;
-          const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
-          const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
-          const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_z_[_n] = seq_shared_[_n]*z_[_n]*(h_prev_[_n] - n_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0 + _j*seq_dh_da_z_s1;
+        const T* const h_prev_ = h_prev_p + _i*h_prev_s0 + _j*h_prev_s1;
+        const T* const n_ = n_p + _i*n_s0 + _j*n_s1;
+        const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
+        const T* const z_ = z_p + _i*z_s0 + _j*z_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_da_z_[_n] = seq_shared_[_n]*z_[_n]*(h_prev_[_n] - n_[_n]);
         }
       }
-    });
-  }
-  {  // ∂a_n/∂a_r
+    }
+  };
+  // ∂a_n/∂a_r
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a7, out);
@@ -974,21 +1000,33 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const r_p = a9.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a9, out, 0);
     const int64_t r_s1 = nest_stride(a9, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_da_n_da_r_ = seq_da_n_da_r_p+ _i*seq_da_n_da_r_s0+ _j*seq_da_n_da_r_s1;
-          const T* const U_n_h_prev_ = U_n_h_prev_p + _i*U_n_h_prev_s0 + _j*U_n_h_prev_s1;
-          const T* const b_hn_ = b_hn_p + _i*b_hn_s0 + _j*b_hn_s1;
-          const T* const r_ = r_p + _i*r_s0 + _j*r_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_da_n_da_r_[_n] = r_[_n]*(T(1) - r_[_n])*(U_n_h_prev_[_n] + b_hn_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_da_n_da_r_ = seq_da_n_da_r_p + _i*seq_da_n_da_r_s0 + _j*seq_da_n_da_r_s1;
+        const T* const U_n_h_prev_ = U_n_h_prev_p + _i*U_n_h_prev_s0 + _j*U_n_h_prev_s1;
+        const T* const b_hn_ = b_hn_p + _i*b_hn_s0 + _j*b_hn_s1;
+        const T* const r_ = r_p + _i*r_s0 + _j*r_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_da_n_da_r_[_n] = r_[_n]*(T(1) - r_[_n])*(U_n_h_prev_[_n] + b_hn_[_n]);
         }
       }
+    }
+  };
+  if (same_rows({a0, a2, a4, a6})) {
+    const int64_t work = row_values({a0, a2, a4, a6});
+    at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
+      statement_1(lo, hi);
+      statement_2(lo, hi);
+      statement_3(lo, hi);
+      statement_4(lo, hi);
     });
+  } else {
+    over_rows(a0, statement_1);
+    over_rows(a2, statement_2);
+    over_rows(a4, statement_3);
+    over_rows(a6, statement_4);
   }
 }
 
@@ -1007,7 +1045,8 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                    const at::Tensor& a9, const at::Tensor& a10) {
-  {  // grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+  // grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1018,20 +1057,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const seq_dh_da_n_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_n_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_n_[_n] = d_h_[_n]*seq_dh_da_n_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const seq_dh_da_n_ = seq_dh_da_n_p + _i*seq_dh_da_n_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_n_[_n] = d_h_[_n]*seq_dh_da_n_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a0, out);
@@ -1042,20 +1079,19 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
     const T* const r_p = a4.data_ptr<T>();
     const int64_t r_s0 = nest_stride(a4, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const seq_d_U_n_h_prev_ = seq_d_U_n_h_prev_p + _i*seq_d_U_n_h_prev_s0;
-        const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
-        const T* const r_ = r_p + _i*r_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_d_U_n_h_prev_[_n] = d_a_n_[_n]*r_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const seq_d_U_n_h_prev_ = seq_d_U_n_h_prev_p + _i*seq_d_U_n_h_prev_s0;
+      const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+      const T* const r_ = r_p + _i*r_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        seq_d_U_n_h_prev_[_n] = d_a_n_[_n]*r_[_n];
       }
-    });
-  }
-  {  // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    }
+  };
+  // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a5;
     check_inner(a5, out);
     check_inner(a1, out);
@@ -1066,20 +1102,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const seq_dh_da_z_p = a6.data_ptr<T>();
     const int64_t seq_dh_da_z_s0 = nest_stride(a6, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_z_[_n] = d_h_[_n]*seq_dh_da_z_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const seq_dh_da_z_ = seq_dh_da_z_p + _i*seq_dh_da_z_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_z_[_n] = d_h_[_n]*seq_dh_da_z_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a5, out);
@@ -1087,19 +1121,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_maps_h_prev_s0 = nest_stride(a7, out, 0);
     const T* const d_a_z_p = a5.data_ptr<T>();
     const int64_t d_a_z_s0 = nest_stride(a5, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_maps_h_prev_ = d_maps_h_prev_p + _i*d_maps_h_prev_s0;
-        const T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_[_n] = d_a_z_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_maps_h_prev_ = d_maps_h_prev_p + _i*d_maps_h_prev_s0;
+      const T* const d_a_z_ = d_a_z_p + _i*d_a_z_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_maps_h_prev_[_n] = d_a_z_[_n];
       }
-    });
-  }
-  {  // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    }
+  };
+  // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a8;
     check_inner(a8, out);
     check_inner(a0, out);
@@ -1110,20 +1143,18 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_a_n_s0 = nest_stride(a0, out, 0);
     const T* const seq_da_n_da_r_p = a9.data_ptr<T>();
     const int64_t seq_da_n_da_r_s0 = nest_stride(a9, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
-        const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
-        const T* const seq_da_n_da_r_ = seq_da_n_da_r_p + _i*seq_da_n_da_r_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_r_[_n] = d_a_n_[_n]*seq_da_n_da_r_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
+      const T* const d_a_n_ = d_a_n_p + _i*d_a_n_s0;
+      const T* const seq_da_n_da_r_ = seq_da_n_da_r_p + _i*seq_da_n_da_r_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_r_[_n] = d_a_n_[_n]*seq_da_n_da_r_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_6 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a10;
     check_inner(a10, out);
     check_inner(a8, out);
@@ -1131,18 +1162,22 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_maps_h_prev_2_s0 = nest_stride(a10, out, 0);
     const T* const d_a_r_p = a8.data_ptr<T>();
     const int64_t d_a_r_s0 = nest_stride(a8, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_maps_h_prev_2_ = d_maps_h_prev_2_p + _i*d_maps_h_prev_2_s0;
-        const T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_maps_h_prev_2_[_n] = d_a_r_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_maps_h_prev_2_ = d_maps_h_prev_2_p + _i*d_maps_h_prev_2_s0;
+      const T* const d_a_r_ = d_a_r_p + _i*d_a_r_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_maps_h_prev_2_[_n] = d_a_r_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
+  over_rows(a3, statement_2);
+  over_rows(a5, statement_3);
+  over_rows(a7, statement_4);
+  over_rows(a8, statement_5);
+  over_rows(a10, statement_6);
 }
 
 void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4,
@@ -1158,7 +1193,7 @@ void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 
 template <typename T>
 void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1169,19 +1204,18 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const z_p = a2.data_ptr<T>();
     const int64_t z_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_h_prev_ = d_h_prev_p + _i*d_h_prev_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const z_ = z_p + _i*z_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_h_prev_[_n] += d_h_[_n]*z_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_h_prev_ = d_h_prev_p + _i*d_h_prev_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const z_ = z_p + _i*z_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_h_prev_[_n] += d_h_[_n]*z_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
 }
 
 void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2) {

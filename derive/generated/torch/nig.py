@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 82f7a0ab4755008a3ac665e923a434f2fd5c0c8dea14497c279f61997db9a618
+gatecalc-content-sha256: e38a16e796e710f1273e01a5af4b15c8f23da5a9dc7a30c8262e7f47b151db32
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -419,7 +419,7 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs)
-    block = max(1, BLOCK_VALUES // max(1, batch*D))
+    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
         if fused is None:
@@ -684,6 +684,11 @@ FUSED = True
 for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
 float64, once they build. Read at call time; False: always the torch operations."""
 
+FUSED_BLOCK_VALUES = 131072
+"""BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
+larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
+2**20 at the large sizes)."""
+
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
 _BUILT = {}
@@ -755,6 +760,32 @@ int64_t grain(int64_t inner) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
 }
 
+// Values in one row (along axis 0) of t.
+int64_t per_row(const at::Tensor& t) {
+  return t.numel() / std::max<int64_t>(1, t.size(0));
+}
+
+// True when the outputs have as many rows (axis 0) each.
+bool same_rows(std::initializer_list<at::Tensor> outs) {
+  for (const at::Tensor& out : outs) {
+    if (out.size(0) != outs.begin()->size(0)) return false;
+  }
+  return true;
+}
+
+// Values in one row of all the outputs together.
+int64_t row_values(std::initializer_list<at::Tensor> outs) {
+  int64_t values = 0;
+  for (const at::Tensor& out : outs) values += per_row(out);
+  return values;
+}
+
+// A statement over all rows of its output, the rows split over torch's threads.
+template <typename F>
+void over_rows(const at::Tensor& out, const F& statement) {
+  at::parallel_for(0, out.size(0), grain(per_row(out)), statement);
+}
+
 }  // namespace
 
 template <typename T>
@@ -763,7 +794,8 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
                   const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                   const at::Tensor& a9, const at::Tensor& a10, const at::Tensor& a11,
                   const at::Tensor& a12, const at::Tensor& a13) {
-  {  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+  // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -774,20 +806,19 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t V_f_s0 = nest_stride(a1, out, 0);
     const T* const c_prev_p = a2.data_ptr<T>();
     const int64_t c_prev_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const seq_f_ = seq_f_p + _i*seq_f_s0;
-        const T* const V_f_ = V_f_p + _i*V_f_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          seq_f_[_n] += T(0.5)*(V_f_[_n]*c_prev_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const seq_f_ = seq_f_p + _i*seq_f_s0;
+      const T* const V_f_ = V_f_p + _i*V_f_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        seq_f_[_n] += T(0.5)*(V_f_[_n]*c_prev_[_n]);
       }
-    });
-  }
-  {  // f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+    }
+  };
+  // f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a4, out);
@@ -798,20 +829,19 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t gate_scale_s0 = nest_stride(a4, out, 0);
     const T* const gate_shift_p = a5.data_ptr<T>();
     const int64_t gate_shift_s0 = nest_stride(a5, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const gates_ = gates_p + _i*gates_s0;
-        const T* const gate_scale_ = gate_scale_p + _i*gate_scale_s0;
-        const T* const gate_shift_ = gate_shift_p + _i*gate_shift_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          gates_[_n] = gate_shift_[_n] + gate_scale_[_n]*std::tanh(gates_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const gates_ = gates_p + _i*gates_s0;
+      const T* const gate_scale_ = gate_scale_p + _i*gate_scale_s0;
+      const T* const gate_shift_ = gate_shift_p + _i*gate_shift_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        gates_[_n] = gate_shift_[_n] + gate_scale_[_n]*std::tanh(gates_[_n]);
       }
-    });
-  }
-  {  // c = f * c_prev + c_tilde
+    }
+  };
+  // c = f * c_prev + c_tilde
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a6;
     check_inner(a6, out);
     check_inner(a2, out);
@@ -825,21 +855,20 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t c_tilde_s0 = nest_stride(a7, out, 0);
     const T* const f_p = a8.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a8, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const c_ = c_p + _i*c_s0;
-        const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
-        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
-        const T* const f_ = f_p + _i*f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          c_[_n] = f_[_n]*c_prev_[_n] + c_tilde_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const c_ = c_p + _i*c_s0;
+      const T* const c_prev_ = c_prev_p + _i*c_prev_s0;
+      const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0;
+      const T* const f_ = f_p + _i*f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        c_[_n] = f_[_n]*c_prev_[_n] + c_tilde_[_n];
       }
-    });
-  }
-  {  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+    }
+  };
+  // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a9;
     check_inner(a9, out);
     check_inner(a10, out);
@@ -853,21 +882,19 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t V_o_s0 = nest_stride(a11, out, 0);
     const T* const c_p = a6.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a6, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const a_o_ = a_o_p + _i*a_o_s0;
-        const T* const maps_x_ = maps_x_p + _i*maps_x_s0;
-        const T* const V_o_ = V_o_p + _i*V_o_s0;
-        const T* const c_ = c_p + _i*c_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          a_o_[_n] = maps_x_[_n] + V_o_[_n]*c_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const a_o_ = a_o_p + _i*a_o_s0;
+      const T* const maps_x_ = maps_x_p + _i*maps_x_s0;
+      const T* const V_o_ = V_o_p + _i*V_o_s0;
+      const T* const c_ = c_p + _i*c_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        a_o_[_n] = maps_x_[_n] + V_o_[_n]*c_[_n];
       }
-    });
-  }
-  {
+    }
+  };
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a12;
     check_inner(a12, out);
     check_inner(a9, out);
@@ -875,19 +902,18 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t o_s0 = nest_stride(a12, out, 0);
     const T* const a_o_p = a9.data_ptr<T>();
     const int64_t a_o_s0 = nest_stride(a9, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const o_ = o_p + _i*o_s0;
-        const T* const a_o_ = a_o_p + _i*a_o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const o_ = o_p + _i*o_s0;
+      const T* const a_o_ = a_o_p + _i*a_o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        o_[_n] = (T(0.5) + T(0.5)*std::tanh(T(0.5)*(a_o_[_n])));
       }
-    });
-  }
-  {  // h = o * tanh(c)
+    }
+  };
+  // h = o * tanh(c)
+  auto statement_6 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a13;
     check_inner(a13, out);
     check_inner(a6, out);
@@ -898,18 +924,34 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
     const int64_t c_s0 = nest_stride(a6, out, 0);
     const T* const o_p = a12.data_ptr<T>();
     const int64_t o_s0 = nest_stride(a12, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const h_ = h_p + _i*h_s0;
-        const T* const c_ = c_p + _i*c_s0;
-        const T* const o_ = o_p + _i*o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          h_[_n] = o_[_n]*std::tanh(c_[_n]);
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const h_ = h_p + _i*h_s0;
+      const T* const c_ = c_p + _i*c_s0;
+      const T* const o_ = o_p + _i*o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        h_[_n] = o_[_n]*std::tanh(c_[_n]);
       }
+    }
+  };
+  if (same_rows({a0, a3, a6, a9, a12, a13})) {
+    const int64_t work = row_values({a0, a3, a6, a9, a12, a13});
+    at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
+      statement_1(lo, hi);
+      statement_2(lo, hi);
+      statement_3(lo, hi);
+      statement_4(lo, hi);
+      statement_5(lo, hi);
+      statement_6(lo, hi);
     });
+  } else {
+    over_rows(a0, statement_1);
+    over_rows(a3, statement_2);
+    over_rows(a6, statement_3);
+    over_rows(a9, statement_4);
+    over_rows(a12, statement_5);
+    over_rows(a13, statement_6);
   }
 }
 
@@ -929,7 +971,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                    const at::Tensor& a9) {
-  {
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -939,21 +981,20 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const c_p = a1.data_ptr<T>();
     const int64_t c_s0 = nest_stride(a1, out, 0);
     const int64_t c_s1 = nest_stride(a1, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_tanh_c_[_n] = std::tanh(c_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        const T* const c_ = c_p + _i*c_s0 + _j*c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_tanh_c_[_n] = std::tanh(c_[_n]);
         }
       }
-    });
-  }
-  {  // ∂c/∂a_f
+    }
+  };
+  // ∂c/∂a_f
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a2;
     check_inner(a2, out);
     check_inner(a3, out);
@@ -967,22 +1008,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const f_p = a4.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a4, out, 0);
     const int64_t f_s1 = nest_stride(a4, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dc_da_f_ = seq_dc_da_f_p + _i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1;
-          const T* const c_prev_ = c_prev_p + _i*c_prev_s0 + _j*c_prev_s1;
-          const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_f_[_n] = c_prev_[_n]*f_[_n]*(T(1) - f_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dc_da_f_ = seq_dc_da_f_p + _i*seq_dc_da_f_s0 + _j*seq_dc_da_f_s1;
+        const T* const c_prev_ = c_prev_p + _i*c_prev_s0 + _j*c_prev_s1;
+        const T* const f_ = f_p + _i*f_s0 + _j*f_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dc_da_f_[_n] = c_prev_[_n]*f_[_n]*(T(1) - f_[_n]);
         }
       }
-    });
-  }
-  {  // ∂c/∂a_c_tilde
+    }
+  };
+  // ∂c/∂a_c_tilde
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a5;
     check_inner(a5, out);
     check_inner(a6, out);
@@ -992,22 +1032,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const c_tilde_p = a6.data_ptr<T>();
     const int64_t c_tilde_s0 = nest_stride(a6, out, 0);
     const int64_t c_tilde_s1 = nest_stride(a6, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p+ _i*seq_dc_da_c_tilde_s0
-              + _j*seq_dc_da_c_tilde_s1;
-          const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dc_da_c_tilde_[_n] = T(1) - c_tilde_[_n]*c_tilde_[_n];
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dc_da_c_tilde_ = seq_dc_da_c_tilde_p + _i*seq_dc_da_c_tilde_s0 
+            + _j*seq_dc_da_c_tilde_s1;
+        const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dc_da_c_tilde_[_n] = T(1) - c_tilde_[_n]*c_tilde_[_n];
         }
       }
-    });
-  }
-  {  // ∂h/∂a_o
+    }
+  };
+  // ∂h/∂a_o
+  auto statement_4 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a8, out);
@@ -1021,22 +1060,21 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1;
-          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
-          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_da_o_[_n] = o_[_n]*seq_tanh_c_[_n]*(T(1) - o_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0 + _j*seq_dh_da_o_s1;
+        const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+        const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_da_o_[_n] = o_[_n]*seq_tanh_c_[_n]*(T(1) - o_[_n]);
         }
       }
-    });
-  }
-  {  // ∂h/∂c
+    }
+  };
+  // ∂h/∂c
+  auto statement_5 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a9;
     check_inner(a9, out);
     check_inner(a8, out);
@@ -1050,20 +1088,34 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_tanh_c_p = a0.data_ptr<T>();
     const int64_t seq_tanh_c_s0 = nest_stride(a0, out, 0);
     const int64_t seq_tanh_c_s1 = nest_stride(a0, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
-          const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
-          const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0 + _j*seq_dh_dc_s1;
+        const T* const o_ = o_p + _i*o_s0 + _j*o_s1;
+        const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
         }
       }
+    }
+  };
+  if (same_rows({a0, a2, a5, a7, a9})) {
+    const int64_t work = row_values({a0, a2, a5, a7, a9});
+    at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
+      statement_1(lo, hi);
+      statement_2(lo, hi);
+      statement_3(lo, hi);
+      statement_4(lo, hi);
+      statement_5(lo, hi);
     });
+  } else {
+    over_rows(a0, statement_1);
+    over_rows(a2, statement_2);
+    over_rows(a5, statement_3);
+    over_rows(a7, statement_4);
+    over_rows(a9, statement_5);
   }
 }
 
@@ -1082,7 +1134,8 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
                    const at::Tensor& a3, const at::Tensor& a4, const at::Tensor& a5,
                    const at::Tensor& a6, const at::Tensor& a7, const at::Tensor& a8,
                    const at::Tensor& a9) {
-  {  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+  // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1093,20 +1146,19 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const seq_dh_da_o_p = a2.data_ptr<T>();
     const int64_t seq_dh_da_o_s0 = nest_stride(a2, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_a_o_[_n] = d_h_[_n]*seq_dh_da_o_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const seq_dh_da_o_ = seq_dh_da_o_p + _i*seq_dh_da_o_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_a_o_[_n] = d_h_[_n]*seq_dh_da_o_[_n];
       }
-    });
-  }
-  {  // grad of: h = o * tanh(c)
+    }
+  };
+  // grad of: h = o * tanh(c)
+  auto statement_2 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a3;
     check_inner(a3, out);
     check_inner(a4, out);
@@ -1126,23 +1178,22 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_h_s0 = nest_stride(a1, out, 0);
     const T* const seq_dh_dc_p = a6.data_ptr<T>();
     const int64_t seq_dh_dc_s0 = nest_stride(a6, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const V_o_ = V_o_p + _i*V_o_s0;
-        const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
-        const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
-        const T* const d_h_ = d_h_p + _i*d_h_s0;
-        const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const V_o_ = V_o_p + _i*V_o_s0;
+      const T* const d_a_o_ = d_a_o_p + _i*d_a_o_s0;
+      const T* const d_c_next_ = d_c_next_p + _i*d_c_next_s0;
+      const T* const d_h_ = d_h_p + _i*d_h_s0;
+      const T* const seq_dh_dc_ = seq_dh_dc_p + _i*seq_dh_dc_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_c_[_n] = d_c_next_[_n] + d_h_[_n]*seq_dh_dc_[_n] + d_a_o_[_n]*V_o_[_n];
       }
-    });
-  }
-  {  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    }
+  };
+  // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+  auto statement_3 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a7;
     check_inner(a7, out);
     check_inner(a8, out);
@@ -1156,22 +1207,32 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const T* const seq_dc_da_f_a_c_tilde_p = a9.data_ptr<T>();
     const int64_t seq_dc_da_f_a_c_tilde_s0 = nest_stride(a9, out, 0);
     const int64_t seq_dc_da_f_a_c_tilde_s1 = nest_stride(a9, out, 1);
-    const int64_t n0 = out.size(0), n1 = out.size(1), n2 = out.size(2);
-    at::parallel_for(0, n0, grain(n1 * n2), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        for (int64_t _j = 0; _j < n1; ++_j) {
-          T* const seq_d_a_f_d_a_c_tilde_ = seq_d_a_f_d_a_c_tilde_p
-              + _i*seq_d_a_f_d_a_c_tilde_s0+ _j*seq_d_a_f_d_a_c_tilde_s1;
-          const T* const d_c_2_ = d_c_2_p + _i*d_c_2_s0 + _j*d_c_2_s1;
-          const T* const seq_dc_da_f_a_c_tilde_ = seq_dc_da_f_a_c_tilde_p
-              + _i*seq_dc_da_f_a_c_tilde_s0+ _j*seq_dc_da_f_a_c_tilde_s1;
-          #pragma omp simd
-          for (int64_t _n = 0; _n < n2; ++_n) {
-            seq_d_a_f_d_a_c_tilde_[_n] = d_c_2_[_n]*seq_dc_da_f_a_c_tilde_[_n];
-          }
+    const int64_t n1 = out.size(1), n2 = out.size(2);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      for (int64_t _j = 0; _j < n1; ++_j) {
+        T* const seq_d_a_f_d_a_c_tilde_ = seq_d_a_f_d_a_c_tilde_p
+            + _i*seq_d_a_f_d_a_c_tilde_s0  + _j*seq_d_a_f_d_a_c_tilde_s1;
+        const T* const d_c_2_ = d_c_2_p + _i*d_c_2_s0 + _j*d_c_2_s1;
+        const T* const seq_dc_da_f_a_c_tilde_ = seq_dc_da_f_a_c_tilde_p
+            + _i*seq_dc_da_f_a_c_tilde_s0  + _j*seq_dc_da_f_a_c_tilde_s1;
+        #pragma omp simd
+        for (int64_t _n = 0; _n < n2; ++_n) {
+          seq_d_a_f_d_a_c_tilde_[_n] = d_c_2_[_n]*seq_dc_da_f_a_c_tilde_[_n];
         }
       }
+    }
+  };
+  if (same_rows({a0, a3, a7})) {
+    const int64_t work = row_values({a0, a3, a7});
+    at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
+      statement_1(lo, hi);
+      statement_2(lo, hi);
+      statement_3(lo, hi);
     });
+  } else {
+    over_rows(a0, statement_1);
+    over_rows(a3, statement_2);
+    over_rows(a7, statement_3);
   }
 }
 
@@ -1188,7 +1249,8 @@ void backward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
 template <typename T>
 void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& a2,
                    const at::Tensor& a3, const at::Tensor& a4) {
-  {  // grad of: c = f * c_prev + c_tilde
+  // grad of: c = f * c_prev + c_tilde
+  auto statement_1 = [&](int64_t lo, int64_t hi) {
     const at::Tensor& out = a0;
     check_inner(a0, out);
     check_inner(a1, out);
@@ -1205,21 +1267,20 @@ void backward_3_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
     const int64_t d_c_s0 = nest_stride(a3, out, 0);
     const T* const f_p = a4.data_ptr<T>();
     const int64_t f_s0 = nest_stride(a4, out, 0);
-    const int64_t n0 = out.size(0), n1 = out.size(1);
-    at::parallel_for(0, n0, grain(n1), [&](int64_t lo, int64_t hi) {
-      for (int64_t _i = lo; _i < hi; ++_i) {
-        T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
-        const T* const V_f_ = V_f_p + _i*V_f_s0;
-        const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
-        const T* const d_c_ = d_c_p + _i*d_c_s0;
-        const T* const f_ = f_p + _i*f_s0;
-        #pragma omp simd
-        for (int64_t _n = 0; _n < n1; ++_n) {
-          d_c_prev_[_n] = d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
-        }
+    const int64_t n1 = out.size(1);
+    for (int64_t _i = lo; _i < hi; ++_i) {
+      T* const d_c_prev_ = d_c_prev_p + _i*d_c_prev_s0;
+      const T* const V_f_ = V_f_p + _i*V_f_s0;
+      const T* const d_a_f_ = d_a_f_p + _i*d_a_f_s0;
+      const T* const d_c_ = d_c_p + _i*d_c_s0;
+      const T* const f_ = f_p + _i*f_s0;
+      #pragma omp simd
+      for (int64_t _n = 0; _n < n1; ++_n) {
+        d_c_prev_[_n] = d_a_f_[_n]*V_f_[_n] + d_c_[_n]*f_[_n];
       }
-    });
-  }
+    }
+  };
+  over_rows(a0, statement_1);
 }
 
 void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::Tensor a4) {

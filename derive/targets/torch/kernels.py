@@ -75,6 +75,32 @@ int64_t grain(int64_t inner) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
 }
 
+// Values in one row (along axis 0) of t.
+int64_t per_row(const at::Tensor& t) {
+  return t.numel() / std::max<int64_t>(1, t.size(0));
+}
+
+// True when the outputs have as many rows (axis 0) each.
+bool same_rows(std::initializer_list<at::Tensor> outs) {
+  for (const at::Tensor& out : outs) {
+    if (out.size(0) != outs.begin()->size(0)) return false;
+  }
+  return true;
+}
+
+// Values in one row of all the outputs together.
+int64_t row_values(std::initializer_list<at::Tensor> outs) {
+  int64_t values = 0;
+  for (const at::Tensor& out : outs) values += per_row(out);
+  return values;
+}
+
+// A statement over all rows of its output, the rows split over torch's threads.
+template <typename F>
+void over_rows(const at::Tensor& out, const F& statement) {
+  at::parallel_for(0, out.size(0), grain(per_row(out)), statement);
+}
+
 }  // namespace
 '''
 
@@ -146,6 +172,7 @@ class Kernel:
     args: tuple[str, ...]
     statements: tuple[Statement, ...]
     allocations: tuple[tuple[str, str], ...]  # (name, like): new outputs made before the call
+    shared: bool = False  # the statements may run row by row in one parallel region
 
 
 class Unfusable(Exception):
@@ -192,6 +219,7 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
     ``ref`` prints a ``Ref`` as Python. Raises ``Unfusable``."""
     args = _Args(ref)
     statements, allocations, comment = [], [], ""
+    touched: list[tuple[list[ir.Ref], ir.Ref, dict]] = []  # per statement: reads, out, ranks
     for node in run:
         if isinstance(node, ir.Comment):
             comment = node.text
@@ -220,6 +248,7 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
                 elements[symbol] = _element(p, rank, b)
             value = CppExprPrinter(elements).doprint(node.expr)
             accumulate = node.accumulate
+            touched.append((refs, node.out, ranks))
         elif isinstance(node, ir.Activate):
             out, pointer, broadcast, rank = args.add(node.view, ranks)
             operands, element, parts = [(out, pointer, False)], _element(pointer, rank, False), {}
@@ -234,6 +263,8 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
                      f"*std::tanh({element})" if parts
                      else FUNCTIONS[node.function].format(a=element))
             accumulate = False
+            touched.append(([r for r in (node.scale, node.shift) if isinstance(r, ir.Ref)],
+                            node.view, ranks))
         else:
             raise Unfusable(type(node).__name__)
         if broadcast or rank > len(INDICES) + 1:
@@ -243,7 +274,35 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
         comment = ""
     if not statements:
         raise Unfusable("nothing to compute")
-    return Kernel(name, tuple(args.texts), tuple(statements), tuple(allocations))
+    return Kernel(name, tuple(args.texts), tuple(statements), tuple(allocations),
+                  _rows_independent(touched, [st.rank for st in statements]))
+
+
+def _rows_independent(touched, ranks) -> bool:
+    """True when the statements may run together over chunks of rows (their outputs' axis 0):
+    every array one of them writes and another reads or writes is seen by both through axis 0
+    as the nest's axis 0 (the same view, or views keeping axis 0 whole, of the nest's rank), so
+    a chunk of rows only reads rows its own statements wrote."""
+    if min(ranks) < 2:
+        return False
+
+    def aligned(r: ir.Ref, rank: int, where: dict) -> bool:
+        own = indexed_rank(where.get(r.name), r.index)
+        return own == rank and (not r.index or r.index[0] == ir.ALL)
+
+    for i, (reads_i, out_i, at_i) in enumerate(touched):
+        for j, (reads_j, out_j, at_j) in enumerate(touched):
+            if i == j:
+                continue
+            for r in [*reads_j, out_j]:
+                if r.name != out_i.name:
+                    continue
+                if r == out_i and indexed_rank(at_j.get(r.name), r.index) == ranks[j] and \
+                        indexed_rank(at_i.get(r.name), r.index) == ranks[i]:
+                    continue
+                if not (aligned(out_i, ranks[i], at_i) and aligned(r, ranks[j], at_j)):
+                    return False
+    return True
 
 
 def _symbols(expr: sympy.Expr) -> list[str]:
@@ -265,13 +324,27 @@ def _like(refs: list[ir.Ref], ranks) -> ir.Ref:
 
 
 def kernel_source(kernel: Kernel) -> str:
-    """The C++ function of ``kernel``: a template over the element type, and its entry point
-    choosing float or double from the first argument."""
+    """The C++ function of ``kernel``: a template over the element type (each statement a
+    lambda over a range of its output's rows, then run: all in one parallel region over the
+    rows when they may and the outputs have as many rows, else one region each), and its entry
+    point choosing float or double from the first argument."""
     params = ", ".join(f"const at::Tensor& a{k}" for k in range(len(kernel.args)))
     names = ", ".join(f"a{k}" for k in range(len(kernel.args)))
     lines = ["template <typename T>", *_wrap_call(f"void {kernel.name}_as({params}) {{")]
-    for statement in kernel.statements:
-        lines += ["  " + line for line in _statement(statement)]
+    for n, statement in enumerate(kernel.statements, 1):
+        lines += ["  " + line for line in _statement(statement, f"statement_{n}")]
+    outs = [f"a{st.out}" for st in kernel.statements]
+    each = [f"  over_rows({o}, statement_{n});" for n, o in enumerate(outs, 1)]
+    if kernel.shared and len(outs) > 1:
+        listed = "{" + ", ".join(outs) + "}"
+        lines += [*_wrap_call(f"  if (same_rows({listed})) {{"),
+                  *_wrap_call(f"    const int64_t work = row_values({listed});"),
+                  f"    at::parallel_for(0, {outs[0]}.size(0), grain(work), "
+                  "[&](int64_t lo, int64_t hi) {",
+                  *[f"      statement_{n}(lo, hi);" for n in range(1, len(outs) + 1)],
+                  "    });", "  } else {", *["  " + x for x in each], "  }"]
+    else:
+        lines += each
     lines += ["}", "",
               *_wrap_call(f"void {kernel.name}({params.replace('const at::Tensor&', 'at::Tensor')}) {{"),
               "  if (a0.scalar_type() == at::kFloat) {",
@@ -283,12 +356,13 @@ def kernel_source(kernel: Kernel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _statement(s: Statement) -> list[str]:
-    """A statement's loop nest over its output's axes: each operand's base pointer and strides,
-    the outer loops, its row pointer (``name_``) there, and the innermost loop."""
+def _statement(s: Statement, name: str) -> list[str]:
+    """A statement as a lambda over rows ``lo:hi`` of its output's axis 0: each operand's base
+    pointer and strides, the loops, its row pointer (``name_``) in the innermost but one, and
+    the innermost loop (for an output of one axis, the rows are that axis)."""
     rank, axes = s.rank, list(range(s.rank))
-    comment = textwrap.wrap(s.comment, WIDTH - 12, subsequent_indent="  ")
-    lines = [f"{{  // {comment[0]}" if comment else "{", *[f"   // {x}" for x in comment[1:]],
+    comment = textwrap.wrap(s.comment, WIDTH - 6)
+    lines = [*[f"// {x}" for x in comment], f"auto {name} = [&](int64_t lo, int64_t hi) {{",
              f"  const at::Tensor& out = a{s.out};"]
     for k, pointer, broadcast in s.operands:
         if not broadcast:
@@ -302,9 +376,14 @@ def _statement(s: Statement) -> list[str]:
                   for a in axes[:-1]]
         offset = " + ".join(f"{INDICES[a]}*{pointer}s{a}" for a in axes[:-1])
         rows.append(f"{const}T* const {pointer} = {base}" + (f" + {offset};" if offset else ";"))
-    lines.append("  const int64_t " + ", ".join(f"n{a} = out.size({a})" for a in axes) + ";")
-    width = WIDTH - 2 * (rank + 3)  # the nest's indentation
-    body = [*[x for row in rows for x in _wrap(row, width)], "#pragma omp simd", f"for (int64_t _n = 0; _n < n{rank - 1}; ++_n) {{",
+    sizes = [f"n{a} = out.size({a})" for a in axes[1:]]
+    if sizes:
+        lines.append("  const int64_t " + ", ".join(sizes) + ";")
+    width = WIDTH - 2 * (rank + 2)  # the nest's indentation
+    first = "lo" if rank == 1 else "0"
+    stop = "hi" if rank == 1 else f"n{rank - 1}"
+    body = [*[x for row in rows for x in _wrap(row, width)], "#pragma omp simd",
+            f"for (int64_t _n = {first}; _n < {stop}; ++_n) {{",
             *["  " + x for x in _wrap(f"{s.target} {'+=' if s.accumulate else '='} {s.value};",
                                       width - 2)],
             "}"]
@@ -314,11 +393,8 @@ def _statement(s: Statement) -> list[str]:
     if rank == 1:
         lines += ["  " + x for x in body]
     else:
-        inner = " * ".join(f"n{a}" for a in axes[1:])
-        lines += [f"  at::parallel_for(0, n0, grain({inner}), [&](int64_t lo, int64_t hi) {{",
-                  "    for (int64_t _i = lo; _i < hi; ++_i) {",
-                  *["      " + x for x in body], "    }", "  });"]
-    return lines + ["}"]
+        lines += ["  for (int64_t _i = lo; _i < hi; ++_i) {", *["    " + x for x in body], "  }"]
+    return lines + ["};"]
 
 
 WIDTH = 96
@@ -342,26 +418,28 @@ def _wrap_call(line: str, width: int = WIDTH - 4) -> list[str]:
 
 
 def _wrap(line: str, width: int) -> list[str]:
-    """``line`` broken before top-level `` + ``/`` - `` (else `` * ``) to fit ``width``; the
-    continuation lines indented four more columns."""
+    """``line`` broken before its top-level `` + ``/`` - `` after its ``=`` (else before its
+    ``*``) to fit ``width``; continuation lines indented four more columns than ``line``."""
     if len(line) <= width:
         return [line]
+    lead = " " * (len(line) - len(line.lstrip()) + 4)
     for ops in ((" + ", " - "), ("*",)):
-        pieces, depth, start = [], 0, 0
+        cuts, depth = [], 0
         for n, char in enumerate(line):
             depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
-            if depth == 0 and any(line.startswith(op, n) for op in ops) and n > line.find("= "):
-                pieces.append(line[start:n])
-                start = n + (1 if ops == (" + ", " - ") else 0)
-        pieces.append(line[start:])
-        if len(pieces) > 1:
-            out = [pieces[0]]
-            for piece in pieces[1:]:
-                if len(out[-1]) + len(piece) <= width:
-                    out[-1] += piece
-                else:
-                    out.append("    " + piece.lstrip())
-            return out
+            if depth == 0 and n > line.find("= ") and any(line.startswith(op, n) for op in ops):
+                cuts.append(n if ops == ("*",) else n + 1)
+        if not cuts:
+            continue
+        pieces = [line[a:b] for a, b in zip([0, *cuts], [*cuts, len(line)])]
+        out = [pieces[0].rstrip()]
+        for piece in pieces[1:]:
+            joined = out[-1] + ("" if ops == ("*",) else " ") + piece
+            if len(joined) <= width:
+                out[-1] = joined
+            else:
+                out.append(lead + piece)
+        return out
     return [line]
 
 
@@ -369,6 +447,11 @@ LOADER = '''FUSED = True
 """Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
 for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
 float64, once they build. Read at call time; False: always the torch operations."""
+
+FUSED_BLOCK_VALUES = 131072
+"""BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
+larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
+2**20 at the large sizes)."""
 
 KERNEL_FLAGS = FLAGS_VALUE
 

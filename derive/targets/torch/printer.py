@@ -150,11 +150,17 @@ class FusingTorchCodePrinter(TorchCodePrinter):
             self.loop_depth -= 1
 
     def _print_BlockLoop(self, node: ir.BlockLoop) -> list[str]:
+        """As NumPy's; with fused kernels in it, blocks of FUSED_BLOCK_VALUES values then."""
+        before = len(self.kernels)
         self.loop_depth += 1
         try:
-            return super()._print_BlockLoop(node)
+            lines = super()._print_BlockLoop(node)
         finally:
             self.loop_depth -= 1
+        if len(self.kernels) > before:
+            lines[0] = lines[0].replace(
+                "BLOCK_VALUES //", "(BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) //")
+        return lines
 
     def block(self, body) -> list[str]:
         lines: list[str] = []
