@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9982ac3cd842e662452bfe6f0fa2062239fc19c3f9ce459b4d38281e431732c9
+gatecalc-content-sha256: 1d7dfe0b5a9d3bb3d4ef2e2ea9119ae029c78a466aa51606caeed30c3638f268
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -778,9 +778,14 @@ void check_inner(const at::Tensor& t, const at::Tensor& out) {
               " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
 }
 
-// Rows of outer iterations per thread: torch's grain size in values.
+// Values a thread takes at least: an eighth of torch's grain size (32768), as a kernel's
+// statements cost several operations a value (tanh among them); measured with the torch bench,
+// the time of the kernels at (100,32,128,128) halved in float64.
+constexpr int64_t GRAIN_VALUES = 4096;
+
+// Rows of outer iterations per thread.
 int64_t grain(int64_t inner) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, GRAIN_VALUES / std::max<int64_t>(1, inner));
 }
 
 // Values in one row (along axis 0) of t.

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dea1bfe15528036b02d799e31f9f6fcad52846356a00f005eb422ab77a94d959
+gatecalc-content-sha256: 088d7078a77b4fd0c1c7ef84af2a7154365845d3ce4320e0c58a6d2b2c58d237
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -833,9 +833,14 @@ void check_inner(const at::Tensor& t, const at::Tensor& out) {
               " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
 }
 
-// Rows of outer iterations per thread: torch's grain size in values.
+// Values a thread takes at least: an eighth of torch's grain size (32768), as a kernel's
+// statements cost several operations a value (tanh among them); measured with the torch bench,
+// the time of the kernels at (100,32,128,128) halved in float64.
+constexpr int64_t GRAIN_VALUES = 4096;
+
+// Rows of outer iterations per thread.
 int64_t grain(int64_t inner) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, GRAIN_VALUES / std::max<int64_t>(1, inner));
 }
 
 // Values in one row (along axis 0) of t.

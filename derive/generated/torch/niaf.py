@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7a6a3016ad48a133970fb8136fe53e2cefadaf15b8cea32e86035a2217ae765a
+gatecalc-content-sha256: f9f711a9be5a8c21c243b5d6554756d6d6c2a2d889a297f34ee0ca9553136be0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -812,9 +812,14 @@ void check_inner(const at::Tensor& t, const at::Tensor& out) {
               " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
 }
 
-// Rows of outer iterations per thread: torch's grain size in values.
+// Values a thread takes at least: an eighth of torch's grain size (32768), as a kernel's
+// statements cost several operations a value (tanh among them); measured with the torch bench,
+// the time of the kernels at (100,32,128,128) halved in float64.
+constexpr int64_t GRAIN_VALUES = 4096;
+
+// Rows of outer iterations per thread.
 int64_t grain(int64_t inner) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, GRAIN_VALUES / std::max<int64_t>(1, inner));
 }
 
 // Values in one row (along axis 0) of t.

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e38a16e796e710f1273e01a5af4b15c8f23da5a9dc7a30c8262e7f47b151db32
+gatecalc-content-sha256: 3431351b634613e88b5f27b2e1ce4e6770c5d2777b5a863278226b7db5428f76
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -755,9 +755,14 @@ void check_inner(const at::Tensor& t, const at::Tensor& out) {
               " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
 }
 
-// Rows of outer iterations per thread: torch's grain size in values.
+// Values a thread takes at least: an eighth of torch's grain size (32768), as a kernel's
+// statements cost several operations a value (tanh among them); measured with the torch bench,
+// the time of the kernels at (100,32,128,128) halved in float64.
+constexpr int64_t GRAIN_VALUES = 4096;
+
+// Rows of outer iterations per thread.
 int64_t grain(int64_t inner) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, GRAIN_VALUES / std::max<int64_t>(1, inner));
 }
 
 // Values in one row (along axis 0) of t.

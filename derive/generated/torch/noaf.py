@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 43f49b6138a062a231a806577d058824d9a0934d6f132c5cfb184b745cb71fc0
+gatecalc-content-sha256: 6d2c23c5988a5eaac6eb4cb6613cf6d75bb1e6a56b1b0ed33fc661a13664a86a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -824,9 +824,14 @@ void check_inner(const at::Tensor& t, const at::Tensor& out) {
               " in a loop over ", out.sizes(), " (a bug in gatecalc, please report it)");
 }
 
-// Rows of outer iterations per thread: torch's grain size in values.
+// Values a thread takes at least: an eighth of torch's grain size (32768), as a kernel's
+// statements cost several operations a value (tanh among them); measured with the torch bench,
+// the time of the kernels at (100,32,128,128) halved in float64.
+constexpr int64_t GRAIN_VALUES = 4096;
+
+// Rows of outer iterations per thread.
 int64_t grain(int64_t inner) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, inner));
+  return std::max<int64_t>(1, GRAIN_VALUES / std::max<int64_t>(1, inner));
 }
 
 // Values in one row (along axis 0) of t.
