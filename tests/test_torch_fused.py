@@ -11,7 +11,6 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
 
 from conftest import ALL_CELLS, generated  # noqa: E402
-from derive.ad.blocks import BLOCKS  # noqa: E402
 from derive.targets import ir  # noqa: E402
 from derive.targets.torch import kernels  # noqa: E402
 from torch_targets import torch_generated  # noqa: E402
@@ -28,48 +27,60 @@ SIZES = Sizes(T=5, B=3, M=4, D=3)
 
 
 class _Counting:
-    """The built kernels, counting the calls made through them."""
+    """The built kernels, counting the calls of each."""
 
     def __init__(self, built):
-        self.built, self.calls = built, 0
+        self.built, self.calls = built, {}
 
     def __getattr__(self, name):
-        self.calls += 1
-        return getattr(self.built, name)
+        kernel = getattr(self.built, name)
+
+        def call(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return kernel(*args)
+        return call
 
 
-def _run(module, fused, dtype):
+def _run(module, fused, dtype, sizes=None):
     """forward and backward of ``module`` through the NumPy adapter, FUSED set to ``fused``,
     the backward in blocks of a few steps (a block boundary inside the sequence)."""
+    sizes = sizes or SIZES
     numpy_module = generated(module.CELL)
-    problem = make_problem(numpy_module, SIZES, seed=7, dtype=dtype)
+    problem = make_problem(numpy_module, sizes, seed=7, dtype=dtype)
     params, x, state0 = problem.split(problem.arrays)
     problem.module = NumpyView(module)
     saved = module.FUSED
     module.FUSED = fused
     try:
-        with small_blocks(problem.module, SIZES):
+        with small_blocks(problem.module, sizes):
             y, state_T, _ = problem.module.forward(params, x, state0)
             return y, state_T, problem.gradient(problem.arrays), problem
     finally:
         module.FUSED = saved
 
 
+WIDE = Sizes(T=3, B=700, M=3, D=3)
+"""Enough rows that a kernel's rows are split over threads (4096 values a thread at least)."""
+
+
 @needs_compiler
 @pytest.mark.parametrize("name", ALL_CELLS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_kernels_build_run_and_agree_with_the_torch_operations_and_numpy(name, dtype):
+@pytest.mark.parametrize("sizes", [SIZES, WIDE], ids=["small", "wide"])
+def test_the_kernels_build_run_and_agree_with_the_torch_operations_and_numpy(name, dtype, sizes):
     module = torch_generated(name)
-    built = module._fused(torch.zeros(1, dtype=getattr(torch, dtype)))
+    built = module._fused(torch.zeros(1, dtype=getattr(torch, dtype)), {})
     assert built is not None, "the kernels did not build (see the warning)"
     counting = _Counting(built)
     module._BUILT["kernels"] = counting
     try:
-        y, state_T, grads, problem = _run(module, True, dtype)
+        y, state_T, grads, problem = _run(module, True, dtype, sizes)
     finally:
         module._BUILT["kernels"] = built
-    assert counting.calls >= SIZES.T  # a kernel at least once a step, forward and backward
-    plain_y, plain_state, plain_grads, _ = _run(module, False, dtype)
+    # every kernel ran, those of the step loops once a step at least
+    assert set(counting.calls) == set(module.KERNEL_NAMES), counting.calls
+    assert max(counting.calls.values()) >= sizes.T
+    plain_y, plain_state, plain_grads, _ = _run(module, False, dtype, sizes)
     numpy_module = generated(name)
     params, x, state0 = problem.split(problem.arrays)
     expected_y, _, _ = numpy_module.forward(params, x, state0)
@@ -93,19 +104,26 @@ def test_the_kernels_leave_subnormal_numbers_alone():
     process to flush-to-zero (GCC's crtfastmath would), which would change every library's
     numbers."""
     module = torch_generated("lstm")
-    assert module._fused(torch.zeros(1, dtype=torch.float64)) is not None
+    assert module._fused(torch.zeros(1, dtype=torch.float64), {}) is not None
     tiny = 1e-310  # subnormal in float64
     assert (torch.tensor(tiny, dtype=torch.float64) * 0.5).item() > 0
     assert numpy.float64(tiny) * numpy.float64(0.5) > 0
 
 
-def test_the_kernels_are_not_used_off_cpu_or_off_float_or_when_turned_off():
+def test_the_kernels_are_not_used_off_cpu_off_float_under_autograd_or_when_turned_off():
     module = torch_generated("lstm")
-    assert module._fused(torch.zeros(1, dtype=torch.complex128)) is None
+    params = module.init_params(3, 4)
+    assert module._fused(torch.zeros(1, dtype=torch.complex128), params) is None
+    assert module._fused(torch.zeros(1, dtype=torch.float16), params) is None
+    assert module._fused(torch.zeros(1, dtype=torch.float64, device="meta"), params) is None
+    recorded = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    assert module._fused(torch.zeros(1, dtype=torch.float64), recorded) is None
+    strided = {**params, "U_i": params["U_i"].T.contiguous().T}  # rows not contiguous
+    assert module._fused(torch.zeros(1, dtype=torch.float64), strided) is None
     saved = module.FUSED
     module.FUSED = False
     try:
-        assert module._fused(torch.zeros(1, dtype=torch.float64)) is None
+        assert module._fused(torch.zeros(1, dtype=torch.float64), params) is None
     finally:
         module.FUSED = saved
 
@@ -118,8 +136,9 @@ def test_a_failed_build_warns_once_and_the_torch_operations_run(monkeypatch):
         raise RuntimeError("Error building extension 'x'\nninja: build stopped")
     monkeypatch.setattr(cpp_extension, "load_inline", fail)
     monkeypatch.setattr(module, "_BUILT", {})
-    with pytest.warns(RuntimeWarning, match="C\\+\\+ compiler"):
+    with pytest.warns(RuntimeWarning, match="C\\+\\+ compiler") as caught:
         y, _, _, _ = _run(module, True, "float64")
+    assert len([w for w in caught if "did not build" in str(w.message)]) == 1
     assert module._BUILT == {"kernels": None}
     plain_y, _, _, _ = _run(module, False, "float64")
     numpy.testing.assert_array_equal(y, plain_y)
@@ -137,10 +156,6 @@ def test_the_adapter_lowers_the_fused_block_size_with_the_plain_one():
     assert (module.BLOCK_VALUES, module.FUSED_BLOCK_VALUES) == before
 
 
-def test_every_building_block_has_a_cpp_form():
-    assert set(kernels.FUNCTIONS) == set(BLOCKS)
-
-
 def test_a_run_reading_an_array_of_unknown_rank_stays_torch_operations():
     import sympy
     a, b = sympy.symbols("a b")
@@ -151,3 +166,15 @@ def test_a_run_reading_an_array_of_unknown_rank_stays_torch_operations():
     ranks = {id(run[0]): {"a": 2, "b": 2}}
     kernel = kernels.make_kernel("k", run, ranks, lambda ref: ref.name)
     assert kernel.args == ("c", "a", "b") and kernel.allocations == (("c", "a"),)
+
+
+def test_two_views_of_an_array_and_an_array_named_like_the_second_get_distinct_pointers():
+    import sympy
+    a, b, c_2 = sympy.symbols("a b c_2")
+    run = [ir.Elementwise(ir.Ref("out"), a + b + c_2, (("a", ir.Ref("c")),
+                                                       ("b", ir.Ref("c", (ir.ALL, ir.NewAxis())))),
+                          new=False)]
+    ranks = {id(run[0]): {"c": 2, "c_2": 2, "out": 2}}
+    kernel = kernels.make_kernel("k", run, ranks, lambda ref: repr(ref))
+    pointers = [p for _, p, _ in kernel.statements[0].operands]
+    assert len(pointers) == len(set(pointers)) == 4, pointers

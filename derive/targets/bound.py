@@ -18,6 +18,8 @@ MODULE_NAMES = frozenset({
     # the torch target's module and the compiled target's signatures
     "Cell", "PREVIOUS", "RECOMPUTE_READS", "recompute", "SequenceFunction", "DTYPES", "JIT",
     "SIGNATURES", "signature", "NUMPY_FROM", "one_blas_thread",
+    # the torch target's fused kernels
+    "FUSED", "FUSED_BLOCK_VALUES", "KERNELS", "KERNEL_FLAGS", "KERNEL_NAMES",
 })
 # arguments and fixed locals of the generated functions
 LOCAL_NAMES = frozenset({
@@ -25,7 +27,7 @@ LOCAL_NAMES = frozenset({
     "step_cache", "rng", "dtype", "T", "B", "t", "y", "xs", "kept", "flat", "steps", "batch", "dx",
     "dy", "state0", "state_T", "d_state_T", "d_state0", "sizes", "scale", "value", "name",
     "shape", "dims", "dim", "axis", "array", "expected", "known", "key", "device", "generator",
-    "states",
+    "states", "fused",
 })
 # Python built-ins the generated code calls
 BUILTIN_NAMES = frozenset({"range", "reversed", "dict", "tuple", "len", "zip", "sum", "float",

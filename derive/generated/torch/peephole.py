@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f162b8e9f8c74bf33194369ef9cc04e8ef4bc226de682f877452bddc1f2dd407
+gatecalc-content-sha256: 0e929d0e9a8b40df7f8facb3b1b26bf9cd66b367984c61df01cc9c9f5a3b69a3
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -365,7 +365,7 @@ def forward(params, x, state0=None):
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs)
+    fused = _fused(xs, params)
     for t in range(steps):
         h_prev = seq_h[t]
         c_prev = seq_c[t]
@@ -465,7 +465,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs)
+    fused = _fused(xs, params)
     block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
@@ -760,18 +760,22 @@ float64, once they build. Read at call time; False: always the torch operations.
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
-larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
-2**20 at the large sizes)."""
+larger blocks pay fewer calls (measured with the torch bench at the two large sizes: 2**17 was
+faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)."""
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
 _BUILT = {}
 
 
-def _fused(xs):
+def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
-    the loops call torch operations): FUSED off, another device or dtype, or no build."""
-    if not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64):
+    the loops call torch operations): FUSED off, another device or dtype, autograd recording
+    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
+    contiguous, or no build."""
+    if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
+            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
@@ -783,18 +787,26 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import platform
     import subprocess
     import warnings
     from torch.utils import cpp_extension
-    digest = hashlib.sha256((KERNELS + repr(KERNEL_FLAGS)).encode()).hexdigest()[:16]
+    # built for this processor (-march=native): its name and features are part of the name
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            machine = [line for line in info if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        machine = [platform.machine(), platform.processor()]
+    digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
     try:
         return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
         warnings.warn(f"{CELL}: the fused C++ kernels did not build, so the torch operations "
-                      f"run (slower); they need a C++ compiler (g++) and ninja "
-                      f"(pip install -e '.[torch]'): {str(error).strip().splitlines()[-1:]}",
+                      f"run (slower). They need a C++ compiler (g++) and ninja (pip install -e "
+                      f"'.[torch]'); with both there, please report it as a gatecalc bug: {last}",
                       RuntimeWarning, stacklevel=3)
         return None
 
@@ -808,6 +820,7 @@ KERNELS = r"""#include <torch/extension.h>
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace {
 
@@ -845,18 +858,53 @@ int64_t per_row(const at::Tensor& t) {
 }
 
 // True when the outputs have as many rows (axis 0) each.
-bool same_rows(std::initializer_list<at::Tensor> outs) {
+bool same_rows(const std::vector<at::Tensor>& outs) {
   for (const at::Tensor& out : outs) {
-    if (out.size(0) != outs.begin()->size(0)) return false;
+    if (out.size(0) != outs.front().size(0)) return false;
   }
   return true;
 }
 
 // Values in one row of all the outputs together.
-int64_t row_values(std::initializer_list<at::Tensor> outs) {
+int64_t row_values(const std::vector<at::Tensor>& outs) {
   int64_t values = 0;
   for (const at::Tensor& out : outs) values += per_row(out);
   return values;
+}
+
+// True when a chunk of out's rows (axis 0) may be written while another thread works on other
+// rows of t (read or written by another statement): their memory does not meet, or row r of t
+// meets no row of out but row r.
+bool rows_apart(const at::Tensor& out, const at::Tensor& t) {
+  if (out.numel() == 0 || t.numel() == 0 || out.size(0) < 2) return true;
+  const int64_t item = out.element_size();
+  auto extent = [&](const at::Tensor& v, int64_t from) {  // bytes spanned by axes from..
+    int64_t last = 0;
+    for (int64_t k = from; k < v.dim(); ++k) last += (v.size(k) - 1) * v.stride(k);
+    return (last + 1) * item;
+  };
+  const int64_t a = reinterpret_cast<intptr_t>(out.data_ptr());
+  const int64_t b = reinterpret_cast<intptr_t>(t.data_ptr());
+  if (b + extent(t, 0) <= a || a + extent(out, 0) <= b) return true;
+  if (t.dim() != out.dim() || t.size(0) != out.size(0) || t.stride(0) != out.stride(0)) {
+    return false;
+  }
+  const int64_t row = out.stride(0) * item, d = b - a;
+  return extent(out, 1) - row <= d && d <= row - extent(t, 1);
+}
+
+// Each statement's output rows_apart from every array of the other statements.
+bool all_rows_apart(const std::vector<at::Tensor>& outs,
+                    const std::vector<std::vector<at::Tensor>>& arrays) {
+  for (size_t n = 0; n < outs.size(); ++n) {
+    for (size_t m = 0; m < arrays.size(); ++m) {
+      if (m == n) continue;
+      for (const at::Tensor& t : arrays[m]) {
+        if (!rows_apart(outs[n], t)) return false;
+      }
+    }
+  }
+  return true;
 }
 
 // A statement over all rows of its output, the rows split over torch's threads.
@@ -1041,8 +1089,19 @@ void forward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor& 
       }
     }
   };
-  if (same_rows({a0, a3, a5, a8, a12, a15, a16})) {
-    const int64_t work = row_values({a0, a3, a5, a8, a12, a15, a16});
+  // all statements in one parallel region over rows when they have as many rows and
+  // no chunk of rows reads or writes a row another chunk writes
+  const std::vector<at::Tensor> outs = {a0, a3, a5, a8, a12, a15, a16};
+  const bool together = same_rows(outs) && all_rows_apart(outs, {
+      {a0, a1, a2},
+      {a3, a4, a2},
+      {a5, a6, a7},
+      {a8, a2, a9, a10, a11},
+      {a12, a13, a14, a8},
+      {a15, a12},
+      {a16, a8, a15}});
+  if (together) {
+    const int64_t work = row_values(outs);
     at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
       statement_1(lo, hi);
       statement_2(lo, hi);
@@ -1245,8 +1304,18 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
       }
     }
   };
-  if (same_rows({a0, a2, a5, a8, a9, a11})) {
-    const int64_t work = row_values({a0, a2, a5, a8, a9, a11});
+  // all statements in one parallel region over rows when they have as many rows and
+  // no chunk of rows reads or writes a row another chunk writes
+  const std::vector<at::Tensor> outs = {a0, a2, a5, a8, a9, a11};
+  const bool together = same_rows(outs) && all_rows_apart(outs, {
+      {a0, a1},
+      {a2, a3, a4},
+      {a5, a6, a7},
+      {a8, a3, a4},
+      {a9, a10, a0},
+      {a11, a10, a0}});
+  if (together) {
+    const int64_t work = row_values(outs);
     at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
       statement_1(lo, hi);
       statement_2(lo, hi);
@@ -1369,8 +1438,15 @@ void backward_2_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
       }
     }
   };
-  if (same_rows({a0, a3, a7})) {
-    const int64_t work = row_values({a0, a3, a7});
+  // all statements in one parallel region over rows when they have as many rows and
+  // no chunk of rows reads or writes a row another chunk writes
+  const std::vector<at::Tensor> outs = {a0, a3, a7};
+  const bool together = same_rows(outs) && all_rows_apart(outs, {
+      {a0, a1, a2},
+      {a3, a4, a0, a5, a1, a6},
+      {a7, a8, a9}});
+  if (together) {
+    const int64_t work = row_values(outs);
     at::parallel_for(0, a0.size(0), grain(work), [&](int64_t lo, int64_t hi) {
       statement_1(lo, hi);
       statement_2(lo, hi);

@@ -4,14 +4,17 @@ once instead of one torch operation per sum, product and function.
 
 Measured before it was built (``lstm``, forward + backward, the user's loop of ``nn.Linear`` as
 the baseline of ``python -m verify bench --target torch``): the torch operations spent as long
-again as the matrix products at (100,64,256,256); one call per run brought the generated
-module from 0.97 to 0.70 of the user's loop there in float32. ``torch.compile`` of the same
-step was slower than the eager operations (its call costs more than the work at these sizes).
+again as the matrix products at (100,64,256,256); a hand-written fused step took the time
+there from 0.97 to 0.70 of the user's loop in float32. ``torch.compile`` of the same step was
+slower than the eager operations (its call costs more than the work at these sizes). The
+README's PyTorch section has the bench with these kernels.
 
 Each statement prints as a loop nest over its output's axes, the outermost split over torch's
-threads (``at::parallel_for``, from 4096 values on), the innermost a ``#pragma omp simd``
-loop at unit stride. An operand is a view the Python side passes: its axes align to the
-output's last ones, and an axis it lacks or has of size 1 is broadcast (stride 0), as in torch.
+threads (``at::parallel_for``, from 4096 values on; all of a kernel's statements in one region
+when, checked at run time, no chunk of rows touches a row another chunk writes), the innermost
+a ``#pragma omp simd`` loop at unit stride. An operand is a view the Python side passes: its
+axes align to the output's last ones, and an outer axis it lacks or has of size 1 is broadcast
+(stride 0), as in torch; along the innermost axis only a new axis (``x[:, None]``) is.
 Element functions print through ``FUNCTIONS`` (one template per building block); GCC
 vectorises ``std::tanh`` and ``std::exp`` through glibc's vector math (``-ffast-math``, at
 compile time only: the extension is linked without it, so the process's floating-point flags
@@ -23,7 +26,6 @@ otherwise it stays torch operations.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -49,6 +51,7 @@ PRELUDE = r'''#include <torch/extension.h>
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace {
 
@@ -86,18 +89,53 @@ int64_t per_row(const at::Tensor& t) {
 }
 
 // True when the outputs have as many rows (axis 0) each.
-bool same_rows(std::initializer_list<at::Tensor> outs) {
+bool same_rows(const std::vector<at::Tensor>& outs) {
   for (const at::Tensor& out : outs) {
-    if (out.size(0) != outs.begin()->size(0)) return false;
+    if (out.size(0) != outs.front().size(0)) return false;
   }
   return true;
 }
 
 // Values in one row of all the outputs together.
-int64_t row_values(std::initializer_list<at::Tensor> outs) {
+int64_t row_values(const std::vector<at::Tensor>& outs) {
   int64_t values = 0;
   for (const at::Tensor& out : outs) values += per_row(out);
   return values;
+}
+
+// True when a chunk of out's rows (axis 0) may be written while another thread works on other
+// rows of t (read or written by another statement): their memory does not meet, or row r of t
+// meets no row of out but row r.
+bool rows_apart(const at::Tensor& out, const at::Tensor& t) {
+  if (out.numel() == 0 || t.numel() == 0 || out.size(0) < 2) return true;
+  const int64_t item = out.element_size();
+  auto extent = [&](const at::Tensor& v, int64_t from) {  // bytes spanned by axes from..
+    int64_t last = 0;
+    for (int64_t k = from; k < v.dim(); ++k) last += (v.size(k) - 1) * v.stride(k);
+    return (last + 1) * item;
+  };
+  const int64_t a = reinterpret_cast<intptr_t>(out.data_ptr());
+  const int64_t b = reinterpret_cast<intptr_t>(t.data_ptr());
+  if (b + extent(t, 0) <= a || a + extent(out, 0) <= b) return true;
+  if (t.dim() != out.dim() || t.size(0) != out.size(0) || t.stride(0) != out.stride(0)) {
+    return false;
+  }
+  const int64_t row = out.stride(0) * item, d = b - a;
+  return extent(out, 1) - row <= d && d <= row - extent(t, 1);
+}
+
+// Each statement's output rows_apart from every array of the other statements.
+bool all_rows_apart(const std::vector<at::Tensor>& outs,
+                    const std::vector<std::vector<at::Tensor>>& arrays) {
+  for (size_t n = 0; n < outs.size(); ++n) {
+    for (size_t m = 0; m < arrays.size(); ++m) {
+      if (m == n) continue;
+      for (const at::Tensor& t : arrays[m]) {
+        if (!rows_apart(outs[n], t)) return false;
+      }
+    }
+  }
+  return true;
 }
 
 // A statement over all rows of its output, the rows split over torch's threads.
@@ -177,7 +215,7 @@ class Kernel:
     args: tuple[str, ...]
     statements: tuple[Statement, ...]
     allocations: tuple[tuple[str, str], ...]  # (name, like): new outputs made before the call
-    shared: bool = False  # the statements may run row by row in one parallel region
+    shared: bool = False  # every output has rows (rank >= 2): one region may run them all
 
 
 class Unfusable(Exception):
@@ -200,9 +238,11 @@ class _Args:
         text = self.ref(r)
         if text not in self.texts:
             self.texts.append(text)
-            taken = sum(re.fullmatch(rf"{re.escape(r.name)}_(\d+_)?", p) is not None
-                        for p in self.pointers)
-            self.pointers.append(f"{r.name}_" if not taken else f"{r.name}_{taken + 1}_")
+            pointer, n = f"{r.name}_", 1
+            while pointer in self.pointers:  # another view of the same array
+                n += 1
+                pointer = f"{r.name}_{n}_"
+            self.pointers.append(pointer)
         self.read.add(r.name)
         k = self.texts.index(text)
         # broadcast along the innermost axis: the view's last axis is a new one
@@ -212,7 +252,7 @@ class _Args:
         return k, self.pointers[k], last_new, rank
 
 
-def _element(pointer: str, rank: int, broadcast: bool) -> str:
+def _element(pointer: str, broadcast: bool) -> str:
     """An operand's element in the innermost loop: its row pointer at ``_n`` (at 0 when it is
     broadcast along that axis)."""
     return f"{pointer}[{'0' if broadcast else '_n'}]"
@@ -224,7 +264,6 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
     ``ref`` prints a ``Ref`` as Python. Raises ``Unfusable``."""
     args = _Args(ref)
     statements, allocations, comment = [], [], ""
-    touched: list[tuple[list[ir.Ref], ir.Ref, dict]] = []  # per statement: reads, out, ranks
     for node in run:
         if isinstance(node, ir.Comment):
             comment = node.text
@@ -250,64 +289,34 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
             for symbol, r in zip(_symbols(node.expr), refs):
                 k, p, b, _ = args.add(r, ranks)
                 operands.append((k, p, b))
-                elements[symbol] = _element(p, rank, b)
+                elements[symbol] = _element(p, b)
             value = CppExprPrinter(elements).doprint(node.expr)
             accumulate = node.accumulate
-            touched.append((refs, node.out, ranks))
         elif isinstance(node, ir.Activate):
             out, pointer, broadcast, rank = args.add(node.view, ranks)
-            operands, element, parts = [(out, pointer, False)], _element(pointer, rank, False), {}
+            operands, element, parts = [(out, pointer, False)], _element(pointer, False), {}
             for key, given in (("scale", node.scale), ("shift", node.shift)):
                 if isinstance(given, ir.Ref):
                     k, p, b, _ = args.add(given, ranks)
                     operands.append((k, p, b))
-                    parts[key] = _element(p, rank, b)
+                    parts[key] = _element(p, b)
                 elif given is not None:
                     parts[key] = f"T({float(given)!r})"
             value = (f"{parts.get('shift', 'T(0)')} + {parts.get('scale', 'T(1)')}"
                      f"*std::tanh({element})" if parts
                      else FUNCTIONS[node.function].format(a=element))
             accumulate = False
-            touched.append(([r for r in (node.scale, node.shift) if isinstance(r, ir.Ref)],
-                            node.view, ranks))
         else:
             raise Unfusable(type(node).__name__)
         if broadcast or rank > len(INDICES) + 1:
             raise Unfusable("output axes")
         statements.append(Statement(comment, out, rank, tuple(dict.fromkeys(operands)),
-                                    _element(pointer, rank, False), value, accumulate))
+                                    _element(pointer, False), value, accumulate))
         comment = ""
     if not statements:
         raise Unfusable("nothing to compute")
     return Kernel(name, tuple(args.texts), tuple(statements), tuple(allocations),
-                  _rows_independent(touched, [st.rank for st in statements]))
-
-
-def _rows_independent(touched, ranks) -> bool:
-    """True when the statements may run together over chunks of rows (their outputs' axis 0):
-    every array one of them writes and another reads or writes is seen by both through axis 0
-    as the nest's axis 0 (the same view, or views keeping axis 0 whole, of the nest's rank), so
-    a chunk of rows only reads rows its own statements wrote."""
-    if min(ranks) < 2:
-        return False
-
-    def aligned(r: ir.Ref, rank: int, where: dict) -> bool:
-        own = indexed_rank(where.get(r.name), r.index)
-        return own == rank and (not r.index or r.index[0] == ir.ALL)
-
-    for i, (reads_i, out_i, at_i) in enumerate(touched):
-        for j, (reads_j, out_j, at_j) in enumerate(touched):
-            if i == j:
-                continue
-            for r in [*reads_j, out_j]:
-                if r.name != out_i.name:
-                    continue
-                if r == out_i and indexed_rank(at_j.get(r.name), r.index) == ranks[j] and \
-                        indexed_rank(at_i.get(r.name), r.index) == ranks[i]:
-                    continue
-                if not (aligned(out_i, ranks[i], at_i) and aligned(r, ranks[j], at_j)):
-                    return False
-    return True
+                  min(st.rank for st in statements) >= 2)
 
 
 def _symbols(expr: sympy.Expr) -> list[str]:
@@ -342,8 +351,15 @@ def kernel_source(kernel: Kernel) -> str:
     each = [f"  over_rows({o}, statement_{n});" for n, o in enumerate(outs, 1)]
     if kernel.shared and len(outs) > 1:
         listed = "{" + ", ".join(outs) + "}"
-        lines += [*_wrap_call(f"  if (same_rows({listed})) {{"),
-                  *_wrap_call(f"    const int64_t work = row_values({listed});"),
+        arrays = ["{" + ", ".join(f"a{k}" for k, _, _ in st.operands) + "}"
+                  for st in kernel.statements]
+        lines += ["  // all statements in one parallel region over rows when they have as many "
+                  "rows and", "  // no chunk of rows reads or writes a row another chunk writes",
+                  *_wrap_call(f"  const std::vector<at::Tensor> outs = {listed};"),
+                  "  const bool together = same_rows(outs) && all_rows_apart(outs, {",
+                  *[f"      {a}," for a in arrays[:-1]], f"      {arrays[-1]}}});",
+                  "  if (together) {",
+                  "    const int64_t work = row_values(outs);",
                   f"    at::parallel_for(0, {outs[0]}.size(0), grain(work), "
                   "[&](int64_t lo, int64_t hi) {",
                   *[f"      statement_{n}(lo, hi);" for n in range(1, len(outs) + 1)],
@@ -455,18 +471,22 @@ float64, once they build. Read at call time; False: always the torch operations.
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
-larger blocks pay fewer calls (measured with the torch bench: 2**17 at or below 2**13, 2**18 and
-2**20 at the large sizes)."""
+larger blocks pay fewer calls (measured with the torch bench at the two large sizes: 2**17 was
+faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)."""
 
 KERNEL_FLAGS = FLAGS_VALUE
 
 _BUILT = {}
 
 
-def _fused(xs):
+def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
-    the loops call torch operations): FUSED off, another device or dtype, or no build."""
-    if not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64):
+    the loops call torch operations): FUSED off, another device or dtype, autograd recording
+    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
+    contiguous, or no build."""
+    if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
+            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
@@ -478,18 +498,26 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import platform
     import subprocess
     import warnings
     from torch.utils import cpp_extension
-    digest = hashlib.sha256((KERNELS + repr(KERNEL_FLAGS)).encode()).hexdigest()[:16]
+    # built for this processor (-march=native): its name and features are part of the name
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            machine = [line for line in info if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        machine = [platform.machine(), platform.processor()]
+    digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
     try:
         return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
         warnings.warn(f"{CELL}: the fused C++ kernels did not build, so the torch operations "
-                      f"run (slower); they need a C++ compiler (g++) and ninja "
-                      f"(pip install -e '.[torch]'): {str(error).strip().splitlines()[-1:]}",
+                      f"run (slower). They need a C++ compiler (g++) and ninja (pip install -e "
+                      f"'.[torch]'); with both there, please report it as a gatecalc bug: {last}",
                       RuntimeWarning, stacklevel=3)
         return None
 '''

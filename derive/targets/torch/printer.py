@@ -158,8 +158,9 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         finally:
             self.loop_depth -= 1
         if len(self.kernels) > before:
-            lines[0] = lines[0].replace(
-                "BLOCK_VALUES //", "(BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) //")
+            per_step = self.size(node.per_step)
+            lines[0] = (f"{node.size} = max(1, (BLOCK_VALUES if fused is None else "
+                        f"FUSED_BLOCK_VALUES) // max(1, {per_step}))")
         return lines
 
     def block(self, body) -> list[str]:
@@ -171,7 +172,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
                 if len(self.kernels) > before and not self.fused_bound:
                     self.fused_bound = True
                     printed = ["# the fused C++ kernels of the loops below, or None (then torch "
-                               "operations run)", "fused = _fused(xs)", *printed]
+                               "operations run)", "fused = _fused(xs, params)", *printed]
                 lines += printed
         else:
             run: list[ir.Node] = []
