@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e2f2318709912d5cbd49f00199a4aef89b0d3a00d8b03180cdd478c37e4f4070
+gatecalc-content-sha256: fcee4936aaa06f322b0ac3ea36f2f62e91ea770c1cb86f368497d054d5d99408
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -358,6 +358,7 @@ def forward(params, x, state0=None):
             o = seq_o[t]
             c = seq_c[t + 1]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes gates, f, c, h
             fused.forward_1(gates, gate_scale, gate_shift, f, i, c, c_prev, c_tilde, h, o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
@@ -444,6 +445,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_dc = torch.empty_like(o)
             seq_dh_da_o = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_prev, c_tilde, i, seq_dc_da_c_tilde,
                              seq_dh_dc, o, seq_dh_da_o)
         seq_dc_da_i_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_c_tilde,), dim=2)
@@ -460,6 +463,8 @@ def backward(params, cache, dy, d_state_T=None):
                 torch.mul(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
             else:
                 d_c = torch.empty_like(d_c_next)
+                # the operations above as one call of KERNELS' backward_2, which writes d_c,
+                #   seq_d_a_o[t], seq_d_a_i_d_a_c_tilde[t]
                 fused.backward_2(d_c, d_c_next, d_h, seq_dh_dc[k], seq_d_a_o[t], seq_dh_da_o[k],
                                  seq_d_a_i_d_a_c_tilde[t], d_c[:, None], seq_dc_da_i_a_c_tilde[k])
             d_h_prev = d_maps_x[t] @ stack_h_prev
@@ -472,6 +477,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_c)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

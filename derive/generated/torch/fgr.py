@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d59098e7a55d0c3f3ee48621819177859a64e34745fbc159e5193d4502412004
+gatecalc-content-sha256: b78bfec11591aa9e51c5e05b4365a80ae6651ee875342eba42ee01c3e7bad27f
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -470,6 +470,8 @@ def forward(params, x, state0=None):
             # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the
             #   input's maps in place
         else:
+            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
+            #   0:2*D]
             fused.forward_1(maps_x[t, :, 0:2*D], maps_i_prev[:, 0:2*D])
         maps_f_prev = f_prev @ stack_f_prev_T
         if fused is None:
@@ -477,6 +479,8 @@ def forward(params, x, state0=None):
             # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the
             #   input's maps in place
         else:
+            # the operations above as one call of KERNELS' forward_2, which writes maps_x[t, :,
+            #   0:2*D]
             fused.forward_2(maps_x[t, :, 0:2*D], maps_f_prev[:, 0:2*D])
         maps_o_prev = o_prev @ stack_o_prev_T
         if fused is None:
@@ -516,6 +520,8 @@ def forward(params, x, state0=None):
             a_o = torch.empty_like(maps_f_prev[:, 2*D:3*D])
             o = seq_o[t + 1]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_3, which writes maps_x[t, :,
+            #   0:2*D], a_i, i, a_f, f, seq_c_tilde[t], c, a_o, o, h
             fused.forward_3(maps_x[t, :, 0:2*D], maps_o_prev[:, 0:2*D], a_i, maps_x[t, :, 0:D], V_i,
                             c_prev, i, a_f, maps_x[t, :, D:2*D], V_f, f, seq_c_tilde[t], c, c_tilde,
                             a_o, maps_f_prev[:, 2*D:3*D], maps_i_prev[:, 2*D:3*D],
@@ -649,6 +655,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_df_da_f = torch.empty_like(f)
             seq_di_da_i = torch.empty_like(i)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dh_do, seq_do_da_o, seq_dh_dc, seq_dc_da_c_tilde, seq_df_da_f, seq_di_da_i
             fused.backward_1(seq_tanh_c, c, seq_dh_do, seq_do_da_o, o, seq_dh_dc, seq_dc_da_c_tilde,
                              c_tilde, i, seq_df_da_f, f, seq_di_da_i)
         for t in reversed(range(start, stop)):
@@ -686,6 +694,9 @@ def backward(params, cache, dy, d_state_T=None):
                 d_a_f = seq_d_a_f[t]
                 d_i = torch.empty_like(c_tilde[k])
                 d_a_i = seq_d_a_i[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_o, d_a_o,
+                #   d_maps_i_prev[t, :, 2*D:3*D], d_c, seq_d_a_c_tilde[t], d_f, d_a_f,
+                #   d_maps_i_prev[t, :, D:2*D], d_i, d_a_i, d_maps_i_prev[t, :, 0:D]
                 fused.backward_2(d_o, d_h, d_o_next, seq_dh_do[k], d_a_o, seq_do_da_o[k],
                                  d_maps_i_prev[t, :, 2*D:3*D], d_c, V_o, d_c_next, seq_dh_dc[k],
                                  seq_d_a_c_tilde[t], seq_dc_da_c_tilde[k], d_f, c_prev[k], d_f_next,
@@ -696,6 +707,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
             else:
                 d_c_prev = torch.empty_like(d_a_f)
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
             d_i_prev = d_maps_i_prev[t] @ stack_i_prev
             d_f_prev = d_maps_i_prev[t] @ stack_f_prev

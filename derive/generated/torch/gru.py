@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 71ceb84bb3c8e3e3cb87b65b77e6dedcd7764af104360ac85bf95d43300765f9
+gatecalc-content-sha256: fc168b7a5d2476f8f6fa3a569af709c6b186c184bc644f48fe97e211cd89affa
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -338,6 +338,8 @@ def forward(params, x, state0=None):
             a_n = torch.empty_like(maps_h_prev[t, :, 2*D:3*D])
             n = seq_n[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
+            #   0:2*D], gates, a_n, n, h
             fused.forward_1(maps_x[t, :, 0:2*D], maps_h_prev[t, :, 0:2*D], gates, a_n,
                             maps_h_prev[t, :, 2*D:3*D], maps_x[t, :, 2*D:3*D], b_hn, r, n, h,
                             h_prev, z)
@@ -419,6 +421,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_n = torch.empty_like(n)
             seq_dh_da_z = torch.empty_like(h_prev)
             seq_da_n_da_r = torch.empty_like(U_n_h_prev)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_shared,
+            #   seq_dh_da_n, seq_dh_da_z, seq_da_n_da_r
             fused.backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_da_n_da_r,
                              U_n_h_prev, b_hn, r)
         for t in reversed(range(start, stop)):
@@ -442,6 +446,9 @@ def backward(params, cache, dy, d_state_T=None):
                 d_a_n = seq_d_a_n[t]
                 d_a_z = seq_d_a_z[t]
                 d_a_r = seq_d_a_r[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_n,
+                #   seq_d_U_n_h_prev[t], d_a_z, d_maps_h_prev[t, :, D:2*D], d_a_r, d_maps_h_prev[t,
+                #   :, 0:D]
                 fused.backward_2(d_a_n, d_h, seq_dh_da_n[k], seq_d_U_n_h_prev[t], r[k], d_a_z,
                                  seq_dh_da_z[k], d_maps_h_prev[t, :, D:2*D], d_a_r,
                                  seq_da_n_da_r[k], d_maps_h_prev[t, :, 0:D])
@@ -451,6 +458,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_h_next = d_h_prev
             else:
                 d_h_next = d_h_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_h_prev
                 fused.backward_3(d_h_prev, d_h, z[k])
     # one product over all steps per stacked group
     flat = steps*batch

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1eb08ecf039d20d881566c5cf8483f9e13e18a7f002fbcfff3ada176df5a70c1
+gatecalc-content-sha256: df201ba5e05e82bf9aabc19a4535349e8b06fb9cc244c4741fc83bc1dc3b4d2b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -336,6 +336,8 @@ def forward(params, x, state0=None):
             r = seq_r[t]
             z = seq_z[t]
             s = seq_s[t]
+            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
+            #   0:2*D], gates, s
             fused.forward_1(maps_x[t, :, 0:2*D], maps_h_prev[:, 0:2*D], gates, s, h_prev, r)
         maps_s = s @ stack_s_T
         if fused is None:
@@ -350,6 +352,7 @@ def forward(params, x, state0=None):
             a_n = torch.empty_like(maps_s[:, 0:D])
             n = seq_n[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_2, which writes a_n, n, h
             fused.forward_2(a_n, maps_s[:, 0:D], maps_x[t, :, 2*D:3*D], n, h, h_prev, z)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
@@ -421,6 +424,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_n = torch.empty_like(n)
             seq_dh_da_z = torch.empty_like(h_prev)
             seq_ds_da_r = torch.empty_like(h_prev)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_shared,
+            #   seq_dh_da_n, seq_dh_da_z, seq_ds_da_r
             fused.backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_ds_da_r, r)
         for t in reversed(range(start, stop)):
             k = t - start
@@ -432,6 +437,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_maps_s[t, :, 0:D] = d_a_n
             else:
                 d_a_n = seq_d_a_n[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_n,
+                #   d_maps_s[t, :, 0:D]
                 fused.backward_2(d_a_n, d_h, seq_dh_da_n[k], d_maps_s[t, :, 0:D])
             d_s = d_maps_s[t] @ stack_s
             if fused is None:
@@ -448,6 +455,8 @@ def backward(params, cache, dy, d_state_T=None):
             else:
                 d_a_z = seq_d_a_z[t]
                 d_a_r = seq_d_a_r[t]
+                # the operations above as one call of KERNELS' backward_3, which writes d_a_z,
+                #   d_maps_h_prev[t, :, D:2*D], d_a_r, d_maps_h_prev[t, :, 0:D]
                 fused.backward_3(d_a_z, d_h, seq_dh_da_z[k], d_maps_h_prev[t, :, D:2*D], d_a_r, d_s,
                                  seq_ds_da_r[k], d_maps_h_prev[t, :, 0:D])
             d_h_prev = d_maps_h_prev[t] @ stack_h_prev
@@ -456,6 +465,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_h_next = d_h_prev
             else:
                 d_h_next = d_h_prev
+                # the operations above as one call of KERNELS' backward_4, which writes d_h_prev
                 fused.backward_4(d_h_prev, d_h, d_s, r[k], z[k])
     # one product over all steps per stacked group
     flat = steps*batch

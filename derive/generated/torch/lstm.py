@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: eb9a0486a493f010d8f6fd2af0fcdae0ac3a37588a8f9857e34a5ca71c374533
+gatecalc-content-sha256: 0b2b1577c9946833ec3dbc2ddaa3fc42d12d7493e394394b60b667519a91cf7c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -381,6 +381,7 @@ def forward(params, x, state0=None):
             o = seq_o[t]
             c = seq_c[t + 1]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes gates, c, h
             fused.forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, f, i, h, o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
@@ -472,6 +473,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_dc = torch.empty_like(o)
             seq_dh_da_o = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
                              seq_dc_da_c_tilde, seq_dh_dc, o, seq_dh_da_o)
         seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
@@ -491,6 +494,8 @@ def backward(params, cache, dy, d_state_T=None):
                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             else:
                 d_c = torch.empty_like(d_c_next)
+                # the operations above as one call of KERNELS' backward_2, which writes d_c,
+                #   seq_d_a_o[t], seq_d_a_i_d_a_f_d_a_c_tilde[t]
                 fused.backward_2(d_c, d_c_next, d_h, seq_dh_dc[k], seq_d_a_o[t], seq_dh_da_o[k],
                                  seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
                                  seq_dc_da_i_a_f_a_c_tilde[k])
@@ -504,6 +509,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_c)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

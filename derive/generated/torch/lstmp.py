@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 07fdf0c56dc8d3a8ad21f6de7f2cc490bb89802ce72ea9eac59612e82e78f4cd
+gatecalc-content-sha256: f1738d17483f49772dc7f839cc935a21d6936239a48fde6b049b45a5a58ba687
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -401,6 +401,7 @@ def forward(params, x, state0=None):
             o = seq_o[t]
             c = seq_c[t + 1]
             m = seq_m[t]
+            # the operations above as one call of KERNELS' forward_1, which writes gates, c, m
             fused.forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, f, i, m, o)
         maps_m = m @ stack_m_T
         if fused is None:
@@ -409,6 +410,7 @@ def forward(params, x, state0=None):
             h[...] = maps_m[:, 0:P]
         else:
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_2, which writes h
             fused.forward_2(h, maps_m[:, 0:P])
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
@@ -507,6 +509,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dm_dc = torch.empty_like(o)
             seq_dm_da_o = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc, seq_dm_da_o
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
                              seq_dc_da_c_tilde, seq_dm_dc, o, seq_dm_da_o)
         seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
@@ -518,6 +522,7 @@ def backward(params, cache, dy, d_state_T=None):
                 seq_d_h[t] = d_h_arriving
                 # grad of: h = W_p @ m
             else:
+                # the operations above as one call of KERNELS' backward_2, which writes seq_d_h[t]
                 fused.backward_2(seq_d_h[t], d_h_arriving)
             d_m = d_maps_m[t] @ stack_m
             if fused is None:
@@ -532,6 +537,8 @@ def backward(params, cache, dy, d_state_T=None):
                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
             else:
                 d_c = torch.empty_like(d_c_next)
+                # the operations above as one call of KERNELS' backward_3, which writes d_c,
+                #   seq_d_a_o[t], seq_d_a_i_d_a_f_d_a_c_tilde[t]
                 fused.backward_3(d_c, d_c_next, d_m, seq_dm_dc[k], seq_d_a_o[t], seq_dm_da_o[k],
                                  seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
                                  seq_dc_da_i_a_f_a_c_tilde[k])
@@ -545,6 +552,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_c)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_4, which writes d_c_prev
                 fused.backward_4(d_c_prev, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1a2deb1383a1fd1f316342530b90582c324e145041f06ebea040163f270b8dd0
+gatecalc-content-sha256: 69f88407ec351522893a62052bb4df4b4a3dd36946729664ba3f004713dffc7e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -338,6 +338,7 @@ def forward(params, x, state0=None):
             o = seq_o[t]
             c = seq_c[t + 1]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes gates, c, h
             fused.forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, i, h, o)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
@@ -416,6 +417,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_dc = torch.empty_like(o)
             seq_dh_da_o = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_c_tilde, seq_dh_dc,
                              o, seq_dh_da_o)
         seq_dc_da_i_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_c_tilde,), dim=2)
@@ -432,6 +435,8 @@ def backward(params, cache, dy, d_state_T=None):
                 torch.mul(d_c[:, None], seq_dc_da_i_a_c_tilde[k], out=seq_d_a_i_d_a_c_tilde[t])
             else:
                 d_c = torch.empty_like(d_c_next)
+                # the operations above as one call of KERNELS' backward_2, which writes d_c,
+                #   seq_d_a_o[t], seq_d_a_i_d_a_c_tilde[t]
                 fused.backward_2(d_c, d_c_next, d_h, seq_dh_dc[k], seq_d_a_o[t], seq_dh_da_o[k],
                                  seq_d_a_i_d_a_c_tilde[t], d_c[:, None], seq_dc_da_i_a_c_tilde[k])
             d_h_prev = d_maps_x[t] @ stack_h_prev
@@ -444,6 +449,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_c)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, d_c)
     # one product over all steps per stacked group
     flat = steps*batch

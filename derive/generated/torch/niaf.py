@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 60b81202148b76cf0280d09681317668ce2e188949e2a9b2f44e6d2bc31ef1bf
+gatecalc-content-sha256: eca1599c7cd58d2e3211918c164abcd8c21be55814ae64e8ae4c93e1f99f34c5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -395,6 +395,8 @@ def forward(params, x, state0=None):
             a_o = torch.empty_like(maps_x[t, :, 3*D:4*D])
             o = seq_o[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
+            #   seq_f[t], gates, c_tilde, c, a_o, o, h
             fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, c_tilde,
                             maps_x[t, :, 2*D:3*D], c, f, i, a_o, maps_x[t, :, 3*D:4*D], V_o, o, h)
     y = seq_h[1:]
@@ -490,6 +492,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_f = torch.empty_like(c_prev)
             seq_dh_da_o = torch.empty_like(o)
             seq_dh_dc = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_f, seq_dh_da_o, seq_dh_dc
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
                              seq_dh_da_o, o, seq_dh_dc)
         seq_dc_da_i_a_f = torch.stack((seq_dc_da_i, seq_dc_da_f,), dim=2)
@@ -515,6 +519,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c = torch.empty_like(d_a_o)
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
+                #   seq_d_c_tilde[t], seq_d_a_i_d_a_f[t]
                 fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, seq_dh_dc[k],
                                  seq_d_c_tilde[t], i[k], seq_d_a_i_d_a_f[t], d_c[:, None],
                                  seq_dc_da_i_a_f[k])
@@ -527,6 +533,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_a_f)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

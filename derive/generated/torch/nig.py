@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 812fb5a8d4cf1748a8295d1b8e88204460f0d31dea7a9719b59cab1ab1a8bbe8
+gatecalc-content-sha256: 7a2a478c943f9ab88efc59de717fb89cbfd08a765c1ddf5eeba030ec01cabb10
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -362,6 +362,8 @@ def forward(params, x, state0=None):
             a_o = torch.empty_like(maps_x[t, :, 2*D:3*D])
             o = seq_o[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes seq_f[t], gates,
+            #   c, a_o, o, h
             fused.forward_1(seq_f[t], V_f, c_prev, gates, gate_scale, gate_shift, c, c_tilde, f,
                             a_o, maps_x[t, :, 2*D:3*D], V_o, o, h)
     y = seq_h[1:]
@@ -448,6 +450,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_da_o = torch.empty_like(o)
             seq_dh_dc = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
             fused.backward_1(seq_tanh_c, c, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde, c_tilde,
                              seq_dh_da_o, o, seq_dh_dc)
         seq_dc_da_f_a_c_tilde = torch.stack((seq_dc_da_f, seq_dc_da_c_tilde,), dim=2)
@@ -468,6 +472,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_a_o = seq_d_a_o[t]
                 d_c = torch.empty_like(d_a_o)
                 d_a_f = seq_d_a_f[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
+                #   seq_d_a_f_d_a_c_tilde[t]
                 fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, seq_dh_dc[k],
                                  seq_d_a_f_d_a_c_tilde[t], d_c[:, None], seq_dc_da_f_a_c_tilde[k])
             d_h_prev = d_maps_x[t] @ stack_h_prev
@@ -480,6 +486,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_a_f)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, d_a_f, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: afe8319c05017f1e7b871b47519b0b190dad3ab07affbe5c8089a44649c47818
+gatecalc-content-sha256: 79cab6faabc78101e73768097094cdd0961ebd407fd8136ced7736b7435deede
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -403,6 +403,8 @@ def forward(params, x, state0=None):
             a_o = torch.empty_like(maps_x[t, :, 3*D:4*D])
             o = seq_o[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
+            #   seq_f[t], gates, c, a_o, o, h
             fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, gate_scale, gate_shift, c,
                             c_tilde, f, i, a_o, maps_x[t, :, 3*D:4*D], V_o, o, h)
     y = seq_h[1:]
@@ -495,6 +497,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_f = torch.empty_like(c_prev)
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_da_o = torch.empty_like(c)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_dc_da_i,
+            #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o
             fused.backward_1(seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde,
                              seq_dh_da_o, c, o)
         seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
@@ -520,6 +524,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c = torch.empty_like(d_a_o)
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
+                #   seq_d_a_i_d_a_f_d_a_c_tilde[t]
                 fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, o[k],
                                  seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
                                  seq_dc_da_i_a_f_a_c_tilde[k])
@@ -533,6 +539,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_a_f)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 778cd702c3034b9042322b31bfcc7953a6d6e3b1ccc559ab7d9775a049e6b9c3
+gatecalc-content-sha256: 818bb2b4ecd12a3ec13402441bda7697cf2fbcffcb5adf02032f772998296f42
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -359,6 +359,8 @@ def forward(params, x, state0=None):
             c_tilde = seq_c_tilde[t]
             c = seq_c[t + 1]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
+            #   seq_f[t], gates, c, h
             fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, gate_scale, gate_shift, c,
                             c_tilde, f, i, h)
     y = seq_h[1:]
@@ -443,6 +445,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_f = torch.empty_like(c_prev)
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_dc = torch.empty_like(h)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_dc_da_i,
+            #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc
             fused.backward_1(seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde,
                              seq_dh_dc, h)
         seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
@@ -464,6 +468,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c = torch.empty_like(d_c_next)
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_c,
+                #   seq_d_a_i_d_a_f_d_a_c_tilde[t]
                 fused.backward_2(d_c, d_c_next, d_h, seq_dh_dc[k], seq_d_a_i_d_a_f_d_a_c_tilde[t],
                                  d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k])
             d_h_prev = d_maps_x[t] @ stack_h_prev
@@ -476,6 +482,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_a_f)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

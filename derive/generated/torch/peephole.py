@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0e929d0e9a8b40df7f8facb3b1b26bf9cd66b367984c61df01cc9c9f5a3b69a3
+gatecalc-content-sha256: 203cd9e31e49d2d848b897daea0cfa69f6830bd880056d562b076776b71c2033
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -403,6 +403,8 @@ def forward(params, x, state0=None):
             a_o = torch.empty_like(maps_x[t, :, 3*D:4*D])
             o = seq_o[t]
             h = seq_h[t + 1]
+            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
+            #   seq_f[t], gates, c, a_o, o, h
             fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, gate_scale, gate_shift, c,
                             c_tilde, f, i, a_o, maps_x[t, :, 3*D:4*D], V_o, o, h)
     y = seq_h[1:]
@@ -500,6 +502,8 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = torch.empty_like(c_tilde)
             seq_dh_da_o = torch.empty_like(o)
             seq_dh_dc = torch.empty_like(o)
+            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
+            #   seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
             fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
                              seq_dc_da_c_tilde, seq_dh_da_o, o, seq_dh_dc)
         seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
@@ -525,6 +529,8 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c = torch.empty_like(d_a_o)
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
+                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
+                #   seq_d_a_i_d_a_f_d_a_c_tilde[t]
                 fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, seq_dh_dc[k],
                                  seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
                                  seq_dc_da_i_a_f_a_c_tilde[k])
@@ -538,6 +544,7 @@ def backward(params, cache, dy, d_state_T=None):
                 d_c_prev = torch.empty_like(d_a_f)
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
+                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
                 fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
     # one product over all steps per stacked group
     flat = steps*batch

@@ -205,7 +205,9 @@ class FusingTorchCodePrinter(TorchCodePrinter):
                 call += self.lines(node)
             elif isinstance(node, ir.Elementwise) and node.out.name in allocate and node.new:
                 call.append(f"{node.out.name} = torch.empty_like({allocate[node.out.name]})")
-        call.append(f"fused.{name}({', '.join(kernel.args)})")
+        written = ", ".join(dict.fromkeys(kernel.args[st.out] for st in kernel.statements))
+        call += [f"# the operations above as one call of KERNELS' {name}, which writes {written}",
+                 f"fused.{name}({', '.join(kernel.args)})"]
         return ["if fused is None:", *[self.indent + line for line in plain],
                 "else:", *[self.indent + line for line in call]]
 
