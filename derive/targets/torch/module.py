@@ -1,10 +1,12 @@
 """PyTorch target: a Derivation -> the source text of one generated torch module.
 
 The functions of the NumPy module's contract (step_forward, step_backward, forward, backward)
-are the same loop IR, lowered once from the same plan, printed by ``TorchCodePrinter``; around
-them, the parts that read only the module's constants (``autograd.py``): init_params, argument
-checks, the autograd.Function over the whole sequence and the nn.Module. The module imports
-only torch.
+are the same loop IR, lowered once from the same plan, printed by ``FusingTorchCodePrinter``:
+torch operations, and beside each run of elementwise statements in a time loop the call of a
+fused C++ kernel (``kernels.py``; the module carries its source and loader). Around them, the
+parts that read only the module's constants (``autograd.py``): init_params, argument checks,
+the autograd.Function over the whole sequence and the nn.Module. The module imports only torch
+(and the standard library to build its kernels).
 """
 
 from __future__ import annotations
