@@ -366,12 +366,14 @@ def kernel_source(kernel: Kernel) -> str:
                   "    });", "  } else {", *["  " + x for x in each], "  }"]
     else:
         lines += each
+    entry = params.replace("const at::Tensor&", "at::Tensor")
     lines += ["}", "",
-              *_wrap_call(f"void {kernel.name}({params.replace('const at::Tensor&', 'at::Tensor')}) {{"),
+              *_wrap_call(f"void {kernel.name}({entry}) {{"),
               "  if (a0.scalar_type() == at::kFloat) {",
               *["    " + x for x in _wrap_call(f"{kernel.name}_as<float>({names});")],
               "  } else {",
-              f'    TORCH_CHECK(a0.scalar_type() == at::kDouble, "{kernel.name}: float or double");',
+              f'    TORCH_CHECK(a0.scalar_type() == at::kDouble, "{kernel.name}: float or '
+              'double");',
               *["    " + x for x in _wrap_call(f"{kernel.name}_as<double>({names});")],
               "  }", "}"]
     return "\n".join(lines) + "\n"

@@ -55,7 +55,8 @@ def generate_module(derivation: Derivation) -> str:
         parts += [kernels.loader(), f"KERNEL_NAMES = {names!r}"]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     if printer.kernels:  # C++, not wrapped as Python
-        source += f'\n\n# the fused kernels, C++ (built by _build_kernels)\nKERNELS = r"""{kernels.source(printer.kernels)}"""\n'
+        source += ("\n\n# the fused kernels, C++ (built by _build_kernels)\n"
+                   f'KERNELS = r"""{kernels.source(printer.kernels)}"""\n')
 
     try:  # a printer bug must stop here, before any file is written
         compile(source, f"{cell.name}.py", "exec")

@@ -128,8 +128,9 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         else:
             fused.forward_1(<the views it reads and writes>)
 
-    ``fused`` is bound once before a function's first such loop (``_fused(xs)``: the compiled
-    kernels, or None where they do not run)."""
+    ``fused`` is bound once before a function's first such loop (``_fused(xs, params)``: the
+    compiled kernels, or None where they do not run). Kernels are named after their function,
+    numbered in the order they are printed (``backward_2``)."""
 
     def __init__(self):
         self.kernels: list[kernels.Kernel] = []
@@ -137,9 +138,11 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         self.ranks_at: dict[int, dict[str, int]] = {}
         self.function = ""
         self.fused_bound = False
+        self.count = 0  # kernels of the function being printed
 
     def _print_Function(self, node: ir.Function) -> list[str]:
         self.ranks_at, self.function, self.fused_bound = infer_ranks(node), node.name, False
+        self.count = 0
         return super()._print_Function(node)
 
     def _print_Loop(self, node: ir.Loop) -> list[str]:
@@ -192,12 +195,13 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         plain = [line for node in run for line in self.lines(node)]
         if not any(isinstance(node, (ir.Elementwise, ir.Activate)) for node in run):
             return plain
-        name = f"{self.function}_{sum(k.name.startswith(self.function + '_') for k in self.kernels) + 1}"
+        name = f"{self.function}_{self.count + 1}"
         try:
             kernel = kernels.make_kernel(name, run, self.ranks_at, self.ref)
         except kernels.Unfusable:
             return plain
         self.kernels.append(kernel)
+        self.count += 1
         allocate = dict(kernel.allocations)
         call = []
         for node in run:
