@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b78bfec11591aa9e51c5e05b4365a80ae6651ee875342eba42ee01c3e7bad27f
+gatecalc-content-sha256: 1e9bf93ce2ff9cc371837683241f7b0229685d71cde4cbc21215a38e8955cc5b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -453,37 +453,27 @@ def forward(params, x, state0=None):
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        c_prev = seq_c[t]
-        i_prev = seq_i[t]
-        f_prev = seq_f[t]
-        o_prev = seq_o[t]
-        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
-        #   maps in place
-        maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
-        maps_i_prev = i_prev @ stack_i_prev_T
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            c_prev = seq_c[t]
+            i_prev = seq_i[t]
+            f_prev = seq_f[t]
+            o_prev = seq_o[t]
+            # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the
+            #   input's maps in place
+            maps_x[t].addmm_(h_prev, stack_h_prev_T)
+            # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the
+            #   input's maps in place
+            maps_i_prev = i_prev @ stack_i_prev_T
             maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
             # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the
             #   input's maps in place
-        else:
-            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
-            #   0:2*D]
-            fused.forward_1(maps_x[t, :, 0:2*D], maps_i_prev[:, 0:2*D])
-        maps_f_prev = f_prev @ stack_f_prev_T
-        if fused is None:
+            maps_f_prev = f_prev @ stack_f_prev_T
             maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
             # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the
             #   input's maps in place
-        else:
-            # the operations above as one call of KERNELS' forward_2, which writes maps_x[t, :,
-            #   0:2*D]
-            fused.forward_2(maps_x[t, :, 0:2*D], maps_f_prev[:, 0:2*D])
-        maps_o_prev = o_prev @ stack_o_prev_T
-        if fused is None:
+            maps_o_prev = o_prev @ stack_o_prev_T
             maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
             # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev +
             #   R_io @ o_prev + b_i)
@@ -510,22 +500,11 @@ def forward(params, x, state0=None):
             # h = o * tanh(c)
             h = seq_h[t + 1]
             torch.mul(o, torch.tanh(c), out=h)
-        else:
-            a_i = torch.empty_like(maps_x[t, :, 0:D])
-            i = seq_i[t + 1]
-            a_f = torch.empty_like(maps_x[t, :, D:2*D])
-            f = seq_f[t + 1]
-            c_tilde = seq_c_tilde[t]
-            c = seq_c[t + 1]
-            a_o = torch.empty_like(maps_f_prev[:, 2*D:3*D])
-            o = seq_o[t + 1]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_3, which writes maps_x[t, :,
-            #   0:2*D], a_i, i, a_f, f, seq_c_tilde[t], c, a_o, o, h
-            fused.forward_3(maps_x[t, :, 0:2*D], maps_o_prev[:, 0:2*D], a_i, maps_x[t, :, 0:D], V_i,
-                            c_prev, i, a_f, maps_x[t, :, D:2*D], V_f, f, seq_c_tilde[t], c, c_tilde,
-                            a_o, maps_f_prev[:, 2*D:3*D], maps_i_prev[:, 2*D:3*D],
-                            maps_o_prev[:, 2*D:3*D], maps_x[t, :, 3*D:4*D], V_o, o, h)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, V_f, V_i, V_o, maps_x, seq_c, seq_c_tilde, seq_f, seq_h, seq_i, seq_o,
+                           stack_f_prev_T, stack_h_prev_T, stack_i_prev_T, stack_o_prev_T, steps)
     y = seq_h[1:]
     state_T = {
         'h': seq_h[steps],
@@ -618,10 +597,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             c_prev = seq_c_prev[start:stop]
             i = seq_i[start:stop]
             f = seq_f[start:stop]
@@ -641,28 +620,9 @@ def backward(params, cache, dy, d_state_T=None):
             seq_df_da_f = f*(1 - f)
             # ∂i/∂a_i
             seq_di_da_i = i*(1 - i)
-        else:
-            c_prev = seq_c_prev[start:stop]
-            i = seq_i[start:stop]
-            f = seq_f[start:stop]
-            c_tilde = seq_c_tilde[start:stop]
-            c = seq_c[start:stop]
-            o = seq_o[start:stop]
-            seq_tanh_c = torch.empty_like(c)
-            seq_dh_do = torch.empty_like(seq_tanh_c)
-            seq_do_da_o = torch.empty_like(o)
-            seq_dh_dc = torch.empty_like(o)
-            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
-            seq_df_da_f = torch.empty_like(f)
-            seq_di_da_i = torch.empty_like(i)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
-            #   seq_dh_do, seq_do_da_o, seq_dh_dc, seq_dc_da_c_tilde, seq_df_da_f, seq_di_da_i
-            fused.backward_1(seq_tanh_c, c, seq_dh_do, seq_do_da_o, o, seq_dh_dc, seq_dc_da_c_tilde,
-                             c_tilde, i, seq_df_da_f, f, seq_di_da_i)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: h = o * tanh(c)
                 d_o = d_o_next + d_h*seq_dh_do[k]
                 # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
@@ -686,37 +646,36 @@ def backward(params, cache, dy, d_state_T=None):
                 d_a_i = seq_d_a_i[t]
                 torch.mul(d_i, seq_di_da_i[k], out=d_a_i)
                 d_maps_i_prev[t, :, 0:D] = d_a_i
-            else:
-                d_o = torch.empty_like(d_h)
-                d_a_o = seq_d_a_o[t]
-                d_c = torch.empty_like(d_a_o)
-                d_f = torch.empty_like(c_prev[k])
-                d_a_f = seq_d_a_f[t]
-                d_i = torch.empty_like(c_tilde[k])
-                d_a_i = seq_d_a_i[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_o, d_a_o,
-                #   d_maps_i_prev[t, :, 2*D:3*D], d_c, seq_d_a_c_tilde[t], d_f, d_a_f,
-                #   d_maps_i_prev[t, :, D:2*D], d_i, d_a_i, d_maps_i_prev[t, :, 0:D]
-                fused.backward_2(d_o, d_h, d_o_next, seq_dh_do[k], d_a_o, seq_do_da_o[k],
-                                 d_maps_i_prev[t, :, 2*D:3*D], d_c, V_o, d_c_next, seq_dh_dc[k],
-                                 seq_d_a_c_tilde[t], seq_dc_da_c_tilde[k], d_f, c_prev[k], d_f_next,
-                                 d_a_f, seq_df_da_f[k], d_maps_i_prev[t, :, D:2*D], d_i, c_tilde[k],
-                                 d_i_next, d_a_i, seq_di_da_i[k], d_maps_i_prev[t, :, 0:D])
-            d_h_prev = d_maps_x[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_x[t] @ stack_h_prev
                 d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
-            else:
-                d_c_prev = torch.empty_like(d_a_f)
-                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
-                fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
-            d_i_prev = d_maps_i_prev[t] @ stack_i_prev
-            d_f_prev = d_maps_i_prev[t] @ stack_f_prev
-            d_o_prev = d_maps_i_prev[t] @ stack_o_prev
-            d_h_next = d_h_prev
-            d_c_next = d_c_prev
-            d_i_next = d_i_prev
-            d_f_next = d_f_prev
-            d_o_next = d_o_prev
+                d_i_prev = d_maps_i_prev[t] @ stack_i_prev
+                d_f_prev = d_maps_i_prev[t] @ stack_f_prev
+                d_o_prev = d_maps_i_prev[t] @ stack_o_prev
+                d_h_next = d_h_prev
+                d_c_next = d_c_prev
+                d_i_next = d_i_prev
+                d_f_next = d_f_prev
+                d_o_next = d_o_prev
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_c_next, d_f_next, d_h_next, d_i_next, d_o_next = fused.backward_loop(D, V_f, V_i, V_o,
+                                                                               batch, d_maps_i_prev,
+                                                                               d_maps_x, dy, seq_c,
+                                                                               seq_c_prev,
+                                                                               seq_c_tilde,
+                                                                               seq_d_a_c_tilde,
+                                                                               seq_d_a_f, seq_d_a_i,
+                                                                               seq_d_a_o, seq_f,
+                                                                               seq_i, seq_o,
+                                                                               stack_f_prev,
+                                                                               stack_h_prev,
+                                                                               stack_i_prev,
+                                                                               stack_o_prev, steps,
+                                                                               d_c_next, d_f_next,
+                                                                               d_h_next, d_i_next,
+                                                                               d_o_next,
+                                                                               FUSED_BLOCK_VALUES)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
@@ -923,9 +882,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -940,10 +900,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -980,7 +940,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'forward_2', 'forward_3', 'backward_1', 'backward_2', 'backward_3')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1450,6 +1410,79 @@ void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     forward_3_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
                          a16, a17, a18, a19, a20, a21);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                     at::Tensor V_o, at::Tensor maps_x, at::Tensor seq_c,
+                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
+                                     at::Tensor seq_h, at::Tensor seq_i, at::Tensor seq_o,
+                                     at::Tensor stack_f_prev_T, at::Tensor stack_h_prev_T,
+                                     at::Tensor stack_i_prev_T, at::Tensor stack_o_prev_T,
+                                     int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor c_prev;
+  at::Tensor i_prev;
+  at::Tensor f_prev;
+  at::Tensor o_prev;
+  at::Tensor maps_i_prev;
+  at::Tensor maps_f_prev;
+  at::Tensor maps_o_prev;
+  at::Tensor a_i;
+  at::Tensor i;
+  at::Tensor a_f;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor a_o;
+  at::Tensor o;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    c_prev = seq_c.select(0, t);
+    i_prev = seq_i.select(0, t);
+    f_prev = seq_f.select(0, t);
+    o_prev = seq_o.select(0, t);
+    // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
+    // the input's maps in place
+    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    // R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to
+    // the input's maps in place
+    maps_i_prev = at::mm(i_prev, stack_i_prev_T);
+    // R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to
+    // the input's maps in place
+    forward_1(maps_x.select(0, t).slice(1, 0, 2*D), maps_i_prev.slice(1, 0, 2*D));
+    maps_f_prev = at::mm(f_prev, stack_f_prev_T);
+    // R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to
+    // the input's maps in place
+    forward_2(maps_x.select(0, t).slice(1, 0, 2*D), maps_f_prev.slice(1, 0, 2*D));
+    maps_o_prev = at::mm(o_prev, stack_o_prev_T);
+    a_i = at::empty_like(maps_x.select(0, t).slice(1, 0, D));
+    i = seq_i.select(0, t + 1);
+    a_f = at::empty_like(maps_x.select(0, t).slice(1, D, 2*D));
+    f = seq_f.select(0, t + 1);
+    c_tilde = seq_c_tilde.select(0, t);
+    c = seq_c.select(0, t + 1);
+    a_o = at::empty_like(maps_f_prev.slice(1, 2*D, 3*D));
+    o = seq_o.select(0, t + 1);
+    h = seq_h.select(0, t + 1);
+    // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
+    // f_prev + R_io @ o_prev + b_i)
+    // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
+    // f_prev + R_fo @ o_prev + b_f)
+    // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    // c = f * c_prev + i * c_tilde
+    // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev +
+    // R_oo @ o_prev + b_o)
+    // h = o * tanh(c)
+    forward_3(maps_x.select(0, t).slice(1, 0, 2*D), maps_o_prev.slice(1, 0, 2*D), a_i,
+              maps_x.select(0, t).slice(1, 0, D), V_i, c_prev, i, a_f,
+              maps_x.select(0, t).slice(1, D, 2*D), V_f, f, seq_c_tilde.select(0, t), c,
+              c_tilde, a_o, maps_f_prev.slice(1, 2*D, 3*D), maps_i_prev.slice(1, 2*D, 3*D),
+              maps_o_prev.slice(1, 2*D, 3*D), maps_x.select(0, t).slice(1, 3*D, 4*D), V_o, o,
+              h);
+  }
+  return {};
 }
 
 template <typename T>
@@ -2059,5 +2092,116 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
     backward_3_as<double>(a0, a1, a2, a3, a4, a5, a6);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                      at::Tensor V_o, int64_t batch,
+                                      at::Tensor d_maps_i_prev, at::Tensor d_maps_x,
+                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
+                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
+                                      at::Tensor seq_d_a_c_tilde, at::Tensor seq_d_a_f,
+                                      at::Tensor seq_d_a_i, at::Tensor seq_d_a_o,
+                                      at::Tensor seq_f, at::Tensor seq_i, at::Tensor seq_o,
+                                      at::Tensor stack_f_prev, at::Tensor stack_h_prev,
+                                      at::Tensor stack_i_prev, at::Tensor stack_o_prev,
+                                      int64_t steps, at::Tensor d_c_next,
+                                      at::Tensor d_f_next, at::Tensor d_h_next,
+                                      at::Tensor d_i_next, at::Tensor d_o_next,
+                                      int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor c_prev;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor o;
+  at::Tensor seq_tanh_c;
+  at::Tensor seq_dh_do;
+  at::Tensor seq_do_da_o;
+  at::Tensor seq_dh_dc;
+  at::Tensor seq_dc_da_c_tilde;
+  at::Tensor seq_df_da_f;
+  at::Tensor seq_di_da_i;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_o;
+  at::Tensor d_a_o;
+  at::Tensor d_c;
+  at::Tensor d_f;
+  at::Tensor d_a_f;
+  at::Tensor d_i;
+  at::Tensor d_a_i;
+  at::Tensor d_h_prev;
+  at::Tensor d_c_prev;
+  at::Tensor d_i_prev;
+  at::Tensor d_f_prev;
+  at::Tensor d_o_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    c_prev = seq_c_prev.slice(0, start, stop);
+    i = seq_i.slice(0, start, stop);
+    f = seq_f.slice(0, start, stop);
+    c_tilde = seq_c_tilde.slice(0, start, stop);
+    c = seq_c.slice(0, start, stop);
+    o = seq_o.slice(0, start, stop);
+    seq_tanh_c = at::empty_like(c);
+    seq_dh_do = at::empty_like(seq_tanh_c);
+    seq_do_da_o = at::empty_like(o);
+    seq_dh_dc = at::empty_like(o);
+    seq_dc_da_c_tilde = at::empty_like(c_tilde);
+    seq_df_da_f = at::empty_like(f);
+    seq_di_da_i = at::empty_like(i);
+    // ∂h/∂o
+    // ∂o/∂a_o
+    // ∂h/∂c
+    // ∂c/∂a_c_tilde
+    // ∂f/∂a_f
+    // ∂i/∂a_i
+    backward_1(seq_tanh_c, c, seq_dh_do, seq_do_da_o, o, seq_dh_dc, seq_dc_da_c_tilde,
+               c_tilde, i, seq_df_da_f, f, seq_di_da_i);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_o = at::empty_like(d_h);
+      d_a_o = seq_d_a_o.select(0, t);
+      d_c = at::empty_like(d_a_o);
+      d_f = at::empty_like(c_prev.select(0, k));
+      d_a_f = seq_d_a_f.select(0, t);
+      d_i = at::empty_like(c_tilde.select(0, k));
+      d_a_i = seq_d_a_i.select(0, t);
+      // grad of: h = o * tanh(c)
+      // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
+      // f_prev + R_oo @ o_prev + b_o)
+      // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+      // grad of: c = f * c_prev + i * c_tilde
+      // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev +
+      // R_ff @ f_prev + R_fo @ o_prev + b_f)
+      // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev +
+      // R_if @ f_prev + R_io @ o_prev + b_i)
+      backward_2(d_o, d_h, d_o_next, seq_dh_do.select(0, k), d_a_o, seq_do_da_o.select(0, k),
+                 d_maps_i_prev.select(0, t).slice(1, 2*D, 3*D), d_c, V_o, d_c_next,
+                 seq_dh_dc.select(0, k), seq_d_a_c_tilde.select(0, t),
+                 seq_dc_da_c_tilde.select(0, k), d_f, c_prev.select(0, k), d_f_next, d_a_f,
+                 seq_df_da_f.select(0, k), d_maps_i_prev.select(0, t).slice(1, D, 2*D), d_i,
+                 c_tilde.select(0, k), d_i_next, d_a_i, seq_di_da_i.select(0, k),
+                 d_maps_i_prev.select(0, t).slice(1, 0, D));
+      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
+      d_c_prev = at::empty_like(d_a_f);
+      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
+      d_i_prev = at::mm(d_maps_i_prev.select(0, t), stack_i_prev);
+      d_f_prev = at::mm(d_maps_i_prev.select(0, t), stack_f_prev);
+      d_o_prev = at::mm(d_maps_i_prev.select(0, t), stack_o_prev);
+      d_h_next = d_h_prev;
+      d_c_next = d_c_prev;
+      d_i_next = d_i_prev;
+      d_f_next = d_f_prev;
+      d_o_next = d_o_prev;
+    }
+  }
+  return {d_c_next, d_f_next, d_h_next, d_i_next, d_o_next};
 }
 """

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fc168b7a5d2476f8f6fa3a569af709c6b186c184bc644f48fe97e211cd89affa
+gatecalc-content-sha256: 0d81b58fbeb36c8b37753aeb40ed2043c4dea06203e3cbfaa890d642b95e481d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -310,12 +310,12 @@ def forward(params, x, state0=None):
     seq_z = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
-        torch.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
+            #   maps in place
+            torch.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
             maps_x[t, :, 0:2*D] += maps_h_prev[t, :, 0:2*D]
             # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
             # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
@@ -331,18 +331,11 @@ def forward(params, x, state0=None):
             # h = (1 - z) * n + z * h_prev
             h = seq_h[t + 1]
             torch.add((1 - z)*n, z*h_prev, out=h)
-        else:
-            gates = seq_r_z[t]
-            r = seq_r[t]
-            z = seq_z[t]
-            a_n = torch.empty_like(maps_h_prev[t, :, 2*D:3*D])
-            n = seq_n[t]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
-            #   0:2*D], gates, a_n, n, h
-            fused.forward_1(maps_x[t, :, 0:2*D], maps_h_prev[t, :, 0:2*D], gates, a_n,
-                            maps_h_prev[t, :, 2*D:3*D], maps_x[t, :, 2*D:3*D], b_hn, r, n, h,
-                            h_prev, z)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, b_hn, maps_h_prev, maps_x, seq_h, seq_n, seq_r, seq_r_z, seq_z,
+                           stack_h_prev_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {
@@ -395,10 +388,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             h_prev = seq_h_prev[start:stop]
             r = seq_r[start:stop]
             z = seq_z[start:stop]
@@ -411,24 +404,9 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_z = seq_shared*z*(h_prev - n)
             # ∂a_n/∂a_r
             seq_da_n_da_r = r*(1 - r)*(U_n_h_prev + b_hn)
-        else:
-            h_prev = seq_h_prev[start:stop]
-            r = seq_r[start:stop]
-            z = seq_z[start:stop]
-            U_n_h_prev = seq_U_n_h_prev[start:stop]
-            n = seq_n[start:stop]
-            seq_shared = torch.empty_like(z)
-            seq_dh_da_n = torch.empty_like(n)
-            seq_dh_da_z = torch.empty_like(h_prev)
-            seq_da_n_da_r = torch.empty_like(U_n_h_prev)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_shared,
-            #   seq_dh_da_n, seq_dh_da_z, seq_da_n_da_r
-            fused.backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_da_n_da_r,
-                             U_n_h_prev, b_hn, r)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
                 d_a_n = seq_d_a_n[t]
                 torch.mul(d_h, seq_dh_da_n[k], out=d_a_n)
@@ -442,24 +420,16 @@ def backward(params, cache, dy, d_state_T=None):
                 torch.mul(d_a_n, seq_da_n_da_r[k], out=d_a_r)
                 d_maps_h_prev[t, :, 0:D] = d_a_r
                 # grad of: h = (1 - z) * n + z * h_prev
-            else:
-                d_a_n = seq_d_a_n[t]
-                d_a_z = seq_d_a_z[t]
-                d_a_r = seq_d_a_r[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_a_n,
-                #   seq_d_U_n_h_prev[t], d_a_z, d_maps_h_prev[t, :, D:2*D], d_a_r, d_maps_h_prev[t,
-                #   :, 0:D]
-                fused.backward_2(d_a_n, d_h, seq_dh_da_n[k], seq_d_U_n_h_prev[t], r[k], d_a_z,
-                                 seq_dh_da_z[k], d_maps_h_prev[t, :, D:2*D], d_a_r,
-                                 seq_da_n_da_r[k], d_maps_h_prev[t, :, 0:D])
-            d_h_prev = d_maps_h_prev[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_h_prev[t] @ stack_h_prev
                 d_h_prev += d_h*z[k]
                 d_h_next = d_h_prev
-            else:
-                d_h_next = d_h_prev
-                # the operations above as one call of KERNELS' backward_3, which writes d_h_prev
-                fused.backward_3(d_h_prev, d_h, z[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_h_next = fused.backward_loop(D, b_hn, batch, d_maps_h_prev, dy, seq_U_n_h_prev,
+                                       seq_d_U_n_h_prev, seq_d_a_n, seq_d_a_r, seq_d_a_z,
+                                       seq_h_prev, seq_n, seq_r, seq_z, stack_h_prev, steps,
+                                       d_h_next, FUSED_BLOCK_VALUES)[0]
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
@@ -656,9 +626,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -673,10 +644,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -713,7 +684,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -967,6 +938,45 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
     forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor b_hn, at::Tensor maps_h_prev,
+                                     at::Tensor maps_x, at::Tensor seq_h, at::Tensor seq_n,
+                                     at::Tensor seq_r, at::Tensor seq_r_z, at::Tensor seq_z,
+                                     at::Tensor stack_h_prev_T, int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor gates;
+  at::Tensor r;
+  at::Tensor z;
+  at::Tensor a_n;
+  at::Tensor n;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    // U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the
+    // input's maps in place
+    {
+      at::Tensor product_ = maps_h_prev.select(0, t);
+      at::mm_out(product_, h_prev, stack_h_prev_T);
+    }
+    gates = seq_r_z.select(0, t);
+    r = seq_r.select(0, t);
+    z = seq_z.select(0, t);
+    a_n = at::empty_like(maps_h_prev.select(0, t).slice(1, 2*D, 3*D));
+    n = seq_n.select(0, t);
+    h = seq_h.select(0, t + 1);
+    // r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    // z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    // r, z: one tanh over their rows, in place, then each row's scale and shift
+    // n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+    // h = (1 - z) * n + z * h_prev
+    forward_1(maps_x.select(0, t).slice(1, 0, 2*D),
+              maps_h_prev.select(0, t).slice(1, 0, 2*D), gates, a_n,
+              maps_h_prev.select(0, t).slice(1, 2*D, 3*D),
+              maps_x.select(0, t).slice(1, 2*D, 3*D), b_hn, r, n, h, h_prev, z);
+  }
+  return {};
 }
 
 template <typename T>
@@ -1336,5 +1346,71 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2) {
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
     backward_3_as<double>(a0, a1, a2);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor b_hn, int64_t batch,
+                                      at::Tensor d_maps_h_prev, c10::optional<at::Tensor> dy,
+                                      at::Tensor seq_U_n_h_prev, at::Tensor seq_d_U_n_h_prev,
+                                      at::Tensor seq_d_a_n, at::Tensor seq_d_a_r,
+                                      at::Tensor seq_d_a_z, at::Tensor seq_h_prev,
+                                      at::Tensor seq_n, at::Tensor seq_r, at::Tensor seq_z,
+                                      at::Tensor stack_h_prev, int64_t steps,
+                                      at::Tensor d_h_next, int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor h_prev;
+  at::Tensor r;
+  at::Tensor z;
+  at::Tensor U_n_h_prev;
+  at::Tensor n;
+  at::Tensor seq_shared;
+  at::Tensor seq_dh_da_n;
+  at::Tensor seq_dh_da_z;
+  at::Tensor seq_da_n_da_r;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_a_n;
+  at::Tensor d_a_z;
+  at::Tensor d_a_r;
+  at::Tensor d_h_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    h_prev = seq_h_prev.slice(0, start, stop);
+    r = seq_r.slice(0, start, stop);
+    z = seq_z.slice(0, start, stop);
+    U_n_h_prev = seq_U_n_h_prev.slice(0, start, stop);
+    n = seq_n.slice(0, start, stop);
+    seq_shared = at::empty_like(z);
+    seq_dh_da_n = at::empty_like(n);
+    seq_dh_da_z = at::empty_like(h_prev);
+    seq_da_n_da_r = at::empty_like(U_n_h_prev);
+    // ∂h/∂a_n
+    // ∂h/∂a_z
+    // ∂a_n/∂a_r
+    backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_da_n_da_r, U_n_h_prev,
+               b_hn, r);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_a_n = seq_d_a_n.select(0, t);
+      d_a_z = seq_d_a_z.select(0, t);
+      d_a_r = seq_d_a_r.select(0, t);
+      // grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
+      // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+      // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+      // grad of: h = (1 - z) * n + z * h_prev
+      backward_2(d_a_n, d_h, seq_dh_da_n.select(0, k), seq_d_U_n_h_prev.select(0, t),
+                 r.select(0, k), d_a_z, seq_dh_da_z.select(0, k),
+                 d_maps_h_prev.select(0, t).slice(1, D, 2*D), d_a_r,
+                 seq_da_n_da_r.select(0, k), d_maps_h_prev.select(0, t).slice(1, 0, D));
+      d_h_prev = at::mm(d_maps_h_prev.select(0, t), stack_h_prev);
+      d_h_next = d_h_prev;
+      backward_3(d_h_prev, d_h, z.select(0, k));
+    }
+  }
+  return {d_h_next};
 }
 """

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: df201ba5e05e82bf9aabc19a4535349e8b06fb9cc244c4741fc83bc1dc3b4d2b
+gatecalc-content-sha256: 3ce54dc4da97416f66953ad33128d352e1c96b9d2be416bec598e6c3e4e8556a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -314,11 +314,11 @@ def forward(params, x, state0=None):
     seq_z = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        # U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in place
-        maps_h_prev = h_prev @ stack_h_prev_T
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            # U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in place
+            maps_h_prev = h_prev @ stack_h_prev_T
             maps_x[t, :, 0:2*D] += maps_h_prev[:, 0:2*D]
             # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
             # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
@@ -331,16 +331,7 @@ def forward(params, x, state0=None):
             s = seq_s[t]
             torch.mul(r, h_prev, out=s)
             # U_n @ s: one product
-        else:
-            gates = seq_r_z[t]
-            r = seq_r[t]
-            z = seq_z[t]
-            s = seq_s[t]
-            # the operations above as one call of KERNELS' forward_1, which writes maps_x[t, :,
-            #   0:2*D], gates, s
-            fused.forward_1(maps_x[t, :, 0:2*D], maps_h_prev[:, 0:2*D], gates, s, h_prev, r)
-        maps_s = s @ stack_s_T
-        if fused is None:
+            maps_s = s @ stack_s_T
             # n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
             a_n = maps_x[t, :, 2*D:3*D] + maps_s[:, 0:D]
             n = seq_n[t]
@@ -348,12 +339,11 @@ def forward(params, x, state0=None):
             # h = (1 - z) * n + z * h_prev
             h = seq_h[t + 1]
             torch.add((1 - z)*n, z*h_prev, out=h)
-        else:
-            a_n = torch.empty_like(maps_s[:, 0:D])
-            n = seq_n[t]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_2, which writes a_n, n, h
-            fused.forward_2(a_n, maps_s[:, 0:D], maps_x[t, :, 2*D:3*D], n, h, h_prev, z)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, maps_x, seq_h, seq_n, seq_r, seq_r_z, seq_s, seq_z, stack_h_prev_T,
+                           stack_s_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {'h_prev': seq_h[:-1], 'r': seq_r, 'z': seq_z, 's': seq_s, 'n': seq_n}
@@ -400,10 +390,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             h_prev = seq_h_prev[start:stop]
             r = seq_r[start:stop]
             z = seq_z[start:stop]
@@ -415,33 +405,14 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_z = seq_shared*z*(h_prev - n)
             # ∂s/∂a_r
             seq_ds_da_r = h_prev*r*(1 - r)
-        else:
-            h_prev = seq_h_prev[start:stop]
-            r = seq_r[start:stop]
-            z = seq_z[start:stop]
-            n = seq_n[start:stop]
-            seq_shared = torch.empty_like(z)
-            seq_dh_da_n = torch.empty_like(n)
-            seq_dh_da_z = torch.empty_like(h_prev)
-            seq_ds_da_r = torch.empty_like(h_prev)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_shared,
-            #   seq_dh_da_n, seq_dh_da_z, seq_ds_da_r
-            fused.backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_ds_da_r, r)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
                 d_a_n = seq_d_a_n[t]
                 torch.mul(d_h, seq_dh_da_n[k], out=d_a_n)
                 d_maps_s[t, :, 0:D] = d_a_n
-            else:
-                d_a_n = seq_d_a_n[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_a_n,
-                #   d_maps_s[t, :, 0:D]
-                fused.backward_2(d_a_n, d_h, seq_dh_da_n[k], d_maps_s[t, :, 0:D])
-            d_s = d_maps_s[t] @ stack_s
-            if fused is None:
+                d_s = d_maps_s[t] @ stack_s
                 # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
                 d_a_z = seq_d_a_z[t]
                 torch.mul(d_h, seq_dh_da_z[k], out=d_a_z)
@@ -452,21 +423,15 @@ def backward(params, cache, dy, d_state_T=None):
                 d_maps_h_prev[t, :, 0:D] = d_a_r
                 # grad of: s = r * h_prev
                 # grad of: h = (1 - z) * n + z * h_prev
-            else:
-                d_a_z = seq_d_a_z[t]
-                d_a_r = seq_d_a_r[t]
-                # the operations above as one call of KERNELS' backward_3, which writes d_a_z,
-                #   d_maps_h_prev[t, :, D:2*D], d_a_r, d_maps_h_prev[t, :, 0:D]
-                fused.backward_3(d_a_z, d_h, seq_dh_da_z[k], d_maps_h_prev[t, :, D:2*D], d_a_r, d_s,
-                                 seq_ds_da_r[k], d_maps_h_prev[t, :, 0:D])
-            d_h_prev = d_maps_h_prev[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_h_prev[t] @ stack_h_prev
                 d_h_prev += d_s*r[k] + d_h*z[k]
                 d_h_next = d_h_prev
-            else:
-                d_h_next = d_h_prev
-                # the operations above as one call of KERNELS' backward_4, which writes d_h_prev
-                fused.backward_4(d_h_prev, d_h, d_s, r[k], z[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_h_next = fused.backward_loop(D, batch, d_maps_h_prev, d_maps_s, dy, seq_d_a_n, seq_d_a_r,
+                                       seq_d_a_z, seq_h_prev, seq_n, seq_r, seq_z, stack_h_prev,
+                                       stack_s, steps, d_h_next, FUSED_BLOCK_VALUES)[0]
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
@@ -664,9 +629,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -681,10 +647,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -721,7 +687,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'forward_2', 'backward_1', 'backward_2', 'backward_3', 'backward_4')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1016,6 +982,50 @@ void forward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_2: float or double");
     forward_2_as<double>(a0, a1, a2, a3, a4, a5, a6);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor maps_x, at::Tensor seq_h,
+                                     at::Tensor seq_n, at::Tensor seq_r, at::Tensor seq_r_z,
+                                     at::Tensor seq_s, at::Tensor seq_z,
+                                     at::Tensor stack_h_prev_T, at::Tensor stack_s_T,
+                                     int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor maps_h_prev;
+  at::Tensor gates;
+  at::Tensor r;
+  at::Tensor z;
+  at::Tensor s;
+  at::Tensor maps_s;
+  at::Tensor a_n;
+  at::Tensor n;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    // U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in
+    // place
+    maps_h_prev = at::mm(h_prev, stack_h_prev_T);
+    gates = seq_r_z.select(0, t);
+    r = seq_r.select(0, t);
+    z = seq_z.select(0, t);
+    s = seq_s.select(0, t);
+    // r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    // z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    // r, z: one tanh over their rows, in place, then each row's scale and shift
+    // s = r * h_prev
+    // U_n @ s: one product
+    forward_1(maps_x.select(0, t).slice(1, 0, 2*D), maps_h_prev.slice(1, 0, 2*D), gates, s,
+              h_prev, r);
+    maps_s = at::mm(s, stack_s_T);
+    a_n = at::empty_like(maps_s.slice(1, 0, D));
+    n = seq_n.select(0, t);
+    h = seq_h.select(0, t + 1);
+    // n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
+    // h = (1 - z) * n + z * h_prev
+    forward_2(a_n, maps_s.slice(1, 0, D), maps_x.select(0, t).slice(1, 2*D, 3*D), n, h,
+              h_prev, z);
+  }
+  return {};
 }
 
 template <typename T>
@@ -1406,5 +1416,71 @@ void backward_4(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_4: float or double");
     backward_4_as<double>(a0, a1, a2, a3, a4);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, int64_t batch, at::Tensor d_maps_h_prev,
+                                      at::Tensor d_maps_s, c10::optional<at::Tensor> dy,
+                                      at::Tensor seq_d_a_n, at::Tensor seq_d_a_r,
+                                      at::Tensor seq_d_a_z, at::Tensor seq_h_prev,
+                                      at::Tensor seq_n, at::Tensor seq_r, at::Tensor seq_z,
+                                      at::Tensor stack_h_prev, at::Tensor stack_s,
+                                      int64_t steps, at::Tensor d_h_next,
+                                      int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor h_prev;
+  at::Tensor r;
+  at::Tensor z;
+  at::Tensor n;
+  at::Tensor seq_shared;
+  at::Tensor seq_dh_da_n;
+  at::Tensor seq_dh_da_z;
+  at::Tensor seq_ds_da_r;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_a_n;
+  at::Tensor d_s;
+  at::Tensor d_a_z;
+  at::Tensor d_a_r;
+  at::Tensor d_h_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    h_prev = seq_h_prev.slice(0, start, stop);
+    r = seq_r.slice(0, start, stop);
+    z = seq_z.slice(0, start, stop);
+    n = seq_n.slice(0, start, stop);
+    seq_shared = at::empty_like(z);
+    seq_dh_da_n = at::empty_like(n);
+    seq_dh_da_z = at::empty_like(h_prev);
+    seq_ds_da_r = at::empty_like(h_prev);
+    // ∂h/∂a_n
+    // ∂h/∂a_z
+    // ∂s/∂a_r
+    backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_ds_da_r, r);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_a_n = seq_d_a_n.select(0, t);
+      // grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
+      backward_2(d_a_n, d_h, seq_dh_da_n.select(0, k), d_maps_s.select(0, t).slice(1, 0, D));
+      d_s = at::mm(d_maps_s.select(0, t), stack_s);
+      d_a_z = seq_d_a_z.select(0, t);
+      d_a_r = seq_d_a_r.select(0, t);
+      // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+      // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+      // grad of: s = r * h_prev
+      // grad of: h = (1 - z) * n + z * h_prev
+      backward_3(d_a_z, d_h, seq_dh_da_z.select(0, k),
+                 d_maps_h_prev.select(0, t).slice(1, D, 2*D), d_a_r, d_s,
+                 seq_ds_da_r.select(0, k), d_maps_h_prev.select(0, t).slice(1, 0, D));
+      d_h_prev = at::mm(d_maps_h_prev.select(0, t), stack_h_prev);
+      d_h_next = d_h_prev;
+      backward_4(d_h_prev, d_h, d_s, r.select(0, k), z.select(0, k));
+    }
+  }
+  return {d_h_next};
 }
 """

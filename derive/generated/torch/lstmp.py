@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f1738d17483f49772dc7f839cc935a21d6936239a48fde6b049b45a5a58ba687
+gatecalc-content-sha256: 04b62e5b13c746e6d8bfc020d3cef595bb4a775b99efa3149a380fabfb9b413b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -368,13 +368,13 @@ def forward(params, x, state0=None):
     seq_o = maps_x[:, :, 3*D:4*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        c_prev = seq_c[t]
-        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
-        #   maps in place
-        maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            c_prev = seq_c[t]
+            # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the
+            #   input's maps in place
+            maps_x[t].addmm_(h_prev, stack_h_prev_T)
             # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
             # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
             # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -393,25 +393,15 @@ def forward(params, x, state0=None):
             m = seq_m[t]
             torch.mul(o, torch.tanh(c), out=m)
             # W_p @ m: one product
-        else:
-            gates = seq_i_f_c_tilde_o[t]
-            i = seq_i[t]
-            f = seq_f[t]
-            c_tilde = seq_c_tilde[t]
-            o = seq_o[t]
-            c = seq_c[t + 1]
-            m = seq_m[t]
-            # the operations above as one call of KERNELS' forward_1, which writes gates, c, m
-            fused.forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, f, i, m, o)
-        maps_m = m @ stack_m_T
-        if fused is None:
+            maps_m = m @ stack_m_T
             # h = W_p @ m
             h = seq_h[t + 1]
             h[...] = maps_m[:, 0:P]
-        else:
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_2, which writes h
-            fused.forward_2(h, maps_m[:, 0:P])
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(P, gate_scale, gate_shift, maps_x, seq_c, seq_c_tilde, seq_f, seq_h,
+                           seq_i, seq_i_f_c_tilde_o, seq_m, seq_o, stack_h_prev_T, stack_m_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -475,10 +465,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*P))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*P))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             c_prev = seq_c_prev[start:stop]
             i = seq_i[start:stop]
             f = seq_f[start:stop]
@@ -496,36 +486,14 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dm_dc = o*(1 - seq_tanh_c**2)
             # ∂m/∂a_o
             seq_dm_da_o = o*seq_tanh_c*(1 - o)
-        else:
-            c_prev = seq_c_prev[start:stop]
-            i = seq_i[start:stop]
-            f = seq_f[start:stop]
-            c_tilde = seq_c_tilde[start:stop]
-            o = seq_o[start:stop]
-            c = seq_c[start:stop]
-            seq_tanh_c = torch.empty_like(c)
-            seq_dc_da_i = torch.empty_like(c_tilde)
-            seq_dc_da_f = torch.empty_like(c_prev)
-            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
-            seq_dm_dc = torch.empty_like(o)
-            seq_dm_da_o = torch.empty_like(o)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
-            #   seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc, seq_dm_da_o
-            fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
-                             seq_dc_da_c_tilde, seq_dm_dc, o, seq_dm_da_o)
-        seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
-                                                dim=2)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h_arriving = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                    dim=2)
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h_arriving = (d_h_next if dy is None else d_h_next + dy[t])
                 seq_d_h[t] = d_h_arriving
                 # grad of: h = W_p @ m
-            else:
-                # the operations above as one call of KERNELS' backward_2, which writes seq_d_h[t]
-                fused.backward_2(seq_d_h[t], d_h_arriving)
-            d_m = d_maps_m[t] @ stack_m
-            if fused is None:
+                d_m = d_maps_m[t] @ stack_m
                 # grad of: m = o * tanh(c)
                 d_c = d_c_next + d_m*seq_dm_dc[k]
                 # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
@@ -535,25 +503,19 @@ def backward(params, cache, dy, d_state_T=None):
                 # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
                 torch.mul(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
-            else:
-                d_c = torch.empty_like(d_c_next)
-                # the operations above as one call of KERNELS' backward_3, which writes d_c,
-                #   seq_d_a_o[t], seq_d_a_i_d_a_f_d_a_c_tilde[t]
-                fused.backward_3(d_c, d_c_next, d_m, seq_dm_dc[k], seq_d_a_o[t], seq_dm_da_o[k],
-                                 seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
-                                 seq_dc_da_i_a_f_a_c_tilde[k])
-            d_h_prev = d_maps_x[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_x[t] @ stack_h_prev
                 # grad of: c = f * c_prev + i * c_tilde
                 d_c_prev = d_c*f[k]
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
-            else:
-                d_c_prev = torch.empty_like(d_c)
-                d_h_next = d_h_prev
-                d_c_next = d_c_prev
-                # the operations above as one call of KERNELS' backward_4, which writes d_c_prev
-                fused.backward_4(d_c_prev, d_c, f[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_c_next, d_h_next = fused.backward_loop(P, batch, d_maps_m, d_maps_x, dy, seq_c,
+                                                 seq_c_prev, seq_c_tilde,
+                                                 seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_o, seq_d_h,
+                                                 seq_f, seq_i, seq_o, stack_h_prev, stack_m, steps,
+                                                 d_c_next, d_h_next, FUSED_BLOCK_VALUES)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
@@ -766,9 +728,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -783,10 +746,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -823,7 +786,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'forward_2', 'backward_1', 'backward_2', 'backward_3', 'backward_4')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1071,6 +1034,56 @@ void forward_2(at::Tensor a0, at::Tensor a1) {
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_2: float or double");
     forward_2_as<double>(a0, a1);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t P, at::Tensor gate_scale, at::Tensor gate_shift,
+                                     at::Tensor maps_x, at::Tensor seq_c,
+                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
+                                     at::Tensor seq_h, at::Tensor seq_i,
+                                     at::Tensor seq_i_f_c_tilde_o, at::Tensor seq_m,
+                                     at::Tensor seq_o, at::Tensor stack_h_prev_T,
+                                     at::Tensor stack_m_T, int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor c_prev;
+  at::Tensor gates;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor o;
+  at::Tensor c;
+  at::Tensor m;
+  at::Tensor maps_m;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    c_prev = seq_c.select(0, t);
+    // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
+    // the input's maps in place
+    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    gates = seq_i_f_c_tilde_o.select(0, t);
+    i = seq_i.select(0, t);
+    f = seq_f.select(0, t);
+    c_tilde = seq_c_tilde.select(0, t);
+    o = seq_o.select(0, t);
+    c = seq_c.select(0, t + 1);
+    m = seq_m.select(0, t);
+    // i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+    // f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+    // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    // o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+    // i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and
+    // shift
+    // c = f * c_prev + i * c_tilde
+    // m = o * tanh(c)
+    // W_p @ m: one product
+    forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, f, i, m, o);
+    maps_m = at::mm(m, stack_m_T);
+    h = seq_h.select(0, t + 1);
+    // h = W_p @ m
+    forward_2(h, maps_m.slice(1, 0, P));
+  }
+  return {};
 }
 
 template <typename T>
@@ -1464,5 +1477,87 @@ void backward_4(at::Tensor a0, at::Tensor a1, at::Tensor a2) {
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_4: float or double");
     backward_4_as<double>(a0, a1, a2);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t P, int64_t batch, at::Tensor d_maps_m,
+                                      at::Tensor d_maps_x, c10::optional<at::Tensor> dy,
+                                      at::Tensor seq_c, at::Tensor seq_c_prev,
+                                      at::Tensor seq_c_tilde,
+                                      at::Tensor seq_d_a_i_d_a_f_d_a_c_tilde,
+                                      at::Tensor seq_d_a_o, at::Tensor seq_d_h,
+                                      at::Tensor seq_f, at::Tensor seq_i, at::Tensor seq_o,
+                                      at::Tensor stack_h_prev, at::Tensor stack_m,
+                                      int64_t steps, at::Tensor d_c_next,
+                                      at::Tensor d_h_next, int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor c_prev;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor o;
+  at::Tensor c;
+  at::Tensor seq_tanh_c;
+  at::Tensor seq_dc_da_i;
+  at::Tensor seq_dc_da_f;
+  at::Tensor seq_dc_da_c_tilde;
+  at::Tensor seq_dm_dc;
+  at::Tensor seq_dm_da_o;
+  at::Tensor seq_dc_da_i_a_f_a_c_tilde;
+  int64_t k = 0;
+  at::Tensor d_h_arriving;
+  at::Tensor d_m;
+  at::Tensor d_c;
+  at::Tensor d_h_prev;
+  at::Tensor d_c_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*P));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    c_prev = seq_c_prev.slice(0, start, stop);
+    i = seq_i.slice(0, start, stop);
+    f = seq_f.slice(0, start, stop);
+    c_tilde = seq_c_tilde.slice(0, start, stop);
+    o = seq_o.slice(0, start, stop);
+    c = seq_c.slice(0, start, stop);
+    seq_tanh_c = at::empty_like(c);
+    seq_dc_da_i = at::empty_like(c_tilde);
+    seq_dc_da_f = at::empty_like(c_prev);
+    seq_dc_da_c_tilde = at::empty_like(c_tilde);
+    seq_dm_dc = at::empty_like(o);
+    seq_dm_da_o = at::empty_like(o);
+    // ∂c/∂a_i
+    // ∂c/∂a_f
+    // ∂c/∂a_c_tilde
+    // ∂m/∂c
+    // ∂m/∂a_o
+    backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
+               seq_dc_da_c_tilde, seq_dm_dc, o, seq_dm_da_o);
+    seq_dc_da_i_a_f_a_c_tilde = at::stack({seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde}, 2);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h_arriving = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      // grad of: h = W_p @ m
+      backward_2(seq_d_h.select(0, t), d_h_arriving);
+      d_m = at::mm(d_maps_m.select(0, t), stack_m);
+      d_c = at::empty_like(d_c_next);
+      // grad of: m = o * tanh(c)
+      // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+      // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+      // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+      // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+      backward_3(d_c, d_c_next, d_m, seq_dm_dc.select(0, k), seq_d_a_o.select(0, t),
+                 seq_dm_da_o.select(0, k), seq_d_a_i_d_a_f_d_a_c_tilde.select(0, t),
+                 d_c.unsqueeze(1), seq_dc_da_i_a_f_a_c_tilde.select(0, k));
+      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
+      d_c_prev = at::empty_like(d_c);
+      d_h_next = d_h_prev;
+      d_c_next = d_c_prev;
+      // grad of: c = f * c_prev + i * c_tilde
+      backward_4(d_c_prev, d_c, f.select(0, k));
+    }
+  }
+  return {d_c_next, d_h_next};
 }
 """

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: eca1599c7cd58d2e3211918c164abcd8c21be55814ae64e8ae4c93e1f99f34c5
+gatecalc-content-sha256: 36b18e5dab14d1e7330759bd7d764fdea9bc86d6db83ea0c8d1dc35af41fedee
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -357,13 +357,13 @@ def forward(params, x, state0=None):
     seq_f = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        c_prev = seq_c[t]
-        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
-        #   maps in place
-        maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            c_prev = seq_c[t]
+            # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the
+            #   input's maps in place
+            maps_x[t].addmm_(h_prev, stack_h_prev_T)
             # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
             # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
             seq_i[t] += 0.5*(V_i*c_prev)
@@ -386,19 +386,11 @@ def forward(params, x, state0=None):
             # h = o * tanh(c)
             h = seq_h[t + 1]
             torch.mul(o, torch.tanh(c), out=h)
-        else:
-            gates = seq_i_f[t]
-            i = seq_i[t]
-            f = seq_f[t]
-            c_tilde = seq_c_tilde[t]
-            c = seq_c[t + 1]
-            a_o = torch.empty_like(maps_x[t, :, 3*D:4*D])
-            o = seq_o[t]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
-            #   seq_f[t], gates, c_tilde, c, a_o, o, h
-            fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, c_tilde,
-                            maps_x[t, :, 2*D:3*D], c, f, i, a_o, maps_x[t, :, 3*D:4*D], V_o, o, h)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, V_f, V_i, V_o, maps_x, seq_c, seq_c_tilde, seq_f, seq_h, seq_i,
+                           seq_i_f, seq_o, stack_h_prev_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -461,10 +453,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             c_prev = seq_c_prev[start:stop]
             i = seq_i[start:stop]
             f = seq_f[start:stop]
@@ -480,27 +472,10 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_o = o*seq_tanh_c*(1 - o)
             # ∂h/∂c
             seq_dh_dc = o*(1 - seq_tanh_c**2)
-        else:
-            c_prev = seq_c_prev[start:stop]
-            i = seq_i[start:stop]
-            f = seq_f[start:stop]
-            c_tilde = seq_c_tilde[start:stop]
-            c = seq_c[start:stop]
-            o = seq_o[start:stop]
-            seq_tanh_c = torch.empty_like(c)
-            seq_dc_da_i = torch.empty_like(c_tilde)
-            seq_dc_da_f = torch.empty_like(c_prev)
-            seq_dh_da_o = torch.empty_like(o)
-            seq_dh_dc = torch.empty_like(o)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
-            #   seq_dc_da_i, seq_dc_da_f, seq_dh_da_o, seq_dh_dc
-            fused.backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f,
-                             seq_dh_da_o, o, seq_dh_dc)
-        seq_dc_da_i_a_f = torch.stack((seq_dc_da_i, seq_dc_da_f,), dim=2)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            seq_dc_da_i_a_f = torch.stack((seq_dc_da_i, seq_dc_da_f,), dim=2)
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
                 d_a_o = seq_d_a_o[t]
                 torch.mul(d_h, seq_dh_da_o[k], out=d_a_o)
@@ -514,27 +489,18 @@ def backward(params, cache, dy, d_state_T=None):
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
                 # grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
-            else:
-                d_a_o = seq_d_a_o[t]
-                d_c = torch.empty_like(d_a_o)
-                d_a_i = seq_d_a_i[t]
-                d_a_f = seq_d_a_f[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
-                #   seq_d_c_tilde[t], seq_d_a_i_d_a_f[t]
-                fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, seq_dh_dc[k],
-                                 seq_d_c_tilde[t], i[k], seq_d_a_i_d_a_f[t], d_c[:, None],
-                                 seq_dc_da_i_a_f[k])
-            d_h_prev = d_maps_x[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_x[t] @ stack_h_prev
                 d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
-            else:
-                d_c_prev = torch.empty_like(d_a_f)
-                d_h_next = d_h_prev
-                d_c_next = d_c_prev
-                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
-                fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_c_next, d_h_next = fused.backward_loop(D, V_f, V_i, V_o, batch, d_maps_x, dy, seq_c,
+                                                 seq_c_prev, seq_c_tilde, seq_d_a_f, seq_d_a_i,
+                                                 seq_d_a_i_d_a_f, seq_d_a_o, seq_d_c_tilde, seq_f,
+                                                 seq_i, seq_o, stack_h_prev, steps, d_c_next,
+                                                 d_h_next, FUSED_BLOCK_VALUES)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
@@ -744,9 +710,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -761,10 +728,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -801,7 +768,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1136,6 +1103,51 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
     forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                     at::Tensor V_o, at::Tensor maps_x, at::Tensor seq_c,
+                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
+                                     at::Tensor seq_h, at::Tensor seq_i, at::Tensor seq_i_f,
+                                     at::Tensor seq_o, at::Tensor stack_h_prev_T,
+                                     int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor c_prev;
+  at::Tensor gates;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor a_o;
+  at::Tensor o;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    c_prev = seq_c.select(0, t);
+    // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
+    // the input's maps in place
+    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    gates = seq_i_f.select(0, t);
+    i = seq_i.select(0, t);
+    f = seq_f.select(0, t);
+    c_tilde = seq_c_tilde.select(0, t);
+    c = seq_c.select(0, t + 1);
+    a_o = at::empty_like(maps_x.select(0, t).slice(1, 3*D, 4*D));
+    o = seq_o.select(0, t);
+    h = seq_h.select(0, t + 1);
+    // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+    // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+    // i, f: one tanh over their rows, in place, then each row's scale and shift
+    // c_tilde = W_c @ x + U_c @ h_prev + b_c
+    // c = f * c_prev + i * c_tilde
+    // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+    // h = o * tanh(c)
+    forward_1(seq_i.select(0, t), V_i, c_prev, seq_f.select(0, t), V_f, gates, c_tilde,
+              maps_x.select(0, t).slice(1, 2*D, 3*D), c, f, i, a_o,
+              maps_x.select(0, t).slice(1, 3*D, 4*D), V_o, o, h);
+  }
+  return {};
 }
 
 template <typename T>
@@ -1519,5 +1531,88 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
     backward_3_as<double>(a0, a1, a2, a3, a4, a5, a6);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                      at::Tensor V_o, int64_t batch, at::Tensor d_maps_x,
+                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
+                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
+                                      at::Tensor seq_d_a_f, at::Tensor seq_d_a_i,
+                                      at::Tensor seq_d_a_i_d_a_f, at::Tensor seq_d_a_o,
+                                      at::Tensor seq_d_c_tilde, at::Tensor seq_f,
+                                      at::Tensor seq_i, at::Tensor seq_o,
+                                      at::Tensor stack_h_prev, int64_t steps,
+                                      at::Tensor d_c_next, at::Tensor d_h_next,
+                                      int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor c_prev;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor o;
+  at::Tensor seq_tanh_c;
+  at::Tensor seq_dc_da_i;
+  at::Tensor seq_dc_da_f;
+  at::Tensor seq_dh_da_o;
+  at::Tensor seq_dh_dc;
+  at::Tensor seq_dc_da_i_a_f;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_a_o;
+  at::Tensor d_c;
+  at::Tensor d_a_i;
+  at::Tensor d_a_f;
+  at::Tensor d_h_prev;
+  at::Tensor d_c_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    c_prev = seq_c_prev.slice(0, start, stop);
+    i = seq_i.slice(0, start, stop);
+    f = seq_f.slice(0, start, stop);
+    c_tilde = seq_c_tilde.slice(0, start, stop);
+    c = seq_c.slice(0, start, stop);
+    o = seq_o.slice(0, start, stop);
+    seq_tanh_c = at::empty_like(c);
+    seq_dc_da_i = at::empty_like(c_tilde);
+    seq_dc_da_f = at::empty_like(c_prev);
+    seq_dh_da_o = at::empty_like(o);
+    seq_dh_dc = at::empty_like(o);
+    // ∂c/∂a_i
+    // ∂c/∂a_f
+    // ∂h/∂a_o
+    // ∂h/∂c
+    backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dh_da_o,
+               o, seq_dh_dc);
+    seq_dc_da_i_a_f = at::stack({seq_dc_da_i, seq_dc_da_f}, 2);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_a_o = seq_d_a_o.select(0, t);
+      d_c = at::empty_like(d_a_o);
+      d_a_i = seq_d_a_i.select(0, t);
+      d_a_f = seq_d_a_f.select(0, t);
+      // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+      // grad of: h = o * tanh(c)
+      // grad of: c = f * c_prev + i * c_tilde
+      // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+      // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+      // grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
+      backward_2(d_a_o, d_h, seq_dh_da_o.select(0, k), d_c, V_o, d_c_next,
+                 seq_dh_dc.select(0, k), seq_d_c_tilde.select(0, t), i.select(0, k),
+                 seq_d_a_i_d_a_f.select(0, t), d_c.unsqueeze(1),
+                 seq_dc_da_i_a_f.select(0, k));
+      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
+      d_c_prev = at::empty_like(d_a_f);
+      d_h_next = d_h_prev;
+      d_c_next = d_c_prev;
+      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
+    }
+  }
+  return {d_c_next, d_h_next};
 }
 """

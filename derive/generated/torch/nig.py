@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7a2a478c943f9ab88efc59de717fb89cbfd08a765c1ddf5eeba030ec01cabb10
+gatecalc-content-sha256: dca1955017d5ba810127fe7a290b29158a2bfaef1012d11ee307a8616ca9c579
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -330,12 +330,13 @@ def forward(params, x, state0=None):
     seq_c_tilde = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        c_prev = seq_c[t]
-        # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
-        maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            c_prev = seq_c[t]
+            # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in
+            #   place
+            maps_x[t].addmm_(h_prev, stack_h_prev_T)
             # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
             # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
             seq_f[t] += 0.5*(V_f*c_prev)
@@ -354,18 +355,11 @@ def forward(params, x, state0=None):
             # h = o * tanh(c)
             h = seq_h[t + 1]
             torch.mul(o, torch.tanh(c), out=h)
-        else:
-            gates = seq_f_c_tilde[t]
-            f = seq_f[t]
-            c_tilde = seq_c_tilde[t]
-            c = seq_c[t + 1]
-            a_o = torch.empty_like(maps_x[t, :, 2*D:3*D])
-            o = seq_o[t]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_1, which writes seq_f[t], gates,
-            #   c, a_o, o, h
-            fused.forward_1(seq_f[t], V_f, c_prev, gates, gate_scale, gate_shift, c, c_tilde, f,
-                            a_o, maps_x[t, :, 2*D:3*D], V_o, o, h)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, V_f, V_o, gate_scale, gate_shift, maps_x, seq_c, seq_c_tilde, seq_f,
+                           seq_f_c_tilde, seq_h, seq_o, stack_h_prev_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -421,10 +415,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             c_prev = seq_c_prev[start:stop]
             f = seq_f[start:stop]
             c_tilde = seq_c_tilde[start:stop]
@@ -439,26 +433,10 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dh_da_o = o*seq_tanh_c*(1 - o)
             # ∂h/∂c
             seq_dh_dc = o*(1 - seq_tanh_c**2)
-        else:
-            c_prev = seq_c_prev[start:stop]
-            f = seq_f[start:stop]
-            c_tilde = seq_c_tilde[start:stop]
-            c = seq_c[start:stop]
-            o = seq_o[start:stop]
-            seq_tanh_c = torch.empty_like(c)
-            seq_dc_da_f = torch.empty_like(c_prev)
-            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
-            seq_dh_da_o = torch.empty_like(o)
-            seq_dh_dc = torch.empty_like(o)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_tanh_c,
-            #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
-            fused.backward_1(seq_tanh_c, c, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde, c_tilde,
-                             seq_dh_da_o, o, seq_dh_dc)
-        seq_dc_da_f_a_c_tilde = torch.stack((seq_dc_da_f, seq_dc_da_c_tilde,), dim=2)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            seq_dc_da_f_a_c_tilde = torch.stack((seq_dc_da_f, seq_dc_da_c_tilde,), dim=2)
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
                 d_a_o = seq_d_a_o[t]
                 torch.mul(d_h, seq_dh_da_o[k], out=d_a_o)
@@ -468,26 +446,19 @@ def backward(params, cache, dy, d_state_T=None):
                 # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
                 torch.mul(d_c[:, None], seq_dc_da_f_a_c_tilde[k], out=seq_d_a_f_d_a_c_tilde[t])
                 d_a_f = seq_d_a_f[t]
-            else:
-                d_a_o = seq_d_a_o[t]
-                d_c = torch.empty_like(d_a_o)
-                d_a_f = seq_d_a_f[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
-                #   seq_d_a_f_d_a_c_tilde[t]
-                fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, seq_dh_dc[k],
-                                 seq_d_a_f_d_a_c_tilde[t], d_c[:, None], seq_dc_da_f_a_c_tilde[k])
-            d_h_prev = d_maps_x[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_x[t] @ stack_h_prev
                 # grad of: c = f * c_prev + c_tilde
                 d_c_prev = d_a_f*V_f + d_c*f[k]
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
-            else:
-                d_c_prev = torch.empty_like(d_a_f)
-                d_h_next = d_h_prev
-                d_c_next = d_c_prev
-                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
-                fused.backward_3(d_c_prev, V_f, d_a_f, d_c, f[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_c_next, d_h_next = fused.backward_loop(D, V_f, V_o, batch, d_maps_x, dy, seq_c,
+                                                 seq_c_prev, seq_c_tilde, seq_d_a_f,
+                                                 seq_d_a_f_d_a_c_tilde, seq_d_a_o, seq_f, seq_o,
+                                                 stack_h_prev, steps, d_c_next, d_h_next,
+                                                 FUSED_BLOCK_VALUES)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)
@@ -687,9 +658,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -704,10 +676,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -744,7 +716,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1034,6 +1006,48 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "forward_1: float or double");
     forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_o,
+                                     at::Tensor gate_scale, at::Tensor gate_shift,
+                                     at::Tensor maps_x, at::Tensor seq_c,
+                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
+                                     at::Tensor seq_f_c_tilde, at::Tensor seq_h,
+                                     at::Tensor seq_o, at::Tensor stack_h_prev_T,
+                                     int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor c_prev;
+  at::Tensor gates;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor a_o;
+  at::Tensor o;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    c_prev = seq_c.select(0, t);
+    // U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps
+    // in place
+    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    gates = seq_f_c_tilde.select(0, t);
+    f = seq_f.select(0, t);
+    c_tilde = seq_c_tilde.select(0, t);
+    c = seq_c.select(0, t + 1);
+    a_o = at::empty_like(maps_x.select(0, t).slice(1, 2*D, 3*D));
+    o = seq_o.select(0, t);
+    h = seq_h.select(0, t + 1);
+    // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+    // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    // f, c_tilde: one tanh over their rows, in place, then each row's scale and shift
+    // c = f * c_prev + c_tilde
+    // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+    // h = o * tanh(c)
+    forward_1(seq_f.select(0, t), V_f, c_prev, gates, gate_scale, gate_shift, c, c_tilde, f,
+              a_o, maps_x.select(0, t).slice(1, 2*D, 3*D), V_o, o, h);
+  }
+  return {};
 }
 
 template <typename T>
@@ -1376,5 +1390,80 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
     backward_3_as<double>(a0, a1, a2, a3, a4);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_o,
+                                      int64_t batch, at::Tensor d_maps_x,
+                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
+                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
+                                      at::Tensor seq_d_a_f, at::Tensor seq_d_a_f_d_a_c_tilde,
+                                      at::Tensor seq_d_a_o, at::Tensor seq_f,
+                                      at::Tensor seq_o, at::Tensor stack_h_prev,
+                                      int64_t steps, at::Tensor d_c_next,
+                                      at::Tensor d_h_next, int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor c_prev;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor o;
+  at::Tensor seq_tanh_c;
+  at::Tensor seq_dc_da_f;
+  at::Tensor seq_dc_da_c_tilde;
+  at::Tensor seq_dh_da_o;
+  at::Tensor seq_dh_dc;
+  at::Tensor seq_dc_da_f_a_c_tilde;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_a_o;
+  at::Tensor d_c;
+  at::Tensor d_a_f;
+  at::Tensor d_h_prev;
+  at::Tensor d_c_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    c_prev = seq_c_prev.slice(0, start, stop);
+    f = seq_f.slice(0, start, stop);
+    c_tilde = seq_c_tilde.slice(0, start, stop);
+    c = seq_c.slice(0, start, stop);
+    o = seq_o.slice(0, start, stop);
+    seq_tanh_c = at::empty_like(c);
+    seq_dc_da_f = at::empty_like(c_prev);
+    seq_dc_da_c_tilde = at::empty_like(c_tilde);
+    seq_dh_da_o = at::empty_like(o);
+    seq_dh_dc = at::empty_like(o);
+    // ∂c/∂a_f
+    // ∂c/∂a_c_tilde
+    // ∂h/∂a_o
+    // ∂h/∂c
+    backward_1(seq_tanh_c, c, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde, c_tilde,
+               seq_dh_da_o, o, seq_dh_dc);
+    seq_dc_da_f_a_c_tilde = at::stack({seq_dc_da_f, seq_dc_da_c_tilde}, 2);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_a_o = seq_d_a_o.select(0, t);
+      d_c = at::empty_like(d_a_o);
+      d_a_f = seq_d_a_f.select(0, t);
+      // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+      // grad of: h = o * tanh(c)
+      // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+      // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+      backward_2(d_a_o, d_h, seq_dh_da_o.select(0, k), d_c, V_o, d_c_next,
+                 seq_dh_dc.select(0, k), seq_d_a_f_d_a_c_tilde.select(0, t), d_c.unsqueeze(1),
+                 seq_dc_da_f_a_c_tilde.select(0, k));
+      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
+      d_c_prev = at::empty_like(d_a_f);
+      d_h_next = d_h_prev;
+      d_c_next = d_c_prev;
+      // grad of: c = f * c_prev + c_tilde
+      backward_3(d_c_prev, V_f, d_a_f, d_c, f.select(0, k));
+    }
+  }
+  return {d_c_next, d_h_next};
 }
 """

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 79cab6faabc78101e73768097094cdd0961ebd407fd8136ced7736b7435deede
+gatecalc-content-sha256: bc7f7287d51948af0ecf4776cff23ffb5eee7535ce18d8442ac5c48ecbbbb7e1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -366,13 +366,13 @@ def forward(params, x, state0=None):
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    for t in range(steps):
-        h_prev = seq_h[t]
-        c_prev = seq_c[t]
-        # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
-        #   maps in place
-        maps_x[t].addmm_(h_prev, stack_h_prev_T)
-        if fused is None:
+    if fused is None:
+        for t in range(steps):
+            h_prev = seq_h[t]
+            c_prev = seq_c[t]
+            # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the
+            #   input's maps in place
+            maps_x[t].addmm_(h_prev, stack_h_prev_T)
             # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
             # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
             # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -394,19 +394,11 @@ def forward(params, x, state0=None):
             # h = o * c
             h = seq_h[t + 1]
             torch.mul(o, c, out=h)
-        else:
-            gates = seq_i_f_c_tilde[t]
-            i = seq_i[t]
-            f = seq_f[t]
-            c_tilde = seq_c_tilde[t]
-            c = seq_c[t + 1]
-            a_o = torch.empty_like(maps_x[t, :, 3*D:4*D])
-            o = seq_o[t]
-            h = seq_h[t + 1]
-            # the operations above as one call of KERNELS' forward_1, which writes seq_i[t],
-            #   seq_f[t], gates, c, a_o, o, h
-            fused.forward_1(seq_i[t], V_i, c_prev, seq_f[t], V_f, gates, gate_scale, gate_shift, c,
-                            c_tilde, f, i, a_o, maps_x[t, :, 3*D:4*D], V_o, o, h)
+    else:
+        # the loop above as one call of KERNELS' forward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        fused.forward_loop(D, V_f, V_i, V_o, gate_scale, gate_shift, maps_x, seq_c, seq_c_tilde,
+                           seq_f, seq_h, seq_i, seq_i_f_c_tilde, seq_o, stack_h_prev_T, steps)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -468,10 +460,10 @@ def backward(params, cache, dy, d_state_T=None):
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params)
-    block = max(1, (BLOCK_VALUES if fused is None else FUSED_BLOCK_VALUES) // max(1, batch*D))
-    for stop in range(steps, 0, -block):
-        start = max(stop - block, 0)
-        if fused is None:
+    if fused is None:
+        block = max(1, BLOCK_VALUES // max(1, batch*D))
+        for stop in range(steps, 0, -block):
+            start = max(stop - block, 0)
             c_prev = seq_c_prev[start:stop]
             i = seq_i[start:stop]
             f = seq_f[start:stop]
@@ -486,27 +478,11 @@ def backward(params, cache, dy, d_state_T=None):
             seq_dc_da_c_tilde = i*(1 - c_tilde**2)
             # ∂h/∂a_o
             seq_dh_da_o = c*o*(1 - o)
-        else:
-            c_prev = seq_c_prev[start:stop]
-            i = seq_i[start:stop]
-            f = seq_f[start:stop]
-            c_tilde = seq_c_tilde[start:stop]
-            c = seq_c[start:stop]
-            o = seq_o[start:stop]
-            seq_dc_da_i = torch.empty_like(c_tilde)
-            seq_dc_da_f = torch.empty_like(c_prev)
-            seq_dc_da_c_tilde = torch.empty_like(c_tilde)
-            seq_dh_da_o = torch.empty_like(c)
-            # the operations above as one call of KERNELS' backward_1, which writes seq_dc_da_i,
-            #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o
-            fused.backward_1(seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde,
-                             seq_dh_da_o, c, o)
-        seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
-                                                dim=2)
-        for t in reversed(range(start, stop)):
-            k = t - start
-            d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            if fused is None:
+            seq_dc_da_i_a_f_a_c_tilde = torch.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
+                                                    dim=2)
+            for t in reversed(range(start, stop)):
+                k = t - start
+                d_h = (d_h_next if dy is None else d_h_next + dy[t])
                 # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
                 d_a_o = seq_d_a_o[t]
                 torch.mul(d_h, seq_dh_da_o[k], out=d_a_o)
@@ -519,28 +495,19 @@ def backward(params, cache, dy, d_state_T=None):
                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
                 d_a_i = seq_d_a_i[t]
                 d_a_f = seq_d_a_f[t]
-            else:
-                d_a_o = seq_d_a_o[t]
-                d_c = torch.empty_like(d_a_o)
-                d_a_i = seq_d_a_i[t]
-                d_a_f = seq_d_a_f[t]
-                # the operations above as one call of KERNELS' backward_2, which writes d_a_o, d_c,
-                #   seq_d_a_i_d_a_f_d_a_c_tilde[t]
-                fused.backward_2(d_a_o, d_h, seq_dh_da_o[k], d_c, V_o, d_c_next, o[k],
-                                 seq_d_a_i_d_a_f_d_a_c_tilde[t], d_c[:, None],
-                                 seq_dc_da_i_a_f_a_c_tilde[k])
-            d_h_prev = d_maps_x[t] @ stack_h_prev
-            if fused is None:
+                d_h_prev = d_maps_x[t] @ stack_h_prev
                 # grad of: c = f * c_prev + i * c_tilde
                 d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
                 d_h_next = d_h_prev
                 d_c_next = d_c_prev
-            else:
-                d_c_prev = torch.empty_like(d_a_f)
-                d_h_next = d_h_prev
-                d_c_next = d_c_prev
-                # the operations above as one call of KERNELS' backward_3, which writes d_c_prev
-                fused.backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f[k])
+    else:
+        # the loop above as one call of KERNELS' backward_loop: the same statements in C++, each run
+        #   of elementwise ones a fused kernel
+        d_c_next, d_h_next = fused.backward_loop(D, V_f, V_i, V_o, batch, d_maps_x, dy, seq_c,
+                                                 seq_c_prev, seq_c_tilde, seq_d_a_f, seq_d_a_i,
+                                                 seq_d_a_i_d_a_f_d_a_c_tilde, seq_d_a_o, seq_f,
+                                                 seq_i, seq_o, stack_h_prev, steps, d_c_next,
+                                                 d_h_next, FUSED_BLOCK_VALUES)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)
@@ -756,9 +723,10 @@ class Cell(torch.nn.Module):
 
 
 FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -773,10 +741,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -813,7 +781,7 @@ def _build_kernels():
         return None
 
 
-KERNEL_NAMES = ('forward_1', 'backward_1', 'backward_2', 'backward_3')
+KERNEL_NAMES = ('forward_loop', 'backward_loop')
 
 
 # the fused kernels, C++ (built by _build_kernels)
@@ -1136,6 +1104,53 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
     forward_1_as<double>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
                          a16);
   }
+}
+
+std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                     at::Tensor V_o, at::Tensor gate_scale,
+                                     at::Tensor gate_shift, at::Tensor maps_x,
+                                     at::Tensor seq_c, at::Tensor seq_c_tilde,
+                                     at::Tensor seq_f, at::Tensor seq_h, at::Tensor seq_i,
+                                     at::Tensor seq_i_f_c_tilde, at::Tensor seq_o,
+                                     at::Tensor stack_h_prev_T, int64_t steps) {
+  at::NoGradGuard no_grad;
+  at::Tensor h_prev;
+  at::Tensor c_prev;
+  at::Tensor gates;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor a_o;
+  at::Tensor o;
+  at::Tensor h;
+  for (int64_t t = 0; t < steps; ++t) {
+    h_prev = seq_h.select(0, t);
+    c_prev = seq_c.select(0, t);
+    // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
+    // the input's maps in place
+    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    gates = seq_i_f_c_tilde.select(0, t);
+    i = seq_i.select(0, t);
+    f = seq_f.select(0, t);
+    c_tilde = seq_c_tilde.select(0, t);
+    c = seq_c.select(0, t + 1);
+    a_o = at::empty_like(maps_x.select(0, t).slice(1, 3*D, 4*D));
+    o = seq_o.select(0, t);
+    h = seq_h.select(0, t + 1);
+    // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+    // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+    // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    // i, f, c_tilde: one tanh over their rows, in place, then each row's scale and
+    // shift
+    // c = f * c_prev + i * c_tilde
+    // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+    // h = o * c
+    forward_1(seq_i.select(0, t), V_i, c_prev, seq_f.select(0, t), V_f, gates, gate_scale,
+              gate_shift, c, c_tilde, f, i, a_o, maps_x.select(0, t).slice(1, 3*D, 4*D), V_o,
+              o, h);
+  }
+  return {};
 }
 
 template <typename T>
@@ -1468,5 +1483,85 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
     TORCH_CHECK(a0.scalar_type() == at::kDouble, "backward_3: float or double");
     backward_3_as<double>(a0, a1, a2, a3, a4, a5, a6);
   }
+}
+
+std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
+                                      at::Tensor V_o, int64_t batch, at::Tensor d_maps_x,
+                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
+                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
+                                      at::Tensor seq_d_a_f, at::Tensor seq_d_a_i,
+                                      at::Tensor seq_d_a_i_d_a_f_d_a_c_tilde,
+                                      at::Tensor seq_d_a_o, at::Tensor seq_f,
+                                      at::Tensor seq_i, at::Tensor seq_o,
+                                      at::Tensor stack_h_prev, int64_t steps,
+                                      at::Tensor d_c_next, at::Tensor d_h_next,
+                                      int64_t block_values) {
+  at::NoGradGuard no_grad;
+  int64_t block = 0;
+  int64_t start = 0;
+  int64_t stop = 0;
+  at::Tensor c_prev;
+  at::Tensor i;
+  at::Tensor f;
+  at::Tensor c_tilde;
+  at::Tensor c;
+  at::Tensor o;
+  at::Tensor seq_dc_da_i;
+  at::Tensor seq_dc_da_f;
+  at::Tensor seq_dc_da_c_tilde;
+  at::Tensor seq_dh_da_o;
+  at::Tensor seq_dc_da_i_a_f_a_c_tilde;
+  int64_t k = 0;
+  at::Tensor d_h;
+  at::Tensor d_a_o;
+  at::Tensor d_c;
+  at::Tensor d_a_i;
+  at::Tensor d_a_f;
+  at::Tensor d_h_prev;
+  at::Tensor d_c_prev;
+  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
+  for (stop = steps; stop > 0; stop -= block) {
+    start = std::max<int64_t>(stop - block, 0);
+    c_prev = seq_c_prev.slice(0, start, stop);
+    i = seq_i.slice(0, start, stop);
+    f = seq_f.slice(0, start, stop);
+    c_tilde = seq_c_tilde.slice(0, start, stop);
+    c = seq_c.slice(0, start, stop);
+    o = seq_o.slice(0, start, stop);
+    seq_dc_da_i = at::empty_like(c_tilde);
+    seq_dc_da_f = at::empty_like(c_prev);
+    seq_dc_da_c_tilde = at::empty_like(c_tilde);
+    seq_dh_da_o = at::empty_like(c);
+    // ∂c/∂a_i
+    // ∂c/∂a_f
+    // ∂c/∂a_c_tilde
+    // ∂h/∂a_o
+    backward_1(seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde,
+               seq_dh_da_o, c, o);
+    seq_dc_da_i_a_f_a_c_tilde = at::stack({seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde}, 2);
+    for (int64_t t = stop - 1; t >= start; --t) {
+      k = t - start;
+      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
+      d_a_o = seq_d_a_o.select(0, t);
+      d_c = at::empty_like(d_a_o);
+      d_a_i = seq_d_a_i.select(0, t);
+      d_a_f = seq_d_a_f.select(0, t);
+      // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
+      // grad of: h = o * c
+      // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
+      // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
+      // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+      backward_2(d_a_o, d_h, seq_dh_da_o.select(0, k), d_c, V_o, d_c_next, o.select(0, k),
+                 seq_d_a_i_d_a_f_d_a_c_tilde.select(0, t), d_c.unsqueeze(1),
+                 seq_dc_da_i_a_f_a_c_tilde.select(0, k));
+      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
+      d_c_prev = at::empty_like(d_a_f);
+      d_h_next = d_h_prev;
+      d_c_next = d_c_prev;
+      // grad of: c = f * c_prev + i * c_tilde
+      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
+    }
+  }
+  return {d_c_next, d_h_next};
 }
 """

@@ -53,6 +53,8 @@ def names_read(value) -> set[str]:
             stack.extend(item)
         elif isinstance(item, ir.Span):
             stack.extend((item.start, item.stop))
+        elif isinstance(item, ir.Return):
+            found |= set(item.values)
         elif is_dataclass(item):
             if isinstance(item, ir.Elementwise) or isinstance(item, ir.Reduce):
                 placed = {name for name, _ in item.places}

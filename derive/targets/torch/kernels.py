@@ -1,6 +1,8 @@
 """Fused C++ kernels for the torch target: each run of elementwise statements inside a time loop
 (a step's ``ElementwiseBlock``, a block's partial derivatives) becomes one C++ function, called
-once instead of one torch operation per sum, product and function.
+once instead of one torch operation per sum, product and function. The time loop around them is
+one C++ function too where ``loops.py`` can print it (every built-in cell's); elsewhere Python
+calls each run's kernel.
 
 Measured before it was built (``lstm``, forward + backward, the user's loop of ``nn.Linear`` as
 the baseline of ``python -m verify bench --target torch``): the torch operations spent as long
@@ -217,6 +219,28 @@ class Kernel:
     allocations: tuple[tuple[str, str], ...]  # (name, like): new outputs made before the call
     shared: bool = False  # every output has rows (rank >= 2): one region may run them all
 
+    def source(self) -> str:
+        return kernel_source(self)
+
+
+FUSABLE = (ir.Comment, ir.Bind, ir.Elementwise, ir.Activate)
+"""Statements a run of a fused kernel is made of (the Binds stay views, no work)."""
+
+
+def split_runs(body) -> list:
+    """A loop body's statements in order: each run of consecutive ``FUSABLE`` ones (an
+    ``ElementwiseBlock``'s joined in) as a list, which may be empty, every other one alone."""
+    items, run = [], []
+    for node in body:
+        if isinstance(node, ir.ElementwiseBlock):
+            run += node.body
+        elif isinstance(node, FUSABLE):
+            run.append(node)
+        else:
+            items += [run, node]
+            run = []
+    return items + [run]
+
 
 class Unfusable(Exception):
     """A run the kernels cannot take; it stays torch operations."""
@@ -430,8 +454,15 @@ def _wrap_call(line: str, width: int = WIDTH - 4) -> list[str]:
     if len(line) <= width:
         return [line]
     indent = " " * (line.index("(") + 1)
+    pieces, depth, last = [], 0, 0  # split at the commas between the call's own arguments
+    for n, char in enumerate(line):
+        depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(char, 0)
+        if depth == 1 and line.startswith(", ", n):
+            pieces.append(line[last:n])
+            last = n + 2
+    pieces.append(line[last:])
     out = [""]
-    for piece in line.split(", "):
+    for piece in pieces:
         if out[-1] and len(out[-1]) + len(piece) + 2 > width:
             out[-1] += ","
             out.append(indent + piece)
@@ -467,9 +498,10 @@ def _wrap(line: str, width: int) -> list[str]:
 
 
 LOADER = '''FUSED = True
-"""Run each time loop's elementwise statements as the fused C++ kernels of KERNELS (one call
-for what is otherwise a torch operation per sum, product and function): on a CPU, in float32 and
-float64, once they build. Read at call time; False: always the torch operations."""
+"""Run each time loop as the C++ of KERNELS (the loop's statements as ATen calls, each run of
+elementwise statements one fused kernel, for what is otherwise a torch operation per sum,
+product and function): on a CPU, in float32 and float64, once they build. Read at call time;
+False: always the torch operations."""
 
 FUSED_BLOCK_VALUES = 131072
 """BLOCK_VALUES when the kernels run: a block's partial derivatives are one kernel call, so
@@ -484,10 +516,10 @@ _BUILT = {}
 def _fused(xs, params):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    (the kernels write through raw pointers, unseen by it), a parameter whose rows are not
-    contiguous, or no build."""
+    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
+    rows are not contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
     if "kernels" not in _BUILT:
@@ -532,4 +564,4 @@ def loader() -> str:
 
 def source(all_kernels) -> str:
     """The C++ source of a module's kernels, as the module holds it."""
-    return PRELUDE + "".join("\n" + kernel_source(k) for k in all_kernels)
+    return PRELUDE + "".join("\n" + k.source() for k in all_kernels)

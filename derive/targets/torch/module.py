@@ -2,8 +2,8 @@
 
 The functions of the NumPy module's contract (step_forward, step_backward, forward, backward)
 are the same loop IR, lowered once from the same plan, printed by ``FusingTorchCodePrinter``:
-torch operations, and beside each run of elementwise statements in a time loop the call of a
-fused C++ kernel (``kernels.py``; the module carries its source and loader). Around them, the
+torch operations, and beside each time loop the call of the same loop in C++ (``loops.py``),
+its elementwise runs fused kernels (``kernels.py``; the module carries its source and loader). Around them, the
 parts that read only the module's constants (``autograd.py``): init_params, argument checks,
 the autograd.Function over the whole sequence and the nn.Module. The module imports only torch
 (and the standard library to build its kernels).
@@ -51,7 +51,7 @@ def generate_module(derivation: Derivation) -> str:
              autograd.function(cell, recompute_reads(derivation, plan)),
              autograd.cell_module(cell)]
     if printer.kernels:
-        names = tuple(k.name for k in printer.kernels)
+        names = tuple(printer.exported)
         parts += [kernels.loader(), f"KERNEL_NAMES = {names!r}"]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     if printer.kernels:  # C++, not wrapped as Python

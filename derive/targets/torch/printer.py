@@ -17,7 +17,8 @@ from derive.ad.blocks import BLOCKS, block_of
 from derive.targets import ir
 from derive.targets.compiled.ranks import infer_ranks
 from derive.targets.numpy.printer import NumPyCodePrinter
-from derive.targets.torch import kernels
+from derive.targets.lower.rewrites import names_read
+from derive.targets.torch import kernels, loops
 
 # each building block of derive/ad/blocks.py as a torch call ({a}: its argument), and into {out}
 FUNCTIONS = MappingProxyType({
@@ -129,20 +130,35 @@ class FusingTorchCodePrinter(TorchCodePrinter):
             fused.forward_1(<the views it reads and writes>)
 
     ``fused`` is bound once before a function's first such loop (``_fused(xs, params)``: the
-    compiled kernels, or None where they do not run). Kernels are named after their function,
-    numbered in the order they are printed (``backward_2``)."""
+    compiled kernels, or None where they do not run). A whole time loop that ``loops.py`` can
+    print as C++ is one call instead (its runs fused there, called from C++):
+
+        if fused is None:
+            <the loop, torch operations>
+        else:
+            fused.forward_loop(<what it reads>)
+
+    Kernels are named after their function, runs numbered in the order they are printed
+    (``backward_2``), loops ``backward_loop``; ``exported`` names those Python calls."""
 
     def __init__(self):
-        self.kernels: list[kernels.Kernel] = []
+        self.kernels: list = []  # kernels.Kernel and loops.LoopKernel, in the source's order
+        self.exported: list[str] = []
+        self.kinds: dict[str, str | None] = {}  # names bound so far at the function's top level
         self.loop_depth = 0
         self.ranks_at: dict[int, dict[str, int]] = {}
         self.function = ""
         self.fused_bound = False
         self.count = 0  # kernels of the function being printed
+        self.runs = "both"  # "operations" while printing the torch side of a loop kernel
 
     def _print_Function(self, node: ir.Function) -> list[str]:
         self.ranks_at, self.function, self.fused_bound = infer_ranks(node), node.name, False
         self.count = 0
+        self.kinds = {}
+        for arg in node.args:  # the sequence functions' arguments a loop may read
+            name = arg.partition("=")[0]
+            self.kinds[name] = {"dy": loops.OPTIONAL, "x": loops.TENSOR, "xs": loops.TENSOR}.get(name)
         return super()._print_Function(node)
 
     def _print_Loop(self, node: ir.Loop) -> list[str]:
@@ -169,31 +185,62 @@ class FusingTorchCodePrinter(TorchCodePrinter):
     def block(self, body) -> list[str]:
         lines: list[str] = []
         if self.loop_depth == 0:
-            for node in body:
+            for n, node in enumerate(body):
                 before = len(self.kernels)
-                printed = self.lines(node)
+                if isinstance(node, (ir.Loop, ir.BlockLoop)):
+                    printed = self._loop(node, names_read(tuple(body[n + 1:])))
+                else:
+                    printed = self.lines(node)
+                self.kinds.update(loops.kinds_bound(node))
                 if len(self.kernels) > before and not self.fused_bound:
                     self.fused_bound = True
                     printed = ["# the fused C++ kernels of the loops below, or None (then torch "
                                "operations run)", "fused = _fused(xs, params)", *printed]
                 lines += printed
         else:
-            run: list[ir.Node] = []
-            for node in body:
-                if isinstance(node, ir.ElementwiseBlock):
-                    run += node.body
-                elif isinstance(node, FUSABLE):
-                    run.append(node)
-                else:
-                    lines += self._run(run) + self.lines(node)
-                    run = []
-            lines += self._run(run)
+            lines = [line for item in kernels.split_runs(body)
+                     for line in (self._run(item) if isinstance(item, list) else self.lines(item))]
         return [self.indent + line if line else line for line in lines]
+
+    def _loop(self, node, read_after: set[str]) -> list[str]:
+        """A time loop as one C++ call beside its torch operations, or (``Unfusable``) as a
+        Python loop whose runs are fused one by one."""
+        count = self.count
+
+        def run_name():
+            self.count += 1
+            return f"{self.function}_{self.count}"
+        loops_before = sum(isinstance(k, loops.LoopKernel) and k.name.startswith(self.function)
+                           for k in self.kernels)
+        name = f"{self.function}_loop" + (f"_{loops_before + 1}" if loops_before else "")
+        printer = loops.CppLoopPrinter(name, self.kinds, self.ranks_at, run_name)
+        try:
+            loop = printer.make(node, read_after)
+        except kernels.Unfusable:
+            self.count = count
+            return self.lines(node)
+        self.kernels += [*printer.runs, loop]
+        self.exported.append(name)
+        self.runs = "operations"
+        try:
+            plain = self.lines(node)
+        finally:
+            self.runs = "both"
+        call = f"fused.{name}({', '.join(loop.args)})"
+        if len(loop.returns) == 1:
+            call = f"{loop.returns[0]} = {call}[0]"
+        elif loop.returns:
+            call = f"{', '.join(loop.returns)} = {call}"
+        return ["if fused is None:", *[self.indent + line for line in plain], "else:",
+                self.indent + f"# the loop above as one call of KERNELS' {name}: the same "
+                "statements in C++, each run of elementwise ones a fused kernel",
+                self.indent + call]
 
     def _run(self, run: list[ir.Node]) -> list[str]:
         """A run's lines: the torch operations, and beside them its kernel's call if it has one."""
         plain = [line for node in run for line in self.lines(node)]
-        if not any(isinstance(node, (ir.Elementwise, ir.Activate)) for node in run):
+        if self.runs == "operations" or not any(isinstance(node, (ir.Elementwise, ir.Activate))
+                                                for node in run):
             return plain
         name = f"{self.function}_{self.count + 1}"
         try:
@@ -201,6 +248,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         except kernels.Unfusable:
             return plain
         self.kernels.append(kernel)
+        self.exported.append(name)
         self.count += 1
         allocate = dict(kernel.allocations)
         call = []
@@ -215,6 +263,3 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         return ["if fused is None:", *[self.indent + line for line in plain],
                 "else:", *[self.indent + line for line in call]]
 
-
-FUSABLE = (ir.Comment, ir.Bind, ir.Elementwise, ir.Activate)
-"""Statements a run of a fused kernel is made of (the Binds stay Python: views, no work)."""
