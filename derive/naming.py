@@ -91,9 +91,9 @@ def fresh_name(name: str, taken: set[str]) -> str:
 # Modules a generated module imports, for any target (NumPy today; PyTorch and a compiled target
 # next): a cell may not take their names, and a module file may not be named after them.
 IMPORTED_MODULES = frozenset({"numpy", "math", "torch", "numba", "scipy", "derive", "hashlib",
-                              "platform", "subprocess", "warnings"})
+                              "os", "platform", "subprocess", "time", "warnings"})
 # derive: the compiled modules import their vectorisable tanh and sigmoid from
-# derive.targets.compiled.runtime; hashlib, platform, subprocess, warnings: the torch modules
+# derive.targets.compiled.runtime; hashlib, os, platform, subprocess, time, warnings: the torch modules
 # build their fused kernels with them
 # Locals the sequence code names through its fresh-name allocator: when a cell takes one of these
 # names (a state 'k'), the code renames its own ('k_'); so a cell may use them.

@@ -182,3 +182,29 @@ def test_two_views_of_an_array_and_an_array_named_like_the_second_get_distinct_p
     kernel = kernels.make_kernel("k", run, ranks, lambda ref: repr(ref))
     pointers = [p for _, p, _ in kernel.statements[0].operands]
     assert len(pointers) == len(set(pointers)) == 4, pointers
+
+
+def test_a_lock_left_by_a_stopped_build_is_not_waited_for(monkeypatch, tmp_path):
+    """torch before 2.14 waits forever for the lock file of a build that was killed: the
+    module says which file it is and runs the torch operations instead; a young lock (a build
+    running now) is left to torch."""
+    import os
+    import time
+    module = torch_generated("lstm")
+    from torch.utils import cpp_extension
+    built = []
+    monkeypatch.setattr(cpp_extension, "_get_build_directory", lambda name, verbose: str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load_inline",
+                        lambda *args, **kwargs: built.append(args[0]) or "built")
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    old = time.time() - 2 * module.STALE_LOCK_SECONDS
+    os.utime(lock, (old, old))
+    monkeypatch.setattr(module, "_BUILT", {})
+    with pytest.warns(RuntimeWarning, match="minutes old") as caught:
+        assert module._fused(torch.zeros(1, dtype=torch.float64), {}) is None
+    assert str(lock) in str(caught[0].message) and built == []
+    os.utime(lock, None)  # a build holding it now
+    monkeypatch.setattr(module, "_BUILT", {})
+    assert module._fused(torch.zeros(1, dtype=torch.float64), {}) == "built"
+    assert len(built) == 1

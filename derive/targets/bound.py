@@ -19,7 +19,7 @@ MODULE_NAMES = frozenset({
     "Cell", "PREVIOUS", "RECOMPUTE_READS", "recompute", "SequenceFunction", "DTYPES", "JIT",
     "SIGNATURES", "signature", "NUMPY_FROM", "one_blas_thread",
     # the torch target's fused kernels
-    "FUSED", "FUSED_BLOCK_VALUES", "KERNELS", "KERNEL_FLAGS", "KERNEL_NAMES",
+    "FUSED", "FUSED_BLOCK_VALUES", "KERNELS", "KERNEL_FLAGS", "KERNEL_NAMES", "STALE_LOCK_SECONDS",
 })
 # arguments and fixed locals of the generated functions
 LOCAL_NAMES = frozenset({

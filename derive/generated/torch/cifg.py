@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1ca1b497fc11f53ab563daf82a67e37327f70793a68485def62b640f382281a3
+gatecalc-content-sha256: 8f2f353eb66af2bbf12cc1cfe51e59978c6545b6bf4fb7eb6b8be1c9f94aa324
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -656,6 +656,11 @@ faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
+STALE_LOCK_SECONDS = 600
+"""A build's lock file older than this (a build takes about 20 s) is taken as left by a build
+that was stopped: the kernels are then not built (and the torch operations run) rather than
+wait for it."""
+
 _BUILT = {}
 
 
@@ -678,8 +683,10 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import os
     import platform
     import subprocess
+    import time
     import warnings
     from torch.utils import cpp_extension
     # built for this processor (-march=native): its name and features are part of the name
@@ -689,8 +696,20 @@ def _build_kernels():
     except OSError:
         machine = [platform.machine(), platform.processor()]
     digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
+    name = f"gatecalc_{CELL}_{digest}"
+    try:  # torch (before 2.14) waits forever for the lock file of a build killed earlier
+        lock = os.path.join(cpp_extension._get_build_directory(name, False), "lock")
+        age = time.time() - os.path.getmtime(lock)
+    except (AttributeError, OSError):
+        age = None
+    if age is not None and age > STALE_LOCK_SECONDS:
+        warnings.warn(f"{CELL}: the fused C++ kernels are not built, so the torch operations "
+                      f"run (slower): {lock} is {age / 60:.0f} minutes old, left by a build "
+                      "that was stopped, and torch would wait for it forever. If no build of "
+                      "them is running, delete it.", RuntimeWarning, stacklevel=3)
+        return None
     try:
-        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+        return cpp_extension.load_inline(name, KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0d81b58fbeb36c8b37753aeb40ed2043c4dea06203e3cbfaa890d642b95e481d
+gatecalc-content-sha256: 59610ecc69a73bc4f9a84adf9d6ff8af55df2f917c672151bb065daa05d48035
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -638,6 +638,11 @@ faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
+STALE_LOCK_SECONDS = 600
+"""A build's lock file older than this (a build takes about 20 s) is taken as left by a build
+that was stopped: the kernels are then not built (and the torch operations run) rather than
+wait for it."""
+
 _BUILT = {}
 
 
@@ -660,8 +665,10 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import os
     import platform
     import subprocess
+    import time
     import warnings
     from torch.utils import cpp_extension
     # built for this processor (-march=native): its name and features are part of the name
@@ -671,8 +678,20 @@ def _build_kernels():
     except OSError:
         machine = [platform.machine(), platform.processor()]
     digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
+    name = f"gatecalc_{CELL}_{digest}"
+    try:  # torch (before 2.14) waits forever for the lock file of a build killed earlier
+        lock = os.path.join(cpp_extension._get_build_directory(name, False), "lock")
+        age = time.time() - os.path.getmtime(lock)
+    except (AttributeError, OSError):
+        age = None
+    if age is not None and age > STALE_LOCK_SECONDS:
+        warnings.warn(f"{CELL}: the fused C++ kernels are not built, so the torch operations "
+                      f"run (slower): {lock} is {age / 60:.0f} minutes old, left by a build "
+                      "that was stopped, and torch would wait for it forever. If no build of "
+                      "them is running, delete it.", RuntimeWarning, stacklevel=3)
+        return None
     try:
-        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+        return cpp_extension.load_inline(name, KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3ce54dc4da97416f66953ad33128d352e1c96b9d2be416bec598e6c3e4e8556a
+gatecalc-content-sha256: b143ff87371da04d3fec4742015b20a79553aa1756f9cb1cad25ba0491ec6038
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -641,6 +641,11 @@ faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
+STALE_LOCK_SECONDS = 600
+"""A build's lock file older than this (a build takes about 20 s) is taken as left by a build
+that was stopped: the kernels are then not built (and the torch operations run) rather than
+wait for it."""
+
 _BUILT = {}
 
 
@@ -663,8 +668,10 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import os
     import platform
     import subprocess
+    import time
     import warnings
     from torch.utils import cpp_extension
     # built for this processor (-march=native): its name and features are part of the name
@@ -674,8 +681,20 @@ def _build_kernels():
     except OSError:
         machine = [platform.machine(), platform.processor()]
     digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
+    name = f"gatecalc_{CELL}_{digest}"
+    try:  # torch (before 2.14) waits forever for the lock file of a build killed earlier
+        lock = os.path.join(cpp_extension._get_build_directory(name, False), "lock")
+        age = time.time() - os.path.getmtime(lock)
+    except (AttributeError, OSError):
+        age = None
+    if age is not None and age > STALE_LOCK_SECONDS:
+        warnings.warn(f"{CELL}: the fused C++ kernels are not built, so the torch operations "
+                      f"run (slower): {lock} is {age / 60:.0f} minutes old, left by a build "
+                      "that was stopped, and torch would wait for it forever. If no build of "
+                      "them is running, delete it.", RuntimeWarning, stacklevel=3)
+        return None
     try:
-        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+        return cpp_extension.load_inline(name, KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:

@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4042b661e0c65cbfd138e729ca62d302232a5703d0904ad7ece4a33da689ec3e
+gatecalc-content-sha256: f5123b54e5e9bed70829c34ec69bc621884df69392b9727fa019a95e81e45c43
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -625,6 +625,11 @@ faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
+STALE_LOCK_SECONDS = 600
+"""A build's lock file older than this (a build takes about 20 s) is taken as left by a build
+that was stopped: the kernels are then not built (and the torch operations run) rather than
+wait for it."""
+
 _BUILT = {}
 
 
@@ -647,8 +652,10 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import os
     import platform
     import subprocess
+    import time
     import warnings
     from torch.utils import cpp_extension
     # built for this processor (-march=native): its name and features are part of the name
@@ -658,8 +665,20 @@ def _build_kernels():
     except OSError:
         machine = [platform.machine(), platform.processor()]
     digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
+    name = f"gatecalc_{CELL}_{digest}"
+    try:  # torch (before 2.14) waits forever for the lock file of a build killed earlier
+        lock = os.path.join(cpp_extension._get_build_directory(name, False), "lock")
+        age = time.time() - os.path.getmtime(lock)
+    except (AttributeError, OSError):
+        age = None
+    if age is not None and age > STALE_LOCK_SECONDS:
+        warnings.warn(f"{CELL}: the fused C++ kernels are not built, so the torch operations "
+                      f"run (slower): {lock} is {age / 60:.0f} minutes old, left by a build "
+                      "that was stopped, and torch would wait for it forever. If no build of "
+                      "them is running, delete it.", RuntimeWarning, stacklevel=3)
+        return None
     try:
-        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+        return cpp_extension.load_inline(name, KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:

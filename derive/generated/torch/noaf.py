@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: bc7f7287d51948af0ecf4776cff23ffb5eee7535ce18d8442ac5c48ecbbbb7e1
+gatecalc-content-sha256: 2e3b53fc938bcde4569a4032095d403321891abfa40d22c204de6ff652b30ca5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -735,6 +735,11 @@ faster than BLOCK_VALUES' 2**13; 2**14 to 2**19 were within the machine's noise)
 
 KERNEL_FLAGS = ('-O3', '-march=native', '-ffast-math', '-fopenmp')
 
+STALE_LOCK_SECONDS = 600
+"""A build's lock file older than this (a build takes about 20 s) is taken as left by a build
+that was stopped: the kernels are then not built (and the torch operations run) rather than
+wait for it."""
+
 _BUILT = {}
 
 
@@ -757,8 +762,10 @@ def _build_kernels():
     torch, under a name that changes with the source, so a second process loads it). A build
     that fails warns once, saying what it needs, and the torch operations run instead."""
     import hashlib
+    import os
     import platform
     import subprocess
+    import time
     import warnings
     from torch.utils import cpp_extension
     # built for this processor (-march=native): its name and features are part of the name
@@ -768,8 +775,20 @@ def _build_kernels():
     except OSError:
         machine = [platform.machine(), platform.processor()]
     digest = hashlib.sha256(repr((KERNELS, KERNEL_FLAGS, machine)).encode()).hexdigest()[:16]
+    name = f"gatecalc_{CELL}_{digest}"
+    try:  # torch (before 2.14) waits forever for the lock file of a build killed earlier
+        lock = os.path.join(cpp_extension._get_build_directory(name, False), "lock")
+        age = time.time() - os.path.getmtime(lock)
+    except (AttributeError, OSError):
+        age = None
+    if age is not None and age > STALE_LOCK_SECONDS:
+        warnings.warn(f"{CELL}: the fused C++ kernels are not built, so the torch operations "
+                      f"run (slower): {lock} is {age / 60:.0f} minutes old, left by a build "
+                      "that was stopped, and torch would wait for it forever. If no build of "
+                      "them is running, delete it.", RuntimeWarning, stacklevel=3)
+        return None
     try:
-        return cpp_extension.load_inline(f"gatecalc_{CELL}_{digest}", KERNELS,
+        return cpp_extension.load_inline(name, KERNELS,
                                          functions=list(KERNEL_NAMES),
                                          extra_cflags=list(KERNEL_FLAGS))
     except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
