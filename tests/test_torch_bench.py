@@ -73,9 +73,32 @@ class _Products(torch.overrides.TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+class _AtenProducts:
+    """Records the shapes (m, k, n) of every ATen matrix product run under it, called from
+    Python or from C++ (the kernels' time loops), through torch's profiler."""
+
+    def __enter__(self):
+        from torch.profiler import ProfilerActivity, profile
+        self.profile = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+        self.profile.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.profile.__exit__(*exc)
+        self.shapes = []
+        for event in self.profile.events():
+            if event.name in ("aten::mm", "aten::addmm_"):
+                a, b = event.input_shapes[-2:] if event.name == "aten::mm" else \
+                    event.input_shapes[1:3]
+                self.shapes.append((a[0], a[1], b[1]))
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru_cho", "lstmp"])
-def test_the_products_column_times_the_products_the_generated_code_makes(name):
-    """The shapes read off the plan are those the generated forward and backward multiply."""
+@pytest.mark.parametrize("fused", [False, True], ids=["torch-loops", "cpp-loops"])
+def test_the_products_column_times_the_products_the_generated_code_makes(name, fused):
+    """The shapes read off the plan are those the generated forward and backward multiply,
+    as torch loops (seen as torch calls) and as the kernels' C++ loops (seen by the profiler;
+    without a compiler those are the torch loops again)."""
     from collections import Counter
     from torch_targets import torch_generated
 
@@ -83,9 +106,14 @@ def test_the_products_column_times_the_products_the_generated_code_makes(name):
     sizes = {kw: n for n, kw in zip((3, 4, 2), module.SIZES.values())}
     params = module.init_params(**sizes)
     x = torch.randn(5, 2, sizes["input_size"], dtype=torch.float64)
-    with _Products() as recorded:
-        y, _, cache = module.forward(params, x)
-        module.backward(params, cache, torch.ones_like(y))
+    saved = module.FUSED
+    module.FUSED = fused
+    try:
+        with (_AtenProducts() if fused else _Products()) as recorded:
+            y, _, cache = module.forward(params, x)
+            module.backward(params, cache, torch.ones_like(y))
+    finally:
+        module.FUSED = saved
     expected = Counter()
     for calls, m, k, n in torch_bench.schedule_products(5, 2, sizes, name):
         expected[(m, k, n)] += calls
