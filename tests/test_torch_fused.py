@@ -120,6 +120,11 @@ def test_the_kernels_are_not_used_off_cpu_off_float_under_autograd_or_when_turne
     recorded = {k: v.clone().requires_grad_(True) for k, v in params.items()}
     assert module._fused(torch.zeros(1, dtype=torch.float64), recorded) is None
     assert module._fused(torch.zeros(1, dtype=torch.float64, requires_grad=True), params) is None
+    state0 = {"h": torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)}
+    assert module._fused(torch.zeros(1, dtype=torch.float64), params, state0) is None
+    cache = {"kept": {"c": state0["h"]}, "xs": torch.zeros(1)}
+    assert module._fused(torch.zeros(1, dtype=torch.float64), params, cache, None, {}) is None
+    assert module._fused(torch.zeros(1, dtype=torch.float64), params, None, None, {}) == "built"
     with torch.no_grad():  # not recording: the kernels may run
         assert module._fused(torch.zeros(1, dtype=torch.float64), recorded) == "built"
     strided = {**params, "U_i": params["U_i"].T.contiguous().T}  # rows not contiguous

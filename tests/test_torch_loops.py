@@ -24,15 +24,28 @@ def _printer(kinds=None):
 
 def test_views_print_as_aten_calls():
     """A number selects (and the axes after it move down one), a span slices, a new axis
-    unsqueezes, a whole axis is left as it is; an optional tensor is dereferenced."""
+    unsqueezes, a whole axis is left as it is; an optional tensor is read through value(), which
+    raises if it is absent. Every name is the IR's and ``_``."""
     printer = _printer({"dy": loops.OPTIONAL})
-    assert printer.ref(Ref("seq")[t, ALL, Span(0, 2 * D)]) == "seq.select(0, t).slice(1, 0, 2*D)"
-    assert printer.ref(Ref("seq")[Span(start, stop)]) == "seq.slice(0, start, stop)"
-    assert printer.ref(Ref("seq")[Span(None, -1)]) == "seq.slice(0, 0, -1)"
-    assert printer.ref(Ref("seq")[Span(1, None)]) == "seq.slice(0, 1, INT64_MAX)"
-    assert printer.ref(Ref("d_c")[ALL, NewAxis()]) == "d_c.unsqueeze(1)"
-    assert printer.ref(Ref("stacked")[k, ALL]) == "stacked.select(0, k)"
-    assert printer.ref(Ref("dy")[t]) == "(*dy).select(0, t)"
+    assert (printer.ref(Ref("seq")[t, ALL, Span(0, 2 * D)])
+            == "seq_.select(0, t_).slice(1, 0, 2*D_)")
+    assert printer.ref(Ref("seq")[Span(start, stop)]) == "seq_.slice(0, start_, stop_)"
+    assert printer.ref(Ref("seq")[Span(None, -1)]) == "seq_.slice(0, 0, -1)"
+    assert printer.ref(Ref("seq")[Span(1, None)]) == "seq_.slice(0, 1, INT64_MAX)"
+    assert printer.ref(Ref("d_c")[ALL, NewAxis()]) == "d_c_.unsqueeze(1)"
+    assert printer.ref(Ref("d_c")[NewAxis(), t]) == "d_c_.unsqueeze(0).select(1, t_)"
+    assert printer.ref(Ref("seq")[Span(start, stop), t]) == "seq_.slice(0, start_, stop_).select(1, t_)"
+    assert printer.ref(Ref("stacked")[k, ALL]) == "stacked_.select(0, k_)"
+    assert printer.ref(Ref("dy")[t]) == "dy_.value().select(0, t_)"
+
+
+@pytest.mark.parametrize("expr", [D / 2, sympy.floor(D / 2), sympy.Mod(D, 2), sympy.Max(1, D),
+                                  D ** 5], ids=["half", "floor", "mod", "max", "pow5"])
+def test_an_integer_expression_cpp_would_compute_otherwise_is_refused(expr):
+    """C++ would print these in floating point, with C's remainder, or not compile."""
+    with pytest.raises(loops.Unfusable):
+        _printer().size(expr)
+    assert _printer().size(4 * D + D ** 2 - 1) == "-1 + D_*D_ + 4*D_"
 
 
 def _function(loop_body, before=()):
@@ -61,8 +74,8 @@ def test_a_loop_it_can_print_becomes_one_call_beside_its_torch_operations():
     assert "fused.backward_loop(a, steps)" in source
     assert "fused.backward_1(" not in source  # the run is called from the C++ loop
     cpp = printer.kernels[-1].source()
-    assert "for (int64_t t = steps - 1; t >= 0; --t) {" in cpp
-    assert "backward_1(a.select(0, t));" in cpp  # out and operand: one view, one argument
+    assert "for (int64_t t_ = steps_ - 1; t_ >= 0; --t_) {" in cpp
+    assert "backward_1(a_.select(0, t_));" in cpp  # out and operand: one view, one argument
 
 
 @pytest.mark.parametrize("statement, why", [
@@ -90,7 +103,7 @@ def test_a_tensor_the_loop_binds_again_is_passed_in_and_returned_when_read_after
     source, printer = _printed(function)
     loop = printer.kernels[-1]
     assert loop.returns == ("carried",)
-    assert (loops.TENSOR, "carried") in loop.params
+    assert (loops.TENSOR, "carried_") in loop.params
     assert "carried = fused.backward_loop(a, steps, carried)[0]" in source
 
 
@@ -140,20 +153,19 @@ def test_the_cpp_loop_without_dy_gives_the_torch_operations_numbers(name):
     assert float(dx.abs().max()) > 0
 
 
-@pytest.mark.parametrize("name", ["new", "at", "std", "int64_t", "forward_1", "backward_loop",
-                                  "grain"])
-def test_a_name_cpp_or_the_loop_function_takes_is_renamed_in_the_cpp_only(name):
-    """A spec may name a value ``new`` or ``at`` (Python allows them): in C++ that local would
-    not compile or would hide a namespace or a kernel, so it is printed as ``<name>_cpp``, and
-    never as a name the loop already uses."""
+@pytest.mark.parametrize("name", ["new", "at", "std", "int64_t", "NAN", "errno", "forward_1",
+                                  "backward_loop", "grain", "block_values", "product", "no_gil"])
+def test_a_name_cpp_or_the_loop_function_takes_is_never_a_cpp_local(name):
+    """A spec may name a value ``new`` or ``at`` (Python allows them): as a C++ local it would
+    not compile, or hide a namespace, a macro, a kernel or the function's own locals. Every
+    name is printed with ``_`` after it, which none of those has."""
     body = [ir.Bind(name, Ref("a")[t]), *A_RUN,
             ir.Elementwise(Ref("a")[t], 3 * sympy.Symbol(name), new=False)]
-    function = _function(body, before=[ir.Allocate(f"{name}_cpp", (sympy.Symbol("batch"),))])
-    source, printer = _printed(function)
+    source, printer = _printed(_function(body))
     loop = printer.kernels[-1]
     assert isinstance(loop, loops.LoopKernel)
     cpp = loop.source()
-    assert f"{name}_cpp_ = a.select(0, t);" in cpp
+    assert f"{name}_ = a_.select(0, t_);" in cpp
     assert f" {name} = " not in cpp and f"at::Tensor {name};" not in cpp
     assert f"{name} = a[t]" in source  # the Python loop keeps the spec's name
 
@@ -193,3 +205,44 @@ def test_the_cpp_of_a_spec_naming_values_like_cpp_keywords_builds_and_runs(tmp_p
         results.append(module.backward(params, cache, dy))
     for key in results[1][0]:
         torch.testing.assert_close(results[0][0][key], results[1][0][key], rtol=1e-12, atol=1e-13)
+
+
+def test_a_loop_that_stays_python_still_calls_each_runs_kernel_and_agrees(tmp_path, monkeypatch):
+    """The fallback no built-in cell takes: with the loop printer refusing every loop, the
+    module calls each run's kernel from Python (blocks of FUSED_BLOCK_VALUES values) and gives
+    the torch operations' numbers."""
+    pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
+    if TOOLS:
+        pytest.skip(f"the fused kernels need {' and '.join(TOOLS)}")
+    import importlib.util
+
+    import torch
+    from derive.io import pipeline
+    from derive.targets.torch.module import generate_module
+
+    def refuse(self, loop, read_after):
+        raise loops.Unfusable("refused by the test")
+    monkeypatch.setattr(loops.CppLoopPrinter, "make", refuse)
+    source = generate_module(pipeline.derivation_of(pipeline.CELLS / "lstm.toml"))
+    assert "FUSED_BLOCK_VALUES) // max(1, batch*D))" in source
+    path = tmp_path / "lstm_python_loops.py"
+    path.write_text(source, "utf-8")
+    spec = importlib.util.spec_from_file_location("lstm_python_loops", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.KERNEL_NAMES == ("forward_1", "backward_1", "backward_2", "backward_3")
+    module.FUSED_BLOCK_VALUES = 2 * 3 * 4  # blocks of two steps
+    params = module.init_params(3, 4, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(5, 3, 3, dtype=torch.float64)
+    dy = torch.randn(5, 3, 4, dtype=torch.float64)
+    assert module._fused(x, params) is not None
+    results = []
+    for fused in (True, False):
+        module.FUSED = fused
+        y, _, cache = module.forward(params, x)
+        results.append((y, *module.backward(params, cache, dy)))
+    (y, grads, dx, _), (plain_y, plain_grads, plain_dx, _) = results
+    torch.testing.assert_close(y, plain_y, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(dx, plain_dx, rtol=1e-12, atol=1e-13)
+    for key in plain_grads:
+        torch.testing.assert_close(grads[key], plain_grads[key], rtol=1e-12, atol=1e-13)

@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8e0b980a6e05a25cb3fcfe2da66e51f4ebb4b7543d58bb5054ec9c2931bb6caa
+gatecalc-content-sha256: c87dcb735216b8a4efa7e02b1296991b1c94514d318944a992577956cfb9db85
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -452,7 +452,7 @@ def forward(params, x, state0=None):
     seq_o[0] = state0.get('o', 0)
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, state0)
     if fused is None:
         for t in range(steps):
             h_prev = seq_h[t]
@@ -596,7 +596,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
@@ -902,15 +902,22 @@ wait for it."""
 _BUILT = {}
 
 
-def _fused(xs, params):
+def _fused(xs, params, *others):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
-    rows are not contiguous, or no build."""
+    any tensor given (the kernels write through raw pointers, unseen by it: xs, the parameters,
+    the function's other arguments, tensors or dicts of them), a parameter whose rows are not
+    contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
+    if torch.is_grad_enabled():
+        given = [xs, *params.values()]
+        for other in others:
+            for value in (other.values() if isinstance(other, dict) else [other]):
+                given += value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(value, torch.Tensor) and value.requires_grad for value in given):
+            return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
     return _BUILT["kernels"]
@@ -1431,60 +1438,61 @@ void forward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
   }
 }
 
-std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
-                                     at::Tensor V_o, at::Tensor maps_x, at::Tensor seq_c,
-                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
-                                     at::Tensor seq_h, at::Tensor seq_i, at::Tensor seq_o,
-                                     at::Tensor stack_f_prev_T, at::Tensor stack_h_prev_T,
-                                     at::Tensor stack_i_prev_T, at::Tensor stack_o_prev_T,
-                                     int64_t steps) {
+std::vector<at::Tensor> forward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_i_,
+                                     at::Tensor V_o_, at::Tensor maps_x_, at::Tensor seq_c_,
+                                     at::Tensor seq_c_tilde_, at::Tensor seq_f_,
+                                     at::Tensor seq_h_, at::Tensor seq_i_, at::Tensor seq_o_,
+                                     at::Tensor stack_f_prev_T_, at::Tensor stack_h_prev_T_,
+                                     at::Tensor stack_i_prev_T_, at::Tensor stack_o_prev_T_,
+                                     int64_t steps_) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  at::Tensor h_prev;
-  at::Tensor c_prev;
-  at::Tensor i_prev;
-  at::Tensor f_prev;
-  at::Tensor o_prev;
-  at::Tensor maps_i_prev;
-  at::Tensor maps_f_prev;
-  at::Tensor maps_o_prev;
-  at::Tensor a_i;
-  at::Tensor i;
-  at::Tensor a_f;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor c;
-  at::Tensor a_o;
-  at::Tensor o;
-  at::Tensor h;
-  for (int64_t t = 0; t < steps; ++t) {
-    h_prev = seq_h.select(0, t);
-    c_prev = seq_c.select(0, t);
-    i_prev = seq_i.select(0, t);
-    f_prev = seq_f.select(0, t);
-    o_prev = seq_o.select(0, t);
+  at::Tensor h_prev_;
+  at::Tensor c_prev_;
+  at::Tensor i_prev_;
+  at::Tensor f_prev_;
+  at::Tensor o_prev_;
+  at::Tensor maps_i_prev_;
+  at::Tensor maps_f_prev_;
+  at::Tensor maps_o_prev_;
+  at::Tensor a_i_;
+  at::Tensor i_;
+  at::Tensor a_f_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor c_;
+  at::Tensor a_o_;
+  at::Tensor o_;
+  at::Tensor h_;
+  for (int64_t t_ = 0; t_ < steps_; ++t_) {
+    h_prev_ = seq_h_.select(0, t_);
+    c_prev_ = seq_c_.select(0, t_);
+    i_prev_ = seq_i_.select(0, t_);
+    f_prev_ = seq_f_.select(0, t_);
+    o_prev_ = seq_o_.select(0, t_);
     // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
     // the input's maps in place
-    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
+    maps_x_.select(0, t_).addmm_(h_prev_, stack_h_prev_T_);
     // R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to
     // the input's maps in place
-    maps_i_prev = at::mm(i_prev, stack_i_prev_T);
+    maps_i_prev_ = at::matmul(i_prev_, stack_i_prev_T_);
     // R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to
     // the input's maps in place
-    forward_1(maps_x.select(0, t).slice(1, 0, 2*D), maps_i_prev.slice(1, 0, 2*D));
-    maps_f_prev = at::mm(f_prev, stack_f_prev_T);
+    forward_1(maps_x_.select(0, t_).slice(1, 0, 2*D_), maps_i_prev_.slice(1, 0, 2*D_));
+    maps_f_prev_ = at::matmul(f_prev_, stack_f_prev_T_);
     // R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to
     // the input's maps in place
-    forward_2(maps_x.select(0, t).slice(1, 0, 2*D), maps_f_prev.slice(1, 0, 2*D));
-    maps_o_prev = at::mm(o_prev, stack_o_prev_T);
-    a_i = at::empty_like(maps_x.select(0, t).slice(1, 0, D));
-    i = seq_i.select(0, t + 1);
-    a_f = at::empty_like(maps_x.select(0, t).slice(1, D, 2*D));
-    f = seq_f.select(0, t + 1);
-    c_tilde = seq_c_tilde.select(0, t);
-    c = seq_c.select(0, t + 1);
-    a_o = at::empty_like(maps_f_prev.slice(1, 2*D, 3*D));
-    o = seq_o.select(0, t + 1);
-    h = seq_h.select(0, t + 1);
+    forward_2(maps_x_.select(0, t_).slice(1, 0, 2*D_), maps_f_prev_.slice(1, 0, 2*D_));
+    maps_o_prev_ = at::matmul(o_prev_, stack_o_prev_T_);
+    a_i_ = at::empty_like(maps_x_.select(0, t_).slice(1, 0, D_));
+    i_ = seq_i_.select(0, t_ + 1);
+    a_f_ = at::empty_like(maps_x_.select(0, t_).slice(1, D_, 2*D_));
+    f_ = seq_f_.select(0, t_ + 1);
+    c_tilde_ = seq_c_tilde_.select(0, t_);
+    c_ = seq_c_.select(0, t_ + 1);
+    a_o_ = at::empty_like(maps_f_prev_.slice(1, 2*D_, 3*D_));
+    o_ = seq_o_.select(0, t_ + 1);
+    h_ = seq_h_.select(0, t_ + 1);
     // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
     // f_prev + R_io @ o_prev + b_i)
     // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
@@ -1494,12 +1502,12 @@ std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
     // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev +
     // R_oo @ o_prev + b_o)
     // h = o * tanh(c)
-    forward_3(maps_x.select(0, t).slice(1, 0, 2*D), maps_o_prev.slice(1, 0, 2*D), a_i,
-              maps_x.select(0, t).slice(1, 0, D), V_i, c_prev, i, a_f,
-              maps_x.select(0, t).slice(1, D, 2*D), V_f, f, seq_c_tilde.select(0, t), c,
-              c_tilde, a_o, maps_f_prev.slice(1, 2*D, 3*D), maps_i_prev.slice(1, 2*D, 3*D),
-              maps_o_prev.slice(1, 2*D, 3*D), maps_x.select(0, t).slice(1, 3*D, 4*D), V_o, o,
-              h);
+    forward_3(maps_x_.select(0, t_).slice(1, 0, 2*D_), maps_o_prev_.slice(1, 0, 2*D_), a_i_,
+              maps_x_.select(0, t_).slice(1, 0, D_), V_i_, c_prev_, i_, a_f_,
+              maps_x_.select(0, t_).slice(1, D_, 2*D_), V_f_, f_, seq_c_tilde_.select(0, t_),
+              c_, c_tilde_, a_o_, maps_f_prev_.slice(1, 2*D_, 3*D_),
+              maps_i_prev_.slice(1, 2*D_, 3*D_), maps_o_prev_.slice(1, 2*D_, 3*D_),
+              maps_x_.select(0, t_).slice(1, 3*D_, 4*D_), V_o_, o_, h_);
   }
   return {};
 }
@@ -2113,85 +2121,86 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
   }
 }
 
-std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
-                                      at::Tensor V_o, int64_t batch,
-                                      at::Tensor d_maps_i_prev, at::Tensor d_maps_x,
-                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
-                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
-                                      at::Tensor seq_d_a_c_tilde, at::Tensor seq_d_a_f,
-                                      at::Tensor seq_d_a_i, at::Tensor seq_d_a_o,
-                                      at::Tensor seq_f, at::Tensor seq_i, at::Tensor seq_o,
-                                      at::Tensor stack_f_prev, at::Tensor stack_h_prev,
-                                      at::Tensor stack_i_prev, at::Tensor stack_o_prev,
-                                      int64_t steps, at::Tensor d_c_next,
-                                      at::Tensor d_f_next, at::Tensor d_h_next,
-                                      at::Tensor d_i_next, at::Tensor d_o_next,
-                                      int64_t block_values) {
+std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_i_,
+                                      at::Tensor V_o_, int64_t batch_,
+                                      at::Tensor d_maps_i_prev_, at::Tensor d_maps_x_,
+                                      std::optional<at::Tensor> dy_, at::Tensor seq_c_,
+                                      at::Tensor seq_c_prev_, at::Tensor seq_c_tilde_,
+                                      at::Tensor seq_d_a_c_tilde_, at::Tensor seq_d_a_f_,
+                                      at::Tensor seq_d_a_i_, at::Tensor seq_d_a_o_,
+                                      at::Tensor seq_f_, at::Tensor seq_i_,
+                                      at::Tensor seq_o_, at::Tensor stack_f_prev_,
+                                      at::Tensor stack_h_prev_, at::Tensor stack_i_prev_,
+                                      at::Tensor stack_o_prev_, int64_t steps_,
+                                      at::Tensor d_c_next_, at::Tensor d_f_next_,
+                                      at::Tensor d_h_next_, at::Tensor d_i_next_,
+                                      at::Tensor d_o_next_, int64_t block_values) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  int64_t block = 0;
-  int64_t start = 0;
-  int64_t stop = 0;
-  at::Tensor c_prev;
-  at::Tensor i;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor c;
-  at::Tensor o;
-  at::Tensor seq_tanh_c;
-  at::Tensor seq_dh_do;
-  at::Tensor seq_do_da_o;
-  at::Tensor seq_dh_dc;
-  at::Tensor seq_dc_da_c_tilde;
-  at::Tensor seq_df_da_f;
-  at::Tensor seq_di_da_i;
-  int64_t k = 0;
-  at::Tensor d_h;
-  at::Tensor d_o;
-  at::Tensor d_a_o;
-  at::Tensor d_c;
-  at::Tensor d_f;
-  at::Tensor d_a_f;
-  at::Tensor d_i;
-  at::Tensor d_a_i;
-  at::Tensor d_h_prev;
-  at::Tensor d_c_prev;
-  at::Tensor d_i_prev;
-  at::Tensor d_f_prev;
-  at::Tensor d_o_prev;
-  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
-  for (stop = steps; stop > 0; stop -= block) {
-    start = std::max<int64_t>(stop - block, 0);
-    c_prev = seq_c_prev.slice(0, start, stop);
-    i = seq_i.slice(0, start, stop);
-    f = seq_f.slice(0, start, stop);
-    c_tilde = seq_c_tilde.slice(0, start, stop);
-    c = seq_c.slice(0, start, stop);
-    o = seq_o.slice(0, start, stop);
-    seq_tanh_c = at::empty_like(c);
-    seq_dh_do = at::empty_like(seq_tanh_c);
-    seq_do_da_o = at::empty_like(o);
-    seq_dh_dc = at::empty_like(o);
-    seq_dc_da_c_tilde = at::empty_like(c_tilde);
-    seq_df_da_f = at::empty_like(f);
-    seq_di_da_i = at::empty_like(i);
+  int64_t block_ = 0;
+  int64_t start_ = 0;
+  int64_t stop_ = 0;
+  at::Tensor c_prev_;
+  at::Tensor i_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor c_;
+  at::Tensor o_;
+  at::Tensor seq_tanh_c_;
+  at::Tensor seq_dh_do_;
+  at::Tensor seq_do_da_o_;
+  at::Tensor seq_dh_dc_;
+  at::Tensor seq_dc_da_c_tilde_;
+  at::Tensor seq_df_da_f_;
+  at::Tensor seq_di_da_i_;
+  int64_t k_ = 0;
+  at::Tensor d_h_;
+  at::Tensor d_o_;
+  at::Tensor d_a_o_;
+  at::Tensor d_c_;
+  at::Tensor d_f_;
+  at::Tensor d_a_f_;
+  at::Tensor d_i_;
+  at::Tensor d_a_i_;
+  at::Tensor d_h_prev_;
+  at::Tensor d_c_prev_;
+  at::Tensor d_i_prev_;
+  at::Tensor d_f_prev_;
+  at::Tensor d_o_prev_;
+  block_ = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch_*D_));
+  for (stop_ = steps_; stop_ > 0; stop_ -= block_) {
+    start_ = std::max<int64_t>(stop_ - block_, 0);
+    c_prev_ = seq_c_prev_.slice(0, start_, stop_);
+    i_ = seq_i_.slice(0, start_, stop_);
+    f_ = seq_f_.slice(0, start_, stop_);
+    c_tilde_ = seq_c_tilde_.slice(0, start_, stop_);
+    c_ = seq_c_.slice(0, start_, stop_);
+    o_ = seq_o_.slice(0, start_, stop_);
+    seq_tanh_c_ = at::empty_like(c_);
+    seq_dh_do_ = at::empty_like(seq_tanh_c_);
+    seq_do_da_o_ = at::empty_like(o_);
+    seq_dh_dc_ = at::empty_like(o_);
+    seq_dc_da_c_tilde_ = at::empty_like(c_tilde_);
+    seq_df_da_f_ = at::empty_like(f_);
+    seq_di_da_i_ = at::empty_like(i_);
     // ∂h/∂o
     // ∂o/∂a_o
     // ∂h/∂c
     // ∂c/∂a_c_tilde
     // ∂f/∂a_f
     // ∂i/∂a_i
-    backward_1(seq_tanh_c, c, seq_dh_do, seq_do_da_o, o, seq_dh_dc, seq_dc_da_c_tilde,
-               c_tilde, i, seq_df_da_f, f, seq_di_da_i);
-    for (int64_t t = stop - 1; t >= start; --t) {
-      k = t - start;
-      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
-      d_o = at::empty_like(d_h);
-      d_a_o = seq_d_a_o.select(0, t);
-      d_c = at::empty_like(d_a_o);
-      d_f = at::empty_like(c_prev.select(0, k));
-      d_a_f = seq_d_a_f.select(0, t);
-      d_i = at::empty_like(c_tilde.select(0, k));
-      d_a_i = seq_d_a_i.select(0, t);
+    backward_1(seq_tanh_c_, c_, seq_dh_do_, seq_do_da_o_, o_, seq_dh_dc_, seq_dc_da_c_tilde_,
+               c_tilde_, i_, seq_df_da_f_, f_, seq_di_da_i_);
+    for (int64_t t_ = stop_ - 1; t_ >= start_; --t_) {
+      k_ = t_ - start_;
+      d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
+      d_o_ = at::empty_like(d_h_);
+      d_a_o_ = seq_d_a_o_.select(0, t_);
+      d_c_ = at::empty_like(d_a_o_);
+      d_f_ = at::empty_like(c_prev_.select(0, k_));
+      d_a_f_ = seq_d_a_f_.select(0, t_);
+      d_i_ = at::empty_like(c_tilde_.select(0, k_));
+      d_a_i_ = seq_d_a_i_.select(0, t_);
       // grad of: h = o * tanh(c)
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @
       // f_prev + R_oo @ o_prev + b_o)
@@ -2201,26 +2210,27 @@ std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
       // R_ff @ f_prev + R_fo @ o_prev + b_f)
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev +
       // R_if @ f_prev + R_io @ o_prev + b_i)
-      backward_2(d_o, d_h, d_o_next, seq_dh_do.select(0, k), d_a_o, seq_do_da_o.select(0, k),
-                 d_maps_i_prev.select(0, t).slice(1, 2*D, 3*D), d_c, V_o, d_c_next,
-                 seq_dh_dc.select(0, k), seq_d_a_c_tilde.select(0, t),
-                 seq_dc_da_c_tilde.select(0, k), d_f, c_prev.select(0, k), d_f_next, d_a_f,
-                 seq_df_da_f.select(0, k), d_maps_i_prev.select(0, t).slice(1, D, 2*D), d_i,
-                 c_tilde.select(0, k), d_i_next, d_a_i, seq_di_da_i.select(0, k),
-                 d_maps_i_prev.select(0, t).slice(1, 0, D));
-      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
-      d_c_prev = at::empty_like(d_a_f);
-      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
-      d_i_prev = at::mm(d_maps_i_prev.select(0, t), stack_i_prev);
-      d_f_prev = at::mm(d_maps_i_prev.select(0, t), stack_f_prev);
-      d_o_prev = at::mm(d_maps_i_prev.select(0, t), stack_o_prev);
-      d_h_next = d_h_prev;
-      d_c_next = d_c_prev;
-      d_i_next = d_i_prev;
-      d_f_next = d_f_prev;
-      d_o_next = d_o_prev;
+      backward_2(d_o_, d_h_, d_o_next_, seq_dh_do_.select(0, k_), d_a_o_,
+                 seq_do_da_o_.select(0, k_), d_maps_i_prev_.select(0, t_).slice(1, 2*D_, 3*D_),
+                 d_c_, V_o_, d_c_next_, seq_dh_dc_.select(0, k_),
+                 seq_d_a_c_tilde_.select(0, t_), seq_dc_da_c_tilde_.select(0, k_), d_f_,
+                 c_prev_.select(0, k_), d_f_next_, d_a_f_, seq_df_da_f_.select(0, k_),
+                 d_maps_i_prev_.select(0, t_).slice(1, D_, 2*D_), d_i_, c_tilde_.select(0, k_),
+                 d_i_next_, d_a_i_, seq_di_da_i_.select(0, k_),
+                 d_maps_i_prev_.select(0, t_).slice(1, 0, D_));
+      d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
+      d_c_prev_ = at::empty_like(d_a_f_);
+      backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
+      d_i_prev_ = at::matmul(d_maps_i_prev_.select(0, t_), stack_i_prev_);
+      d_f_prev_ = at::matmul(d_maps_i_prev_.select(0, t_), stack_f_prev_);
+      d_o_prev_ = at::matmul(d_maps_i_prev_.select(0, t_), stack_o_prev_);
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
+      d_i_next_ = d_i_prev_;
+      d_f_next_ = d_f_prev_;
+      d_o_next_ = d_o_prev_;
     }
   }
-  return {d_c_next, d_f_next, d_h_next, d_i_next, d_o_next};
+  return {d_c_next_, d_f_next_, d_h_next_, d_i_next_, d_o_next_};
 }
 """

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b143ff87371da04d3fec4742015b20a79553aa1756f9cb1cad25ba0491ec6038
+gatecalc-content-sha256: 181a1f5a8c6b794f73cf7d22ec3d04e89f6d5818394f6873f072bc0fbb785b65
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -313,7 +313,7 @@ def forward(params, x, state0=None):
     seq_r = maps_x[:, :, 0:D]
     seq_z = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, state0)
     if fused is None:
         for t in range(steps):
             h_prev = seq_h[t]
@@ -389,7 +389,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
@@ -649,15 +649,22 @@ wait for it."""
 _BUILT = {}
 
 
-def _fused(xs, params):
+def _fused(xs, params, *others):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
-    rows are not contiguous, or no build."""
+    any tensor given (the kernels write through raw pointers, unseen by it: xs, the parameters,
+    the function's other arguments, tensors or dicts of them), a parameter whose rows are not
+    contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
+    if torch.is_grad_enabled():
+        given = [xs, *params.values()]
+        for other in others:
+            for value in (other.values() if isinstance(other, dict) else [other]):
+                given += value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(value, torch.Tensor) and value.requires_grad for value in given):
+            return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
     return _BUILT["kernels"]
@@ -1003,46 +1010,47 @@ void forward_2(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
   }
 }
 
-std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor maps_x, at::Tensor seq_h,
-                                     at::Tensor seq_n, at::Tensor seq_r, at::Tensor seq_r_z,
-                                     at::Tensor seq_s, at::Tensor seq_z,
-                                     at::Tensor stack_h_prev_T, at::Tensor stack_s_T,
-                                     int64_t steps) {
+std::vector<at::Tensor> forward_loop(int64_t D_, at::Tensor maps_x_, at::Tensor seq_h_,
+                                     at::Tensor seq_n_, at::Tensor seq_r_,
+                                     at::Tensor seq_r_z_, at::Tensor seq_s_,
+                                     at::Tensor seq_z_, at::Tensor stack_h_prev_T_,
+                                     at::Tensor stack_s_T_, int64_t steps_) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  at::Tensor h_prev;
-  at::Tensor maps_h_prev;
-  at::Tensor gates;
-  at::Tensor r;
-  at::Tensor z;
-  at::Tensor s;
-  at::Tensor maps_s;
-  at::Tensor a_n;
-  at::Tensor n;
-  at::Tensor h;
-  for (int64_t t = 0; t < steps; ++t) {
-    h_prev = seq_h.select(0, t);
+  at::Tensor h_prev_;
+  at::Tensor maps_h_prev_;
+  at::Tensor gates_;
+  at::Tensor r_;
+  at::Tensor z_;
+  at::Tensor s_;
+  at::Tensor maps_s_;
+  at::Tensor a_n_;
+  at::Tensor n_;
+  at::Tensor h_;
+  for (int64_t t_ = 0; t_ < steps_; ++t_) {
+    h_prev_ = seq_h_.select(0, t_);
     // U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in
     // place
-    maps_h_prev = at::mm(h_prev, stack_h_prev_T);
-    gates = seq_r_z.select(0, t);
-    r = seq_r.select(0, t);
-    z = seq_z.select(0, t);
-    s = seq_s.select(0, t);
+    maps_h_prev_ = at::matmul(h_prev_, stack_h_prev_T_);
+    gates_ = seq_r_z_.select(0, t_);
+    r_ = seq_r_.select(0, t_);
+    z_ = seq_z_.select(0, t_);
+    s_ = seq_s_.select(0, t_);
     // r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
     // z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
     // r, z: one tanh over their rows, in place, then each row's scale and shift
     // s = r * h_prev
     // U_n @ s: one product
-    forward_1(maps_x.select(0, t).slice(1, 0, 2*D), maps_h_prev.slice(1, 0, 2*D), gates, s,
-              h_prev, r);
-    maps_s = at::mm(s, stack_s_T);
-    a_n = at::empty_like(maps_s.slice(1, 0, D));
-    n = seq_n.select(0, t);
-    h = seq_h.select(0, t + 1);
+    forward_1(maps_x_.select(0, t_).slice(1, 0, 2*D_), maps_h_prev_.slice(1, 0, 2*D_),
+              gates_, s_, h_prev_, r_);
+    maps_s_ = at::matmul(s_, stack_s_T_);
+    a_n_ = at::empty_like(maps_s_.slice(1, 0, D_));
+    n_ = seq_n_.select(0, t_);
+    h_ = seq_h_.select(0, t_ + 1);
     // n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
     // h = (1 - z) * n + z * h_prev
-    forward_2(a_n, maps_s.slice(1, 0, D), maps_x.select(0, t).slice(1, 2*D, 3*D), n, h,
-              h_prev, z);
+    forward_2(a_n_, maps_s_.slice(1, 0, D_), maps_x_.select(0, t_).slice(1, 2*D_, 3*D_), n_,
+              h_, h_prev_, z_);
   }
   return {};
 }
@@ -1437,69 +1445,71 @@ void backward_4(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
   }
 }
 
-std::vector<at::Tensor> backward_loop(int64_t D, int64_t batch, at::Tensor d_maps_h_prev,
-                                      at::Tensor d_maps_s, c10::optional<at::Tensor> dy,
-                                      at::Tensor seq_d_a_n, at::Tensor seq_d_a_r,
-                                      at::Tensor seq_d_a_z, at::Tensor seq_h_prev,
-                                      at::Tensor seq_n, at::Tensor seq_r, at::Tensor seq_z,
-                                      at::Tensor stack_h_prev, at::Tensor stack_s,
-                                      int64_t steps, at::Tensor d_h_next,
-                                      int64_t block_values) {
+std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_maps_h_prev_,
+                                      at::Tensor d_maps_s_, std::optional<at::Tensor> dy_,
+                                      at::Tensor seq_d_a_n_, at::Tensor seq_d_a_r_,
+                                      at::Tensor seq_d_a_z_, at::Tensor seq_h_prev_,
+                                      at::Tensor seq_n_, at::Tensor seq_r_,
+                                      at::Tensor seq_z_, at::Tensor stack_h_prev_,
+                                      at::Tensor stack_s_, int64_t steps_,
+                                      at::Tensor d_h_next_, int64_t block_values) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  int64_t block = 0;
-  int64_t start = 0;
-  int64_t stop = 0;
-  at::Tensor h_prev;
-  at::Tensor r;
-  at::Tensor z;
-  at::Tensor n;
-  at::Tensor seq_shared;
-  at::Tensor seq_dh_da_n;
-  at::Tensor seq_dh_da_z;
-  at::Tensor seq_ds_da_r;
-  int64_t k = 0;
-  at::Tensor d_h;
-  at::Tensor d_a_n;
-  at::Tensor d_s;
-  at::Tensor d_a_z;
-  at::Tensor d_a_r;
-  at::Tensor d_h_prev;
-  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
-  for (stop = steps; stop > 0; stop -= block) {
-    start = std::max<int64_t>(stop - block, 0);
-    h_prev = seq_h_prev.slice(0, start, stop);
-    r = seq_r.slice(0, start, stop);
-    z = seq_z.slice(0, start, stop);
-    n = seq_n.slice(0, start, stop);
-    seq_shared = at::empty_like(z);
-    seq_dh_da_n = at::empty_like(n);
-    seq_dh_da_z = at::empty_like(h_prev);
-    seq_ds_da_r = at::empty_like(h_prev);
+  int64_t block_ = 0;
+  int64_t start_ = 0;
+  int64_t stop_ = 0;
+  at::Tensor h_prev_;
+  at::Tensor r_;
+  at::Tensor z_;
+  at::Tensor n_;
+  at::Tensor seq_shared_;
+  at::Tensor seq_dh_da_n_;
+  at::Tensor seq_dh_da_z_;
+  at::Tensor seq_ds_da_r_;
+  int64_t k_ = 0;
+  at::Tensor d_h_;
+  at::Tensor d_a_n_;
+  at::Tensor d_s_;
+  at::Tensor d_a_z_;
+  at::Tensor d_a_r_;
+  at::Tensor d_h_prev_;
+  block_ = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch_*D_));
+  for (stop_ = steps_; stop_ > 0; stop_ -= block_) {
+    start_ = std::max<int64_t>(stop_ - block_, 0);
+    h_prev_ = seq_h_prev_.slice(0, start_, stop_);
+    r_ = seq_r_.slice(0, start_, stop_);
+    z_ = seq_z_.slice(0, start_, stop_);
+    n_ = seq_n_.slice(0, start_, stop_);
+    seq_shared_ = at::empty_like(z_);
+    seq_dh_da_n_ = at::empty_like(n_);
+    seq_dh_da_z_ = at::empty_like(h_prev_);
+    seq_ds_da_r_ = at::empty_like(h_prev_);
     // ∂h/∂a_n
     // ∂h/∂a_z
     // ∂s/∂a_r
-    backward_1(seq_shared, z, seq_dh_da_n, n, seq_dh_da_z, h_prev, seq_ds_da_r, r);
-    for (int64_t t = stop - 1; t >= start; --t) {
-      k = t - start;
-      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
-      d_a_n = seq_d_a_n.select(0, t);
+    backward_1(seq_shared_, z_, seq_dh_da_n_, n_, seq_dh_da_z_, h_prev_, seq_ds_da_r_, r_);
+    for (int64_t t_ = stop_ - 1; t_ >= start_; --t_) {
+      k_ = t_ - start_;
+      d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
+      d_a_n_ = seq_d_a_n_.select(0, t_);
       // grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
-      backward_2(d_a_n, d_h, seq_dh_da_n.select(0, k), d_maps_s.select(0, t).slice(1, 0, D));
-      d_s = at::mm(d_maps_s.select(0, t), stack_s);
-      d_a_z = seq_d_a_z.select(0, t);
-      d_a_r = seq_d_a_r.select(0, t);
+      backward_2(d_a_n_, d_h_, seq_dh_da_n_.select(0, k_),
+                 d_maps_s_.select(0, t_).slice(1, 0, D_));
+      d_s_ = at::matmul(d_maps_s_.select(0, t_), stack_s_);
+      d_a_z_ = seq_d_a_z_.select(0, t_);
+      d_a_r_ = seq_d_a_r_.select(0, t_);
       // grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
       // grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
       // grad of: s = r * h_prev
       // grad of: h = (1 - z) * n + z * h_prev
-      backward_3(d_a_z, d_h, seq_dh_da_z.select(0, k),
-                 d_maps_h_prev.select(0, t).slice(1, D, 2*D), d_a_r, d_s,
-                 seq_ds_da_r.select(0, k), d_maps_h_prev.select(0, t).slice(1, 0, D));
-      d_h_prev = at::mm(d_maps_h_prev.select(0, t), stack_h_prev);
-      d_h_next = d_h_prev;
-      backward_4(d_h_prev, d_h, d_s, r.select(0, k), z.select(0, k));
+      backward_3(d_a_z_, d_h_, seq_dh_da_z_.select(0, k_),
+                 d_maps_h_prev_.select(0, t_).slice(1, D_, 2*D_), d_a_r_, d_s_,
+                 seq_ds_da_r_.select(0, k_), d_maps_h_prev_.select(0, t_).slice(1, 0, D_));
+      d_h_prev_ = at::matmul(d_maps_h_prev_.select(0, t_), stack_h_prev_);
+      d_h_next_ = d_h_prev_;
+      backward_4(d_h_prev_, d_h_, d_s_, r_.select(0, k_), z_.select(0, k_));
     }
   }
-  return {d_h_next};
+  return {d_h_next_};
 }
 """

@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f5123b54e5e9bed70829c34ec69bc621884df69392b9727fa019a95e81e45c43
+gatecalc-content-sha256: 66defefc081df6c39bcfea055e4393e12586e20f2e029d74c079a8704745f5b8
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -309,7 +309,7 @@ def forward(params, x, state0=None):
     seq_c_tilde = maps_x[:, :, D:2*D]
     seq_o = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, state0)
     if fused is None:
         for t in range(steps):
             h_prev = seq_h[t]
@@ -386,7 +386,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
@@ -633,15 +633,22 @@ wait for it."""
 _BUILT = {}
 
 
-def _fused(xs, params):
+def _fused(xs, params, *others):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
-    rows are not contiguous, or no build."""
+    any tensor given (the kernels write through raw pointers, unseen by it: xs, the parameters,
+    the function's other arguments, tensors or dicts of them), a parameter whose rows are not
+    contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
+    if torch.is_grad_enabled():
+        given = [xs, *params.values()]
+        for other in others:
+            for value in (other.values() if isinstance(other, dict) else [other]):
+                given += value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(value, torch.Tensor) and value.requires_grad for value in given):
+            return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
     return _BUILT["kernels"]
@@ -902,33 +909,34 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
   }
 }
 
-std::vector<at::Tensor> forward_loop(at::Tensor gate_scale, at::Tensor gate_shift,
-                                     at::Tensor maps_x, at::Tensor seq_c,
-                                     at::Tensor seq_c_tilde, at::Tensor seq_h,
-                                     at::Tensor seq_i, at::Tensor seq_i_c_tilde_o,
-                                     at::Tensor seq_o, at::Tensor stack_h_prev_T,
-                                     int64_t steps) {
+std::vector<at::Tensor> forward_loop(at::Tensor gate_scale_, at::Tensor gate_shift_,
+                                     at::Tensor maps_x_, at::Tensor seq_c_,
+                                     at::Tensor seq_c_tilde_, at::Tensor seq_h_,
+                                     at::Tensor seq_i_, at::Tensor seq_i_c_tilde_o_,
+                                     at::Tensor seq_o_, at::Tensor stack_h_prev_T_,
+                                     int64_t steps_) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  at::Tensor h_prev;
-  at::Tensor c_prev;
-  at::Tensor gates;
-  at::Tensor i;
-  at::Tensor c_tilde;
-  at::Tensor o;
-  at::Tensor c;
-  at::Tensor h;
-  for (int64_t t = 0; t < steps; ++t) {
-    h_prev = seq_h.select(0, t);
-    c_prev = seq_c.select(0, t);
+  at::Tensor h_prev_;
+  at::Tensor c_prev_;
+  at::Tensor gates_;
+  at::Tensor i_;
+  at::Tensor c_tilde_;
+  at::Tensor o_;
+  at::Tensor c_;
+  at::Tensor h_;
+  for (int64_t t_ = 0; t_ < steps_; ++t_) {
+    h_prev_ = seq_h_.select(0, t_);
+    c_prev_ = seq_c_.select(0, t_);
     // U_i @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps
     // in place
-    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
-    gates = seq_i_c_tilde_o.select(0, t);
-    i = seq_i.select(0, t);
-    c_tilde = seq_c_tilde.select(0, t);
-    o = seq_o.select(0, t);
-    c = seq_c.select(0, t + 1);
-    h = seq_h.select(0, t + 1);
+    maps_x_.select(0, t_).addmm_(h_prev_, stack_h_prev_T_);
+    gates_ = seq_i_c_tilde_o_.select(0, t_);
+    i_ = seq_i_.select(0, t_);
+    c_tilde_ = seq_c_tilde_.select(0, t_);
+    o_ = seq_o_.select(0, t_);
+    c_ = seq_c_.select(0, t_ + 1);
+    h_ = seq_h_.select(0, t_ + 1);
     // i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
     // o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
@@ -936,7 +944,7 @@ std::vector<at::Tensor> forward_loop(at::Tensor gate_scale, at::Tensor gate_shif
     // shift
     // c = c_prev + i * c_tilde
     // h = o * tanh(c)
-    forward_1(gates, gate_scale, gate_shift, c, c_prev, c_tilde, i, h, o);
+    forward_1(gates_, gate_scale_, gate_shift_, c_, c_prev_, c_tilde_, i_, h_, o_);
   }
   return {};
 }
@@ -1265,71 +1273,72 @@ void backward_3(at::Tensor a0, at::Tensor a1) {
   }
 }
 
-std::vector<at::Tensor> backward_loop(int64_t D, int64_t batch, at::Tensor d_maps_x,
-                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
-                                      at::Tensor seq_c_tilde,
-                                      at::Tensor seq_d_a_i_d_a_c_tilde, at::Tensor seq_d_a_o,
-                                      at::Tensor seq_i, at::Tensor seq_o,
-                                      at::Tensor stack_h_prev, int64_t steps,
-                                      at::Tensor d_c_next, at::Tensor d_h_next,
-                                      int64_t block_values) {
+std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_maps_x_,
+                                      std::optional<at::Tensor> dy_, at::Tensor seq_c_,
+                                      at::Tensor seq_c_tilde_,
+                                      at::Tensor seq_d_a_i_d_a_c_tilde_,
+                                      at::Tensor seq_d_a_o_, at::Tensor seq_i_,
+                                      at::Tensor seq_o_, at::Tensor stack_h_prev_,
+                                      int64_t steps_, at::Tensor d_c_next_,
+                                      at::Tensor d_h_next_, int64_t block_values) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  int64_t block = 0;
-  int64_t start = 0;
-  int64_t stop = 0;
-  at::Tensor i;
-  at::Tensor c_tilde;
-  at::Tensor o;
-  at::Tensor c;
-  at::Tensor seq_tanh_c;
-  at::Tensor seq_dc_da_i;
-  at::Tensor seq_dc_da_c_tilde;
-  at::Tensor seq_dh_dc;
-  at::Tensor seq_dh_da_o;
-  at::Tensor seq_dc_da_i_a_c_tilde;
-  int64_t k = 0;
-  at::Tensor d_h;
-  at::Tensor d_c;
-  at::Tensor d_h_prev;
-  at::Tensor d_c_prev;
-  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
-  for (stop = steps; stop > 0; stop -= block) {
-    start = std::max<int64_t>(stop - block, 0);
-    i = seq_i.slice(0, start, stop);
-    c_tilde = seq_c_tilde.slice(0, start, stop);
-    o = seq_o.slice(0, start, stop);
-    c = seq_c.slice(0, start, stop);
-    seq_tanh_c = at::empty_like(c);
-    seq_dc_da_i = at::empty_like(c_tilde);
-    seq_dc_da_c_tilde = at::empty_like(c_tilde);
-    seq_dh_dc = at::empty_like(o);
-    seq_dh_da_o = at::empty_like(o);
+  int64_t block_ = 0;
+  int64_t start_ = 0;
+  int64_t stop_ = 0;
+  at::Tensor i_;
+  at::Tensor c_tilde_;
+  at::Tensor o_;
+  at::Tensor c_;
+  at::Tensor seq_tanh_c_;
+  at::Tensor seq_dc_da_i_;
+  at::Tensor seq_dc_da_c_tilde_;
+  at::Tensor seq_dh_dc_;
+  at::Tensor seq_dh_da_o_;
+  at::Tensor seq_dc_da_i_a_c_tilde_;
+  int64_t k_ = 0;
+  at::Tensor d_h_;
+  at::Tensor d_c_;
+  at::Tensor d_h_prev_;
+  at::Tensor d_c_prev_;
+  block_ = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch_*D_));
+  for (stop_ = steps_; stop_ > 0; stop_ -= block_) {
+    start_ = std::max<int64_t>(stop_ - block_, 0);
+    i_ = seq_i_.slice(0, start_, stop_);
+    c_tilde_ = seq_c_tilde_.slice(0, start_, stop_);
+    o_ = seq_o_.slice(0, start_, stop_);
+    c_ = seq_c_.slice(0, start_, stop_);
+    seq_tanh_c_ = at::empty_like(c_);
+    seq_dc_da_i_ = at::empty_like(c_tilde_);
+    seq_dc_da_c_tilde_ = at::empty_like(c_tilde_);
+    seq_dh_dc_ = at::empty_like(o_);
+    seq_dh_da_o_ = at::empty_like(o_);
     // ∂c/∂a_i
     // ∂c/∂a_c_tilde
     // ∂h/∂c
     // ∂h/∂a_o
-    backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_c_tilde, seq_dh_dc, o,
-               seq_dh_da_o);
-    seq_dc_da_i_a_c_tilde = at::stack({seq_dc_da_i, seq_dc_da_c_tilde}, 2);
-    for (int64_t t = stop - 1; t >= start; --t) {
-      k = t - start;
-      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
-      d_c = at::empty_like(d_c_next);
+    backward_1(seq_tanh_c_, c_, seq_dc_da_i_, c_tilde_, i_, seq_dc_da_c_tilde_, seq_dh_dc_,
+               o_, seq_dh_da_o_);
+    seq_dc_da_i_a_c_tilde_ = at::stack({seq_dc_da_i_, seq_dc_da_c_tilde_}, 2);
+    for (int64_t t_ = stop_ - 1; t_ >= start_; --t_) {
+      k_ = t_ - start_;
+      d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
+      d_c_ = at::empty_like(d_c_next_);
       // grad of: h = o * tanh(c)
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
       // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-      backward_2(d_c, d_c_next, d_h, seq_dh_dc.select(0, k), seq_d_a_o.select(0, t),
-                 seq_dh_da_o.select(0, k), seq_d_a_i_d_a_c_tilde.select(0, t),
-                 d_c.unsqueeze(1), seq_dc_da_i_a_c_tilde.select(0, k));
-      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
-      d_c_prev = at::empty_like(d_c);
-      d_h_next = d_h_prev;
-      d_c_next = d_c_prev;
+      backward_2(d_c_, d_c_next_, d_h_, seq_dh_dc_.select(0, k_), seq_d_a_o_.select(0, t_),
+                 seq_dh_da_o_.select(0, k_), seq_d_a_i_d_a_c_tilde_.select(0, t_),
+                 d_c_.unsqueeze(1), seq_dc_da_i_a_c_tilde_.select(0, k_));
+      d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
+      d_c_prev_ = at::empty_like(d_c_);
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
       // grad of: c = c_prev + i * c_tilde
-      backward_3(d_c_prev, d_c);
+      backward_3(d_c_prev_, d_c_);
     }
   }
-  return {d_c_next, d_h_next};
+  return {d_c_next_, d_h_next_};
 }
 """

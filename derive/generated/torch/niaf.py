@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5c6d897bd58e2bb4a80f02427a2b62b923e3e83b7c1c7689be22c43ea5aec991
+gatecalc-content-sha256: 5a9e206d92d2fef8e2fb9de174402c3a57f415d29b24693d4179900eb15b2545
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -356,7 +356,7 @@ def forward(params, x, state0=None):
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, state0)
     if fused is None:
         for t in range(steps):
             h_prev = seq_h[t]
@@ -452,7 +452,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
@@ -730,15 +730,22 @@ wait for it."""
 _BUILT = {}
 
 
-def _fused(xs, params):
+def _fused(xs, params, *others):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
-    rows are not contiguous, or no build."""
+    any tensor given (the kernels write through raw pointers, unseen by it: xs, the parameters,
+    the function's other arguments, tensors or dicts of them), a parameter whose rows are not
+    contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
+    if torch.is_grad_enabled():
+        given = [xs, *params.values()]
+        for other in others:
+            for value in (other.values() if isinstance(other, dict) else [other]):
+                given += value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(value, torch.Tensor) and value.requires_grad for value in given):
+            return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
     return _BUILT["kernels"]
@@ -1124,37 +1131,38 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
   }
 }
 
-std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
-                                     at::Tensor V_o, at::Tensor maps_x, at::Tensor seq_c,
-                                     at::Tensor seq_c_tilde, at::Tensor seq_f,
-                                     at::Tensor seq_h, at::Tensor seq_i, at::Tensor seq_i_f,
-                                     at::Tensor seq_o, at::Tensor stack_h_prev_T,
-                                     int64_t steps) {
+std::vector<at::Tensor> forward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_i_,
+                                     at::Tensor V_o_, at::Tensor maps_x_, at::Tensor seq_c_,
+                                     at::Tensor seq_c_tilde_, at::Tensor seq_f_,
+                                     at::Tensor seq_h_, at::Tensor seq_i_,
+                                     at::Tensor seq_i_f_, at::Tensor seq_o_,
+                                     at::Tensor stack_h_prev_T_, int64_t steps_) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  at::Tensor h_prev;
-  at::Tensor c_prev;
-  at::Tensor gates;
-  at::Tensor i;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor c;
-  at::Tensor a_o;
-  at::Tensor o;
-  at::Tensor h;
-  for (int64_t t = 0; t < steps; ++t) {
-    h_prev = seq_h.select(0, t);
-    c_prev = seq_c.select(0, t);
+  at::Tensor h_prev_;
+  at::Tensor c_prev_;
+  at::Tensor gates_;
+  at::Tensor i_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor c_;
+  at::Tensor a_o_;
+  at::Tensor o_;
+  at::Tensor h_;
+  for (int64_t t_ = 0; t_ < steps_; ++t_) {
+    h_prev_ = seq_h_.select(0, t_);
+    c_prev_ = seq_c_.select(0, t_);
     // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to
     // the input's maps in place
-    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
-    gates = seq_i_f.select(0, t);
-    i = seq_i.select(0, t);
-    f = seq_f.select(0, t);
-    c_tilde = seq_c_tilde.select(0, t);
-    c = seq_c.select(0, t + 1);
-    a_o = at::empty_like(maps_x.select(0, t).slice(1, 3*D, 4*D));
-    o = seq_o.select(0, t);
-    h = seq_h.select(0, t + 1);
+    maps_x_.select(0, t_).addmm_(h_prev_, stack_h_prev_T_);
+    gates_ = seq_i_f_.select(0, t_);
+    i_ = seq_i_.select(0, t_);
+    f_ = seq_f_.select(0, t_);
+    c_tilde_ = seq_c_tilde_.select(0, t_);
+    c_ = seq_c_.select(0, t_ + 1);
+    a_o_ = at::empty_like(maps_x_.select(0, t_).slice(1, 3*D_, 4*D_));
+    o_ = seq_o_.select(0, t_);
+    h_ = seq_h_.select(0, t_ + 1);
     // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     // i, f: one tanh over their rows, in place, then each row's scale and shift
@@ -1162,9 +1170,9 @@ std::vector<at::Tensor> forward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
     // c = f * c_prev + i * c_tilde
     // o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     // h = o * tanh(c)
-    forward_1(seq_i.select(0, t), V_i, c_prev, seq_f.select(0, t), V_f, gates, c_tilde,
-              maps_x.select(0, t).slice(1, 2*D, 3*D), c, f, i, a_o,
-              maps_x.select(0, t).slice(1, 3*D, 4*D), V_o, o, h);
+    forward_1(seq_i_.select(0, t_), V_i_, c_prev_, seq_f_.select(0, t_), V_f_, gates_,
+              c_tilde_, maps_x_.select(0, t_).slice(1, 2*D_, 3*D_), c_, f_, i_, a_o_,
+              maps_x_.select(0, t_).slice(1, 3*D_, 4*D_), V_o_, o_, h_);
   }
   return {};
 }
@@ -1552,86 +1560,87 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
   }
 }
 
-std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
-                                      at::Tensor V_o, int64_t batch, at::Tensor d_maps_x,
-                                      c10::optional<at::Tensor> dy, at::Tensor seq_c,
-                                      at::Tensor seq_c_prev, at::Tensor seq_c_tilde,
-                                      at::Tensor seq_d_a_f, at::Tensor seq_d_a_i,
-                                      at::Tensor seq_d_a_i_d_a_f, at::Tensor seq_d_a_o,
-                                      at::Tensor seq_d_c_tilde, at::Tensor seq_f,
-                                      at::Tensor seq_i, at::Tensor seq_o,
-                                      at::Tensor stack_h_prev, int64_t steps,
-                                      at::Tensor d_c_next, at::Tensor d_h_next,
+std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_i_,
+                                      at::Tensor V_o_, int64_t batch_, at::Tensor d_maps_x_,
+                                      std::optional<at::Tensor> dy_, at::Tensor seq_c_,
+                                      at::Tensor seq_c_prev_, at::Tensor seq_c_tilde_,
+                                      at::Tensor seq_d_a_f_, at::Tensor seq_d_a_i_,
+                                      at::Tensor seq_d_a_i_d_a_f_, at::Tensor seq_d_a_o_,
+                                      at::Tensor seq_d_c_tilde_, at::Tensor seq_f_,
+                                      at::Tensor seq_i_, at::Tensor seq_o_,
+                                      at::Tensor stack_h_prev_, int64_t steps_,
+                                      at::Tensor d_c_next_, at::Tensor d_h_next_,
                                       int64_t block_values) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  int64_t block = 0;
-  int64_t start = 0;
-  int64_t stop = 0;
-  at::Tensor c_prev;
-  at::Tensor i;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor c;
-  at::Tensor o;
-  at::Tensor seq_tanh_c;
-  at::Tensor seq_dc_da_i;
-  at::Tensor seq_dc_da_f;
-  at::Tensor seq_dh_da_o;
-  at::Tensor seq_dh_dc;
-  at::Tensor seq_dc_da_i_a_f;
-  int64_t k = 0;
-  at::Tensor d_h;
-  at::Tensor d_a_o;
-  at::Tensor d_c;
-  at::Tensor d_a_i;
-  at::Tensor d_a_f;
-  at::Tensor d_h_prev;
-  at::Tensor d_c_prev;
-  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
-  for (stop = steps; stop > 0; stop -= block) {
-    start = std::max<int64_t>(stop - block, 0);
-    c_prev = seq_c_prev.slice(0, start, stop);
-    i = seq_i.slice(0, start, stop);
-    f = seq_f.slice(0, start, stop);
-    c_tilde = seq_c_tilde.slice(0, start, stop);
-    c = seq_c.slice(0, start, stop);
-    o = seq_o.slice(0, start, stop);
-    seq_tanh_c = at::empty_like(c);
-    seq_dc_da_i = at::empty_like(c_tilde);
-    seq_dc_da_f = at::empty_like(c_prev);
-    seq_dh_da_o = at::empty_like(o);
-    seq_dh_dc = at::empty_like(o);
+  int64_t block_ = 0;
+  int64_t start_ = 0;
+  int64_t stop_ = 0;
+  at::Tensor c_prev_;
+  at::Tensor i_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor c_;
+  at::Tensor o_;
+  at::Tensor seq_tanh_c_;
+  at::Tensor seq_dc_da_i_;
+  at::Tensor seq_dc_da_f_;
+  at::Tensor seq_dh_da_o_;
+  at::Tensor seq_dh_dc_;
+  at::Tensor seq_dc_da_i_a_f_;
+  int64_t k_ = 0;
+  at::Tensor d_h_;
+  at::Tensor d_a_o_;
+  at::Tensor d_c_;
+  at::Tensor d_a_i_;
+  at::Tensor d_a_f_;
+  at::Tensor d_h_prev_;
+  at::Tensor d_c_prev_;
+  block_ = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch_*D_));
+  for (stop_ = steps_; stop_ > 0; stop_ -= block_) {
+    start_ = std::max<int64_t>(stop_ - block_, 0);
+    c_prev_ = seq_c_prev_.slice(0, start_, stop_);
+    i_ = seq_i_.slice(0, start_, stop_);
+    f_ = seq_f_.slice(0, start_, stop_);
+    c_tilde_ = seq_c_tilde_.slice(0, start_, stop_);
+    c_ = seq_c_.slice(0, start_, stop_);
+    o_ = seq_o_.slice(0, start_, stop_);
+    seq_tanh_c_ = at::empty_like(c_);
+    seq_dc_da_i_ = at::empty_like(c_tilde_);
+    seq_dc_da_f_ = at::empty_like(c_prev_);
+    seq_dh_da_o_ = at::empty_like(o_);
+    seq_dh_dc_ = at::empty_like(o_);
     // ∂c/∂a_i
     // ∂c/∂a_f
     // ∂h/∂a_o
     // ∂h/∂c
-    backward_1(seq_tanh_c, c, seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dh_da_o,
-               o, seq_dh_dc);
-    seq_dc_da_i_a_f = at::stack({seq_dc_da_i, seq_dc_da_f}, 2);
-    for (int64_t t = stop - 1; t >= start; --t) {
-      k = t - start;
-      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
-      d_a_o = seq_d_a_o.select(0, t);
-      d_c = at::empty_like(d_a_o);
-      d_a_i = seq_d_a_i.select(0, t);
-      d_a_f = seq_d_a_f.select(0, t);
+    backward_1(seq_tanh_c_, c_, seq_dc_da_i_, c_tilde_, i_, seq_dc_da_f_, c_prev_, f_,
+               seq_dh_da_o_, o_, seq_dh_dc_);
+    seq_dc_da_i_a_f_ = at::stack({seq_dc_da_i_, seq_dc_da_f_}, 2);
+    for (int64_t t_ = stop_ - 1; t_ >= start_; --t_) {
+      k_ = t_ - start_;
+      d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
+      d_a_o_ = seq_d_a_o_.select(0, t_);
+      d_c_ = at::empty_like(d_a_o_);
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
       // grad of: h = o * tanh(c)
       // grad of: c = f * c_prev + i * c_tilde
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
       // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
       // grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
-      backward_2(d_a_o, d_h, seq_dh_da_o.select(0, k), d_c, V_o, d_c_next,
-                 seq_dh_dc.select(0, k), seq_d_c_tilde.select(0, t), i.select(0, k),
-                 seq_d_a_i_d_a_f.select(0, t), d_c.unsqueeze(1),
-                 seq_dc_da_i_a_f.select(0, k));
-      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
-      d_c_prev = at::empty_like(d_a_f);
-      d_h_next = d_h_prev;
-      d_c_next = d_c_prev;
-      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
+      backward_2(d_a_o_, d_h_, seq_dh_da_o_.select(0, k_), d_c_, V_o_, d_c_next_,
+                 seq_dh_dc_.select(0, k_), seq_d_c_tilde_.select(0, t_), i_.select(0, k_),
+                 seq_d_a_i_d_a_f_.select(0, t_), d_c_.unsqueeze(1),
+                 seq_dc_da_i_a_f_.select(0, k_));
+      d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
+      d_c_prev_ = at::empty_like(d_a_f_);
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
+      backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
     }
   }
-  return {d_c_next, d_h_next};
+  return {d_c_next_, d_h_next_};
 }
 """

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3dcbc050ca9d133612c5fe0503e7cae2dc42964517638581006a36d7e16127d6
+gatecalc-content-sha256: 41e8d30b307084edcf1ed9dbbb105f2286fc29dd51de2d3251b241362552a0d7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -328,7 +328,7 @@ def forward(params, x, state0=None):
     seq_f = maps_x[:, :, D:2*D]
     seq_c_tilde = maps_x[:, :, 2*D:3*D]
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, state0)
     if fused is None:
         for t in range(steps):
             h_prev = seq_h[t]
@@ -412,7 +412,7 @@ def backward(params, cache, dy, d_state_T=None):
     # the step's partial derivatives depend on forward values only: computed for a block of steps at
     #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
-    fused = _fused(xs, params)
+    fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
@@ -673,15 +673,22 @@ wait for it."""
 _BUILT = {}
 
 
-def _fused(xs, params):
+def _fused(xs, params, *others):
     """The fused kernels for loops over tensors like xs, or None where they do not run (then
     the loops call torch operations): FUSED off, another device or dtype, autograd recording
-    xs or a parameter (the kernels write through raw pointers, unseen by it), a parameter whose
-    rows are not contiguous, or no build."""
+    any tensor given (the kernels write through raw pointers, unseen by it: xs, the parameters,
+    the function's other arguments, tensors or dicts of them), a parameter whose rows are not
+    contiguous, or no build."""
     if (not FUSED or xs.device.type != "cpu" or xs.dtype not in (torch.float32, torch.float64)
-            or torch.is_grad_enabled() and any(p.requires_grad for p in [xs, *params.values()])
             or not all(p.is_contiguous() for p in params.values())):
         return None
+    if torch.is_grad_enabled():
+        given = [xs, *params.values()]
+        for other in others:
+            for value in (other.values() if isinstance(other, dict) else [other]):
+                given += value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(value, torch.Tensor) and value.requires_grad for value in given):
+            return None
     if "kernels" not in _BUILT:
         _BUILT["kernels"] = _build_kernels()
     return _BUILT["kernels"]
@@ -996,33 +1003,35 @@ void forward_1(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::T
   }
 }
 
-std::vector<at::Tensor> forward_loop(at::Tensor V_f, at::Tensor V_i, at::Tensor gate_scale,
-                                     at::Tensor gate_shift, at::Tensor maps_x,
-                                     at::Tensor seq_c, at::Tensor seq_c_tilde,
-                                     at::Tensor seq_f, at::Tensor seq_h, at::Tensor seq_i,
-                                     at::Tensor seq_i_f_c_tilde, at::Tensor stack_h_prev_T,
-                                     int64_t steps) {
+std::vector<at::Tensor> forward_loop(at::Tensor V_f_, at::Tensor V_i_,
+                                     at::Tensor gate_scale_, at::Tensor gate_shift_,
+                                     at::Tensor maps_x_, at::Tensor seq_c_,
+                                     at::Tensor seq_c_tilde_, at::Tensor seq_f_,
+                                     at::Tensor seq_h_, at::Tensor seq_i_,
+                                     at::Tensor seq_i_f_c_tilde_, at::Tensor stack_h_prev_T_,
+                                     int64_t steps_) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  at::Tensor h_prev;
-  at::Tensor c_prev;
-  at::Tensor gates;
-  at::Tensor i;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor c;
-  at::Tensor h;
-  for (int64_t t = 0; t < steps; ++t) {
-    h_prev = seq_h.select(0, t);
-    c_prev = seq_c.select(0, t);
+  at::Tensor h_prev_;
+  at::Tensor c_prev_;
+  at::Tensor gates_;
+  at::Tensor i_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor c_;
+  at::Tensor h_;
+  for (int64_t t_ = 0; t_ < steps_; ++t_) {
+    h_prev_ = seq_h_.select(0, t_);
+    c_prev_ = seq_c_.select(0, t_);
     // U_i @ h_prev, U_f @ h_prev, U_c @ h_prev: one product, added to the input's maps
     // in place
-    maps_x.select(0, t).addmm_(h_prev, stack_h_prev_T);
-    gates = seq_i_f_c_tilde.select(0, t);
-    i = seq_i.select(0, t);
-    f = seq_f.select(0, t);
-    c_tilde = seq_c_tilde.select(0, t);
-    c = seq_c.select(0, t + 1);
-    h = seq_h.select(0, t + 1);
+    maps_x_.select(0, t_).addmm_(h_prev_, stack_h_prev_T_);
+    gates_ = seq_i_f_c_tilde_.select(0, t_);
+    i_ = seq_i_.select(0, t_);
+    f_ = seq_f_.select(0, t_);
+    c_tilde_ = seq_c_tilde_.select(0, t_);
+    c_ = seq_c_.select(0, t_ + 1);
+    h_ = seq_h_.select(0, t_ + 1);
     // i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
     // f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     // c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
@@ -1030,8 +1039,8 @@ std::vector<at::Tensor> forward_loop(at::Tensor V_f, at::Tensor V_i, at::Tensor 
     // shift
     // c = f * c_prev + i * c_tilde
     // h = tanh(c)
-    forward_1(seq_i.select(0, t), V_i, c_prev, seq_f.select(0, t), V_f, gates, gate_scale,
-              gate_shift, c, c_tilde, f, i, h);
+    forward_1(seq_i_.select(0, t_), V_i_, c_prev_, seq_f_.select(0, t_), V_f_, gates_,
+              gate_scale_, gate_shift_, c_, c_tilde_, f_, i_, h_);
   }
   return {};
 }
@@ -1327,77 +1336,79 @@ void backward_3(at::Tensor a0, at::Tensor a1, at::Tensor a2, at::Tensor a3, at::
   }
 }
 
-std::vector<at::Tensor> backward_loop(int64_t D, at::Tensor V_f, at::Tensor V_i,
-                                      int64_t batch, at::Tensor d_maps_x,
-                                      c10::optional<at::Tensor> dy, at::Tensor seq_c_prev,
-                                      at::Tensor seq_c_tilde, at::Tensor seq_d_a_f,
-                                      at::Tensor seq_d_a_i,
-                                      at::Tensor seq_d_a_i_d_a_f_d_a_c_tilde,
-                                      at::Tensor seq_f, at::Tensor seq_h, at::Tensor seq_i,
-                                      at::Tensor stack_h_prev, int64_t steps,
-                                      at::Tensor d_c_next, at::Tensor d_h_next,
-                                      int64_t block_values) {
+std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_i_,
+                                      int64_t batch_, at::Tensor d_maps_x_,
+                                      std::optional<at::Tensor> dy_, at::Tensor seq_c_prev_,
+                                      at::Tensor seq_c_tilde_, at::Tensor seq_d_a_f_,
+                                      at::Tensor seq_d_a_i_,
+                                      at::Tensor seq_d_a_i_d_a_f_d_a_c_tilde_,
+                                      at::Tensor seq_f_, at::Tensor seq_h_,
+                                      at::Tensor seq_i_, at::Tensor stack_h_prev_,
+                                      int64_t steps_, at::Tensor d_c_next_,
+                                      at::Tensor d_h_next_, int64_t block_values) {
+  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile
   at::NoGradGuard no_grad;
-  int64_t block = 0;
-  int64_t start = 0;
-  int64_t stop = 0;
-  at::Tensor c_prev;
-  at::Tensor i;
-  at::Tensor f;
-  at::Tensor c_tilde;
-  at::Tensor h;
-  at::Tensor seq_dc_da_i;
-  at::Tensor seq_dc_da_f;
-  at::Tensor seq_dc_da_c_tilde;
-  at::Tensor seq_dh_dc;
-  at::Tensor seq_dc_da_i_a_f_a_c_tilde;
-  int64_t k = 0;
-  at::Tensor d_h;
-  at::Tensor d_c;
-  at::Tensor d_a_i;
-  at::Tensor d_a_f;
-  at::Tensor d_h_prev;
-  at::Tensor d_c_prev;
-  block = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch*D));
-  for (stop = steps; stop > 0; stop -= block) {
-    start = std::max<int64_t>(stop - block, 0);
-    c_prev = seq_c_prev.slice(0, start, stop);
-    i = seq_i.slice(0, start, stop);
-    f = seq_f.slice(0, start, stop);
-    c_tilde = seq_c_tilde.slice(0, start, stop);
-    h = seq_h.slice(0, start, stop);
-    seq_dc_da_i = at::empty_like(c_tilde);
-    seq_dc_da_f = at::empty_like(c_prev);
-    seq_dc_da_c_tilde = at::empty_like(c_tilde);
-    seq_dh_dc = at::empty_like(h);
+  int64_t block_ = 0;
+  int64_t start_ = 0;
+  int64_t stop_ = 0;
+  at::Tensor c_prev_;
+  at::Tensor i_;
+  at::Tensor f_;
+  at::Tensor c_tilde_;
+  at::Tensor h_;
+  at::Tensor seq_dc_da_i_;
+  at::Tensor seq_dc_da_f_;
+  at::Tensor seq_dc_da_c_tilde_;
+  at::Tensor seq_dh_dc_;
+  at::Tensor seq_dc_da_i_a_f_a_c_tilde_;
+  int64_t k_ = 0;
+  at::Tensor d_h_;
+  at::Tensor d_c_;
+  at::Tensor d_a_i_;
+  at::Tensor d_a_f_;
+  at::Tensor d_h_prev_;
+  at::Tensor d_c_prev_;
+  block_ = std::max<int64_t>(1, block_values / std::max<int64_t>(1, batch_*D_));
+  for (stop_ = steps_; stop_ > 0; stop_ -= block_) {
+    start_ = std::max<int64_t>(stop_ - block_, 0);
+    c_prev_ = seq_c_prev_.slice(0, start_, stop_);
+    i_ = seq_i_.slice(0, start_, stop_);
+    f_ = seq_f_.slice(0, start_, stop_);
+    c_tilde_ = seq_c_tilde_.slice(0, start_, stop_);
+    h_ = seq_h_.slice(0, start_, stop_);
+    seq_dc_da_i_ = at::empty_like(c_tilde_);
+    seq_dc_da_f_ = at::empty_like(c_prev_);
+    seq_dc_da_c_tilde_ = at::empty_like(c_tilde_);
+    seq_dh_dc_ = at::empty_like(h_);
     // ∂c/∂a_i
     // ∂c/∂a_f
     // ∂c/∂a_c_tilde
     // ∂h/∂c
-    backward_1(seq_dc_da_i, c_tilde, i, seq_dc_da_f, c_prev, f, seq_dc_da_c_tilde, seq_dh_dc,
-               h);
-    seq_dc_da_i_a_f_a_c_tilde = at::stack({seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde}, 2);
-    for (int64_t t = stop - 1; t >= start; --t) {
-      k = t - start;
-      d_h = dy.has_value() ? d_h_next + (*dy).select(0, t) : d_h_next;
-      d_c = at::empty_like(d_c_next);
-      d_a_i = seq_d_a_i.select(0, t);
-      d_a_f = seq_d_a_f.select(0, t);
+    backward_1(seq_dc_da_i_, c_tilde_, i_, seq_dc_da_f_, c_prev_, f_, seq_dc_da_c_tilde_,
+               seq_dh_dc_, h_);
+    seq_dc_da_i_a_f_a_c_tilde_ = at::stack({seq_dc_da_i_, seq_dc_da_f_, seq_dc_da_c_tilde_},
+                                           2);
+    for (int64_t t_ = stop_ - 1; t_ >= start_; --t_) {
+      k_ = t_ - start_;
+      d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
+      d_c_ = at::empty_like(d_c_next_);
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: h = tanh(c)
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
       // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
       // grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-      backward_2(d_c, d_c_next, d_h, seq_dh_dc.select(0, k),
-                 seq_d_a_i_d_a_f_d_a_c_tilde.select(0, t), d_c.unsqueeze(1),
-                 seq_dc_da_i_a_f_a_c_tilde.select(0, k));
-      d_h_prev = at::mm(d_maps_x.select(0, t), stack_h_prev);
-      d_c_prev = at::empty_like(d_a_f);
-      d_h_next = d_h_prev;
-      d_c_next = d_c_prev;
+      backward_2(d_c_, d_c_next_, d_h_, seq_dh_dc_.select(0, k_),
+                 seq_d_a_i_d_a_f_d_a_c_tilde_.select(0, t_), d_c_.unsqueeze(1),
+                 seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
+      d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
+      d_c_prev_ = at::empty_like(d_a_f_);
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
-      backward_3(d_c_prev, V_f, V_i, d_a_f, d_a_i, d_c, f.select(0, k));
+      backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
     }
   }
-  return {d_c_next, d_h_next};
+  return {d_c_next_, d_h_next_};
 }
 """

@@ -16,7 +16,6 @@ name whose kind (tensor, integer, optional tensor) it cannot tell stays a Python
 
 from __future__ import annotations
 
-import re
 import textwrap
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from derive.targets.lower.rewrites import names_read
 from derive.targets.torch import kernels
 from derive.targets.torch.kernels import Unfusable
 
-TENSOR, INTEGER, OPTIONAL = "at::Tensor", "int64_t", "c10::optional<at::Tensor>"
+TENSOR, INTEGER, OPTIONAL = "at::Tensor", "int64_t", "std::optional<at::Tensor>"
 """The kinds of a loop function's arguments, as their C++ types."""
 
 BLOCK_VALUES = "block_values"
@@ -52,36 +51,34 @@ class LoopKernel:
         return loop_source(self)
 
 
-CPP_TAKEN = frozenset("""
-    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
-    char32_t class compl concept const consteval constexpr constinit const_cast continue
-    co_await co_return co_yield decltype default delete do double dynamic_cast else enum explicit
-    export extern false float for friend goto if inline int long mutable namespace new noexcept
-    not not_eq nullptr operator or or_eq private protected public register reinterpret_cast
-    requires return short signed sizeof static static_assert static_cast struct switch template
-    this thread_local throw true try typedef typeid typename union unsigned using virtual void
-    volatile wchar_t while xor xor_eq
-    at c10 std torch T INT64_MAX NULL int64_t intptr_t size_t no_grad product_ block_values
-    nest_stride check_inner GRAIN_VALUES grain per_row same_rows row_values rows_apart
-    all_rows_apart over_rows
-""".split())
-"""Names a loop function may not give a local: C++'s keywords, the namespaces and types it uses,
-its own locals and the kernels' helpers (an IR name among them is printed as ``name_cpp``)."""
-KERNEL_NAME = re.compile(r"(forward|backward|recompute|step_forward|step_backward)"
-                         r"_(\d+|loop(_\d+)?)(_as)?\Z")
-"""The kernels' function names (a local so named would hide one)."""
+def cpp(name: str) -> str:
+    """An IR name as a C++ local of a loop function: the name and ``_``, as the kernels name
+    their pointers. No C++ keyword, macro, namespace, type or name the function uses ends so,
+    and no two names meet (``k`` is ``k_``, a fresh ``k_`` is ``k__``)."""
+    return name + "_"
 
 
 class _Sizes(CXX11CodePrinter):
-    """Integer expressions (sizes, indices) as C++, terms in the order built, symbols by ``cpp``
-    (their C++ names)."""
+    """Integer expressions (sizes, indices) as C++: integers, names, sums, products and small
+    powers only (``Unfusable`` otherwise: C++ would compute them in floating point), terms in
+    the order built."""
 
-    def __init__(self, cpp):
+    def __init__(self):
         super().__init__({"order": "none"})
-        self.cpp = cpp
+
+    def doprint(self, expr, assign_to=None):
+        for part in sympy.preorder_traversal(expr):
+            if not isinstance(part, (sympy.Integer, sympy.Symbol, sympy.Add, sympy.Mul,
+                                     sympy.Pow)) or (isinstance(part, sympy.Pow) and not (
+                                         part.exp.is_Integer and 1 <= part.exp <= 4)):
+                raise Unfusable(f"an integer expression C++ cannot take: {expr}")
+        return super().doprint(expr, assign_to)
 
     def _print_Symbol(self, expr):
-        return self.cpp(expr.name)
+        return cpp(expr.name)
+
+    def _print_Pow(self, expr, rational=False):
+        return "*".join([self.parenthesize(expr.base, 60)] * int(expr.exp))
 
 
 def kinds_bound(node: ir.Node) -> dict[str, str]:
@@ -111,54 +108,41 @@ class CppLoopPrinter(ir.Printer):
         self.name, self.kinds, self.ranks_at, self.run_name = name, kinds, ranks_at, run_name
         self.runs: list[kernels.Kernel] = []
         self.assigned: dict[str, str] = {}  # names the loop binds -> kind
-        self.sizes = _Sizes(self.cpp)
-        self.others: set[str] = set(kinds)  # names that are not renamed, to avoid
-        self.renamed: dict[str, str] = {}
-
-    def cpp(self, name: str) -> str:
-        """A name as the loop function's C++ local: itself, or ``name_cpp`` where C++ or the
-        function takes it."""
-        if name not in CPP_TAKEN and not KERNEL_NAME.match(name):
-            return name
-        if name not in self.renamed:
-            local = name + "_cpp"
-            while local in self.others or local in CPP_TAKEN:
-                local += "_"
-            self.renamed[name] = local
-            self.others.add(local)
-        return self.renamed[name]
+        self.sizes = _Sizes()
 
     # -- what it reads and writes ------------------------------------------------------------
 
     def make(self, loop: ir.Node, read_after: set[str]) -> LoopKernel:
-        self.others |= names_read(loop) | {n for node in ir.walk(loop) for n in kinds_bound(node)}
         try:
             body = [self.indent + line for line in self.lines(loop)]
         except NotImplementedError as error:
             raise Unfusable(str(error)) from None
+        if self._loop_vars(loop) & read_after:
+            raise Unfusable("a loop's counter read after it")
         inside = names_read(loop)
         read = sorted(inside - set(self.assigned) - self._loop_vars(loop))
-        # and what the loop binds again but reads first (a carried adjoint): its value before
-        read += sorted(n for n in self.assigned if n in self.kinds and n in inside)
-        params = []
+        # and what the loop binds again: its value before (read first, or read after the loop
+        # when the loop runs no step)
+        read += sorted(n for n in self.assigned if n in self.kinds
+                       and (n in inside or n in read_after))
+        params = []  # (C++ type, C++ name, Python expression)
         for name in read:
             kind = self.kinds.get(name)
-            if kind is None:
+            if kind is None or kind != self.assigned.get(name, kind):
                 raise Unfusable(f"the kind of {name}")
-            params.append((kind, name))
+            params.append((kind, cpp(name), name))
         if any(isinstance(n, ir.BlockLoop) for n in ir.walk(loop)):
-            params.append((INTEGER, BLOCK_VALUES))
+            params.append((INTEGER, BLOCK_VALUES, "FUSED_BLOCK_VALUES"))
         returns = tuple(sorted(n for n in self.assigned if n in read_after))
         if any(self.assigned[n] != TENSOR for n in returns):
             raise Unfusable("an integer read after the loop")
-        given = {name for _, name in params}
-        declared = [f"{self.indent}{kind} {self.cpp(n)}{' = 0' if kind == INTEGER else ''};"
+        given = {name for _, _, name in params}
+        declared = [f"{self.indent}{kind} {cpp(n)}{' = 0' if kind == INTEGER else ''};"
                     for n, kind in self.assigned.items() if n not in given]
-        returned = ", ".join(self.cpp(n) for n in returns)
+        returned = ", ".join(cpp(n) for n in returns)
         lines = (*declared, *body, f"{self.indent}return {{{returned}}};")
-        args = tuple("FUSED_BLOCK_VALUES" if n == BLOCK_VALUES else n for _, n in params)
-        params = [(kind, n if n == BLOCK_VALUES else self.cpp(n)) for kind, n in params]
-        return LoopKernel(self.name, tuple(params), args, returns, lines)
+        return LoopKernel(self.name, tuple((kind, name) for kind, name, _ in params),
+                          tuple(python for _, _, python in params), returns, lines)
 
     @staticmethod
     def _loop_vars(loop) -> set[str]:
@@ -173,7 +157,7 @@ class CppLoopPrinter(ir.Printer):
     def _assign(self, name: str, kind: str) -> str:
         if self.assigned.setdefault(name, kind) != kind:
             raise Unfusable(f"{name} bound to a tensor and an integer")
-        return self.cpp(name)
+        return cpp(name)
 
     # -- places --------------------------------------------------------------------------------
 
@@ -186,7 +170,7 @@ class CppLoopPrinter(ir.Printer):
         if ref.key is not None:
             raise Unfusable(f"{ref.name}[{ref.key!r}] in a loop")
         kind = self.assigned.get(ref.name, self.kinds.get(ref.name))
-        text = f"(*{self.cpp(ref.name)})" if kind == OPTIONAL else self.cpp(ref.name)
+        text = f"{cpp(ref.name)}.value()" if kind == OPTIONAL else cpp(ref.name)
         axis = 0
         for i in ref.index:
             if isinstance(i, ir.NewAxis):
@@ -244,19 +228,19 @@ class CppLoopPrinter(ir.Printer):
         if node.new:
             if node.out.index or node.out.key is not None:
                 raise Unfusable("a new product into a view")
-            return [f"{self._assign(node.out.name, TENSOR)} = at::mm({a}, {b});"]
+            return [f"{self._assign(node.out.name, TENSOR)} = at::matmul({a}, {b});"]
         out = self.ref(node.out)
         if node.accumulate:
             return [f"{out}.addmm_({a}, {b});"]
-        return ["{", f"{self.indent}at::Tensor product_ = {out};",  # an lvalue for mm_out
-                f"{self.indent}at::mm_out(product_, {a}, {b});", "}"]
+        return ["{", f"{self.indent}at::Tensor product = {out};",  # an lvalue for matmul_out
+                f"{self.indent}at::matmul_out(product, {a}, {b});", "}"]
 
     def _print_Arrive(self, node: ir.Arrive) -> list[str]:
         if self.kinds.get(node.argument) != OPTIONAL:
             raise Unfusable(f"{node.argument} is not an optional tensor")
         carried, given = self.ref(node.carried), self.ref(node.given)
         name = self._assign(node.name, TENSOR)
-        argument = self.cpp(node.argument)
+        argument = cpp(node.argument)
         return [f"{name} = {argument}.has_value() ? {carried} + {given} : {carried};"]
 
     def _print_StackAxis(self, node: ir.StackAxis) -> list[str]:
@@ -265,7 +249,7 @@ class CppLoopPrinter(ir.Printer):
                                   f"{node.axis});", kernels.WIDTH - 8)
 
     def _print_Loop(self, node: ir.Loop) -> list[str]:
-        var, start, stop = self.cpp(node.var), self.size(node.start), self.size(node.stop)
+        var, start, stop = cpp(node.var), self.size(node.start), self.size(node.stop)
         head = (f"for (int64_t {var} = {stop} - 1; {var} >= {start}; --{var}) {{" if node.reverse
                 else f"for (int64_t {var} = {start}; {var} < {stop}; ++{var}) {{")
         return [head, *self.block(node.body), "}"]
@@ -285,4 +269,5 @@ def loop_source(loop: LoopKernel) -> str:
     pointers, so nothing here may be recorded)."""
     params = ", ".join(f"{kind} {name}" for kind, name in loop.params)
     return "\n".join([*kernels._wrap_call(f"std::vector<at::Tensor> {loop.name}({params}) {{"),
+                      "  pybind11::gil_scoped_release no_gil;  // Python threads run meanwhile",
                       "  at::NoGradGuard no_grad;", *loop.lines, "}"]) + "\n"

@@ -3,10 +3,10 @@
 The functions of the NumPy module's contract (step_forward, step_backward, forward, backward)
 are the same loop IR, lowered once from the same plan, printed by ``FusingTorchCodePrinter``:
 torch operations, and beside each time loop the call of the same loop in C++ (``loops.py``),
-its elementwise runs fused kernels (``kernels.py``; the module carries its source and loader). Around them, the
-parts that read only the module's constants (``autograd.py``): init_params, argument checks,
-the autograd.Function over the whole sequence and the nn.Module. The module imports only torch
-(and the standard library to build its kernels).
+its elementwise runs fused kernels (``kernels.py``; the module carries its source and loader).
+Around them, the parts that read only the module's constants (``autograd.py``): init_params,
+argument checks, the autograd.Function over the whole sequence and the nn.Module. The module
+imports only torch (and the standard library to build its kernels).
 """
 
 from __future__ import annotations

@@ -129,9 +129,10 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         else:
             fused.forward_1(<the views it reads and writes>)
 
-    ``fused`` is bound once before a function's first such loop (``_fused(xs, params)``: the
-    compiled kernels, or None where they do not run). A whole time loop that ``loops.py`` can
-    print as C++ is one call instead (its runs fused there, called from C++):
+    ``fused`` is bound once before a function's first such loop (``_fused(xs, params, ...)``,
+    given every argument of the function: the compiled kernels, or None where they do not
+    run). A whole time loop that ``loops.py`` can print as C++ is one call instead (its runs
+    fused there, called from C++):
 
         if fused is None:
             <the loop, torch operations>
@@ -156,9 +157,14 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         self.ranks_at, self.function, self.fused_bound = infer_ranks(node), node.name, False
         self.count = 0
         self.kinds = {}
+        # _fused's arguments: what the loops run over, the parameters, every other argument
+        # (the kernels must not run when autograd records any of them)
+        others = [a.partition("=")[0] for a in node.args if a not in ("params", "x", "xs")]
+        self.fused_args = ", ".join(["xs", "params", *others])
+        kinds = {"dy": loops.OPTIONAL, "x": loops.TENSOR, "xs": loops.TENSOR}
         for arg in node.args:  # the sequence functions' arguments a loop may read
             name = arg.partition("=")[0]
-            self.kinds[name] = {"dy": loops.OPTIONAL, "x": loops.TENSOR, "xs": loops.TENSOR}.get(name)
+            self.kinds[name] = kinds.get(name)
         return super()._print_Function(node)
 
     def _print_Loop(self, node: ir.Loop) -> list[str]:
@@ -195,7 +201,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
                 if len(self.kernels) > before and not self.fused_bound:
                     self.fused_bound = True
                     printed = ["# the fused C++ kernels of the loops below, or None (then torch "
-                               "operations run)", "fused = _fused(xs, params)", *printed]
+                               "operations run)", f"fused = _fused({self.fused_args})", *printed]
                 lines += printed
         else:
             lines = [line for item in kernels.split_runs(body)
