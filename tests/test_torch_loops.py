@@ -246,3 +246,13 @@ def test_a_loop_that_stays_python_still_calls_each_runs_kernel_and_agrees(tmp_pa
     torch.testing.assert_close(dx, plain_dx, rtol=1e-12, atol=1e-13)
     for key in plain_grads:
         torch.testing.assert_close(grads[key], plain_grads[key], rtol=1e-12, atol=1e-13)
+
+
+def test_a_long_cpp_line_without_parentheses_wraps_at_its_braces():
+    """A kernel with many outputs lists them in braces (``outs = {a0, ...}``): wrapping that
+    line must not fail (it raised ValueError, a traceback at generation) and must keep it."""
+    from derive.targets.torch.kernels import WIDTH, _wrap_call
+    line = "  const std::vector<at::Tensor> outs = {" + ", ".join(f"a{i}" for i in range(40)) + "};"
+    wrapped = _wrap_call(line)
+    assert len(wrapped) > 1 and all(len(part) <= WIDTH - 4 for part in wrapped)
+    assert " ".join(part.strip() for part in wrapped) == line.strip()

@@ -451,9 +451,10 @@ WIDTH = 96
 def _wrap_call(line: str, width: int = WIDTH - 4) -> list[str]:
     """A declaration or call broken after its commas to fit ``width``, continued under its
     first argument."""
-    if len(line) <= width:
+    opening = [i for i in (line.find("("), line.find("{")) if i >= 0]
+    if len(line) <= width or not opening:
         return [line]
-    indent = " " * (line.index("(") + 1)
+    indent = " " * (min(opening) + 1)
     pieces, depth, last = [], 0, 0  # split at the commas between the call's own arguments
     for n, char in enumerate(line):
         depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(char, 0)
