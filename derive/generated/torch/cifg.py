@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7c8eafffd5ed0fee83be081e9f377f7d1a4a48c4b35a297b72e7bef214dba06b
+gatecalc-content-sha256: 395efba4a459e093736e0f23f18fa7583f422dfea7484ca9689a798a6dde0b33
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -406,11 +406,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

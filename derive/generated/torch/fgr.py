@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c87dcb735216b8a4efa7e02b1296991b1c94514d318944a992577956cfb9db85
+gatecalc-content-sha256: 0219755747bb3226de0719c03807fdfaebf3368c79ffdfd252248d755a23d398
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -593,11 +593,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_f_next[...] = d_state_T.get('f', 0)
     d_o_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_o_next[...] = d_state_T.get('o', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fb8808961e6863f1346b05ac15b5cf70ad31c84122e756ec354e09ead8126bd4
+gatecalc-content-sha256: 19eb67d4950cf16ae34d36796c055e730be2b70d0f75b9d6b61114627e3ff867
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -384,11 +384,11 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_h_next[...] = d_state_T.get('h', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 181a1f5a8c6b794f73cf7d22ec3d04e89f6d5818394f6873f072bc0fbb785b65
+gatecalc-content-sha256: 3867110cb09a34dcdf6af290c936cc250aa50043b82e95e4c9bf5ee1dd2445e2
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -386,11 +386,11 @@ def backward(params, cache, dy, d_state_T=None):
     # adjoints arriving at each step's new state from the step after it
     d_h_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_h_next[...] = d_state_T.get('h', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b0dbea90b2516033dc0af7059833bffcd1206834762993a7a5bf516800284c29
+gatecalc-content-sha256: 3866557dca721f052e1ced622a4ba97855c4e1b32b370f81931a769c28d10aa1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -430,11 +430,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fe0dc95c29a713951eece789a5e01e3a2e688f1ace925fd6c82c7d3dc357a4e8
+gatecalc-content-sha256: fb31736ad4d00a040fd793f5b21a1ba0c48836b60f6ed180f29dd521ae1ac046
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -461,11 +461,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*P))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

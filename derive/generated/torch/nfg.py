@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 66defefc081df6c39bcfea055e4393e12586e20f2e029d74c079a8704745f5b8
+gatecalc-content-sha256: b8ce755428ba212ae1a2baae7178ded3d54c3bd9e20df18d9815d50514b2ddf4
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -383,11 +383,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5a9e206d92d2fef8e2fb9de174402c3a57f415d29b24693d4179900eb15b2545
+gatecalc-content-sha256: edcffe184f4ed0a84a08e9798035adc03d9b6344d1285bdbf5e2a2b45e7e0c54
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -449,11 +449,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e57f213c816b481bc54da2bc79da943c26a57617b6b59746272a4b3e75a0b898
+gatecalc-content-sha256: b73bff2bf4fb1c539bea785264750346e6aafb5b3c6b1ec6a36514e522e3e4a0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -411,11 +411,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

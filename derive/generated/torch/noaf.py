@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e5f0fc731fcdf34c9be18f9d95348311b237d5813e7e25917bdaadb0bd769a4d
+gatecalc-content-sha256: 6f0ef9c0c8c2704254935b2ae2327192a218d65d2c2e5e781eb335df3c883e97
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -456,11 +456,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

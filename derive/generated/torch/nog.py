@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 41e8d30b307084edcf1ed9dbbb105f2286fc29dd51de2d3251b241362552a0d7
+gatecalc-content-sha256: 871c183702953f1eb19a93e743c6ee485526a76aae0cb76671a08ab59f1dee71
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -409,11 +409,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

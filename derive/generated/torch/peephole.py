@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 87fe0097b96eeead2c009338601aee2f623696711f7b291783f64946e25edd3a
+gatecalc-content-sha256: 6ff6988f5a1bd686206b580e5264ab8eabcf29c0a805853f65b06cccd4812dbf
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -456,11 +456,11 @@ def backward(params, cache, dy, d_state_T=None):
     d_h_next[...] = d_state_T.get('h', 0)
     d_c_next = torch.empty((batch, D), dtype=dtype, device=xs.device)
     d_c_next[...] = d_state_T.get('c', 0)
-    # the step's partial derivatives depend on forward values only: computed for a block of steps at
-    #   once, BLOCK_VALUES values an array, few calls and still in cache
     # the fused C++ kernels of the loops below, or None (then torch operations run)
     fused = _fused(xs, params, cache, dy, d_state_T)
     if fused is None:
+        # the step's partial derivatives depend on forward values only: computed for a block of
+        #   steps at once, BLOCK_VALUES values an array, few calls and still in cache
         block = max(1, BLOCK_VALUES // max(1, batch*D))
         for stop in range(steps, 0, -block):
             start = max(stop - block, 0)

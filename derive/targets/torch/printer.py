@@ -191,26 +191,32 @@ class FusingTorchCodePrinter(TorchCodePrinter):
     def block(self, body) -> list[str]:
         lines: list[str] = []
         if self.loop_depth == 0:
+            comments: list[str] = []  # those right before a loop are the loop's
             for n, node in enumerate(body):
+                if isinstance(node, ir.Comment):
+                    comments += self.lines(node)
+                    continue
                 before = len(self.kernels)
                 if isinstance(node, (ir.Loop, ir.BlockLoop)):
-                    printed = self._loop(node, names_read(tuple(body[n + 1:])))
+                    printed = self._loop(node, names_read(tuple(body[n + 1:])), comments)
                 else:
-                    printed = self.lines(node)
+                    printed = comments + self.lines(node)
+                comments = []
                 self.kinds.update(loops.kinds_bound(node))
                 if len(self.kernels) > before and not self.fused_bound:
                     self.fused_bound = True
                     printed = ["# the fused C++ kernels of the loops below, or None (then torch "
                                "operations run)", f"fused = _fused({self.fused_args})", *printed]
                 lines += printed
+            lines += comments
         else:
             lines = [line for item in kernels.split_runs(body)
                      for line in (self._run(item) if isinstance(item, list) else self.lines(item))]
         return [self.indent + line if line else line for line in lines]
 
-    def _loop(self, node, read_after: set[str]) -> list[str]:
-        """A time loop as one C++ call beside its torch operations, or (``Unfusable``) as a
-        Python loop whose runs are fused one by one."""
+    def _loop(self, node, read_after: set[str], comments: list[str]) -> list[str]:
+        """A time loop (under ``comments``) as one C++ call beside its torch operations, or
+        (``Unfusable``) as a Python loop whose runs are fused one by one."""
         count = self.count
 
         def run_name():
@@ -224,7 +230,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
             loop = printer.make(node, read_after)
         except kernels.Unfusable:
             self.count = count
-            return self.lines(node)
+            return comments + self.lines(node)
         self.kernels += [*printer.runs, loop]
         self.exported.append(name)
         self.runs = "operations"
@@ -237,7 +243,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
             call = f"{loop.returns[0]} = {call}[0]"
         elif loop.returns:
             call = f"{', '.join(loop.returns)} = {call}"
-        return ["if fused is None:", *[self.indent + line for line in plain], "else:",
+        return ["if fused is None:", *[self.indent + line for line in comments + plain], "else:",
                 self.indent + f"# the loop above as one call of KERNELS' {name}: the same "
                 "statements in C++, each run of elementwise ones a fused kernel",
                 self.indent + call]
