@@ -93,8 +93,8 @@ def fresh_name(name: str, taken: set[str]) -> str:
 IMPORTED_MODULES = frozenset({"numpy", "math", "torch", "numba", "scipy", "derive", "hashlib",
                               "os", "platform", "subprocess", "time", "warnings"})
 # derive: the compiled modules import their vectorisable tanh and sigmoid from
-# derive.targets.compiled.runtime; hashlib, os, platform, subprocess, time, warnings: the torch modules
-# build their fused kernels with them
+# derive.targets.compiled.runtime; hashlib, os, platform, subprocess, time, warnings: the torch
+# modules build their fused kernels with them
 # Locals the sequence code names through its fresh-name allocator: when a cell takes one of these
 # names (a state 'k'), the code renames its own ('k_'); so a cell may use them.
 GENERATED_LOCALS = frozenset({"gates", "gate_scale", "gate_shift", "block", "start", "stop", "k"})

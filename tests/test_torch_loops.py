@@ -34,7 +34,8 @@ def test_views_print_as_aten_calls():
     assert printer.ref(Ref("seq")[Span(1, None)]) == "seq_.slice(0, 1, INT64_MAX)"
     assert printer.ref(Ref("d_c")[ALL, NewAxis()]) == "d_c_.unsqueeze(1)"
     assert printer.ref(Ref("d_c")[NewAxis(), t]) == "d_c_.unsqueeze(0).select(1, t_)"
-    assert printer.ref(Ref("seq")[Span(start, stop), t]) == "seq_.slice(0, start_, stop_).select(1, t_)"
+    assert (printer.ref(Ref("seq")[Span(start, stop), t])
+            == "seq_.slice(0, start_, stop_).select(1, t_)")
     assert printer.ref(Ref("stacked")[k, ALL]) == "stacked_.select(0, k_)"
     assert printer.ref(Ref("dy")[t]) == "dy_.value().select(0, t_)"
 
@@ -176,9 +177,6 @@ def test_the_cpp_of_a_spec_naming_values_like_cpp_keywords_builds_and_runs(tmp_p
     pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
     if TOOLS:
         pytest.skip(f"the fused kernels need {' and '.join(TOOLS)}")
-    import importlib.util
-
-    import torch
     from derive.io import pipeline
     spec = (pipeline.CELLS / "gru.toml").read_text(encoding="utf-8")
     renamed = spec.replace('name = "gru"', 'name = "gru_cpp_names"')
@@ -187,51 +185,25 @@ def test_the_cpp_of_a_spec_naming_values_like_cpp_keywords_builds_and_runs(tmp_p
     path = tmp_path / "gru_cpp_names.toml"
     path.write_text(renamed, encoding="utf-8")
     from derive.targets.torch.module import generate_module
-    source = generate_module(pipeline.derivation_of(path))
-    module_path = tmp_path / "gru_cpp_names.py"
-    module_path.write_text(source, encoding="utf-8")
-    spec_ = importlib.util.spec_from_file_location("gru_cpp_names", module_path)
-    module = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(module)
+    module = _imported(generate_module(pipeline.derivation_of(path)), tmp_path / "gru_cpp_names.py")
     assert module.KERNEL_NAMES == ("forward_loop", "backward_loop")
-    params = module.init_params(3, 4, generator=torch.Generator().manual_seed(0))
-    x = torch.randn(5, 2, 3, dtype=torch.float64)
-    dy = torch.randn(5, 2, 4, dtype=torch.float64)
-    assert module._fused(x, params) is not None
-    results = []
-    for fused in (True, False):
-        module.FUSED = fused
-        _, _, cache = module.forward(params, x)
-        results.append(module.backward(params, cache, dy))
-    for key in results[1][0]:
-        torch.testing.assert_close(results[0][0][key], results[1][0][key], rtol=1e-12, atol=1e-13)
+    _fused_and_torch_agree(module)
 
 
-def test_a_loop_that_stays_python_still_calls_each_runs_kernel_and_agrees(tmp_path, monkeypatch):
-    """The fallback no built-in cell takes: with the loop printer refusing every loop, the
-    module calls each run's kernel from Python (blocks of FUSED_BLOCK_VALUES values) and gives
-    the torch operations' numbers."""
-    pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
-    if TOOLS:
-        pytest.skip(f"the fused kernels need {' and '.join(TOOLS)}")
+def _imported(source: str, path):
+    """The generated module ``source``, written to ``path`` and imported from there."""
     import importlib.util
-
-    import torch
-    from derive.io import pipeline
-    from derive.targets.torch.module import generate_module
-
-    def refuse(self, loop, read_after):
-        raise loops.Unfusable("refused by the test")
-    monkeypatch.setattr(loops.CppLoopPrinter, "make", refuse)
-    source = generate_module(pipeline.derivation_of(pipeline.CELLS / "lstm.toml"))
-    assert "FUSED_BLOCK_VALUES) // max(1, batch*D))" in source
-    path = tmp_path / "lstm_python_loops.py"
-    path.write_text(source, "utf-8")
-    spec = importlib.util.spec_from_file_location("lstm_python_loops", path)
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.KERNEL_NAMES == ("forward_1", "backward_1", "backward_2", "backward_3")
-    module.FUSED_BLOCK_VALUES = 2 * 3 * 4  # blocks of two steps
+    return module
+
+
+def _fused_and_torch_agree(module):
+    """forward and backward of ``module`` (M = 3, D = 4; T = 5, B = 3) with its kernels and
+    with the torch operations: y, every gradient and dx agree to rounding."""
+    import torch
     params = module.init_params(3, 4, generator=torch.Generator().manual_seed(0))
     x = torch.randn(5, 3, 3, dtype=torch.float64)
     dy = torch.randn(5, 3, 4, dtype=torch.float64)
@@ -246,6 +218,27 @@ def test_a_loop_that_stays_python_still_calls_each_runs_kernel_and_agrees(tmp_pa
     torch.testing.assert_close(dx, plain_dx, rtol=1e-12, atol=1e-13)
     for key in plain_grads:
         torch.testing.assert_close(grads[key], plain_grads[key], rtol=1e-12, atol=1e-13)
+
+
+def test_a_loop_that_stays_python_still_calls_each_runs_kernel_and_agrees(tmp_path, monkeypatch):
+    """The fallback no built-in cell takes: with the loop printer refusing every loop, the
+    module calls each run's kernel from Python (blocks of FUSED_BLOCK_VALUES values) and gives
+    the torch operations' numbers."""
+    pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
+    if TOOLS:
+        pytest.skip(f"the fused kernels need {' and '.join(TOOLS)}")
+    from derive.io import pipeline
+    from derive.targets.torch.module import generate_module
+
+    def refuse(self, loop, read_after):
+        raise loops.Unfusable("refused by the test")
+    monkeypatch.setattr(loops.CppLoopPrinter, "make", refuse)
+    source = generate_module(pipeline.derivation_of(pipeline.CELLS / "lstm.toml"))
+    assert "FUSED_BLOCK_VALUES) // max(1, batch*D))" in source
+    module = _imported(source, tmp_path / "lstm_python_loops.py")
+    assert module.KERNEL_NAMES == ("forward_1", "backward_1", "backward_2", "backward_3")
+    module.FUSED_BLOCK_VALUES = 3 * 4 * 2  # blocks of two steps (B = 3, D = 4)
+    _fused_and_torch_agree(module)
 
 
 def test_a_long_cpp_line_without_parentheses_wraps_at_its_braces():

@@ -343,6 +343,17 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
                   min(st.rank for st in statements) >= 2)
 
 
+def before_call(run: list[ir.Node], kernel: Kernel):
+    """What a run's kernel call needs done first, in order: each ``Bind`` of the run (a view),
+    and ``(name, like)`` for each new output the kernel writes (allocated like ``like``)."""
+    allocate = dict(kernel.allocations)
+    for node in run:
+        if isinstance(node, ir.Bind):
+            yield node
+        elif isinstance(node, ir.Elementwise) and node.new and node.out.name in allocate:
+            yield node.out.name, allocate[node.out.name]
+
+
 def _symbols(expr: sympy.Expr) -> list[str]:
     return sorted(s.name for s in expr.free_symbols)
 

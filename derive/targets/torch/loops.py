@@ -198,14 +198,13 @@ class CppLoopPrinter(ir.Printer):
             return [line for node in run for line in self.lines(node)]
         kernel = kernels.make_kernel(self.run_name(), run, self.ranks_at, self.ref)
         self.runs.append(kernel)
-        allocate = dict(kernel.allocations)
         lines = []
-        for node in run:
-            if isinstance(node, ir.Bind):
-                lines += self.lines(node)
-            elif isinstance(node, ir.Elementwise) and node.out.name in allocate and node.new:
-                name = self._assign(node.out.name, TENSOR)
-                lines.append(f"{name} = at::empty_like({allocate[node.out.name]});")
+        for step in kernels.before_call(run, kernel):
+            if isinstance(step, ir.Bind):
+                lines += self.lines(step)
+            else:
+                name, like = step
+                lines.append(f"{self._assign(name, TENSOR)} = at::empty_like({like});")
         lines += [line for node in run if isinstance(node, ir.Comment)
                   for line in self.lines(node)]
         return lines + kernels._wrap_call(f"{kernel.name}({', '.join(kernel.args)});",

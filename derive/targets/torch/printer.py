@@ -262,13 +262,13 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         self.kernels.append(kernel)
         self.exported.append(name)
         self.count += 1
-        allocate = dict(kernel.allocations)
         call = []
-        for node in run:
-            if isinstance(node, ir.Bind):
-                call += self.lines(node)
-            elif isinstance(node, ir.Elementwise) and node.out.name in allocate and node.new:
-                call.append(f"{node.out.name} = torch.empty_like({allocate[node.out.name]})")
+        for step in kernels.before_call(run, kernel):
+            if isinstance(step, ir.Bind):
+                call += self.lines(step)
+            else:
+                new, like = step
+                call.append(f"{new} = torch.empty_like({like})")
         written = ", ".join(dict.fromkeys(kernel.args[st.out] for st in kernel.statements))
         call += [f"# the operations above as one call of KERNELS' {name}, which writes {written}",
                  f"fused.{name}({', '.join(kernel.args)})"]
