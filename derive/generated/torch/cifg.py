@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 395efba4a459e093736e0f23f18fa7583f422dfea7484ca9689a798a6dde0b33
+gatecalc-content-sha256: a3bf0d1224b4154022c538b746f101c6f5a03c47dcd0284c1b80bff2a39beebb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1409,10 +1409,10 @@ std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_m
                  d_c_.unsqueeze(1), seq_dc_da_i_a_c_tilde_.select(0, k_));
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_c_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_3(d_c_prev_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

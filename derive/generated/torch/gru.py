@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 19eb67d4950cf16ae34d36796c055e730be2b70d0f75b9d6b61114627e3ff867
+gatecalc-content-sha256: 57fe70c7b2ab546515d549d8ba006ee83ceeaa827fcb6ef47a2bd29e5861bd4a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1438,8 +1438,8 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor b_hn_, int64_t batc
                  d_maps_h_prev_.select(0, t_).slice(1, D_, 2*D_), d_a_r_,
                  seq_da_n_da_r_.select(0, k_), d_maps_h_prev_.select(0, t_).slice(1, 0, D_));
       d_h_prev_ = at::matmul(d_maps_h_prev_.select(0, t_), stack_h_prev_);
-      d_h_next_ = d_h_prev_;
       backward_3(d_h_prev_, d_h_, z_.select(0, k_));
+      d_h_next_ = d_h_prev_;
     }
   }
   return {d_h_next_};

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3867110cb09a34dcdf6af290c936cc250aa50043b82e95e4c9bf5ee1dd2445e2
+gatecalc-content-sha256: 6a3ac6958444754d7b2a7099188c0d3b92fab6f97c31d213a1cf670558b05131
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1506,8 +1506,8 @@ std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_m
                  d_maps_h_prev_.select(0, t_).slice(1, D_, 2*D_), d_a_r_, d_s_,
                  seq_ds_da_r_.select(0, k_), d_maps_h_prev_.select(0, t_).slice(1, 0, D_));
       d_h_prev_ = at::matmul(d_maps_h_prev_.select(0, t_), stack_h_prev_);
-      d_h_next_ = d_h_prev_;
       backward_4(d_h_prev_, d_h_, d_s_, r_.select(0, k_), z_.select(0, k_));
+      d_h_next_ = d_h_prev_;
     }
   }
   return {d_h_next_};

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3866557dca721f052e1ced622a4ba97855c4e1b32b370f81931a769c28d10aa1
+gatecalc-content-sha256: 3a7689af46ae125af551f9a1593bb539c914c23cc6f46eae1ef8fe8d1b5da12e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1454,10 +1454,10 @@ std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_m
                  d_c_.unsqueeze(1), seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_c_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_3(d_c_prev_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: fb31736ad4d00a040fd793f5b21a1ba0c48836b60f6ed180f29dd521ae1ac046
+gatecalc-content-sha256: 9d41876e6b68fbe6cd22f797479c43017a770723ed273d6d07f687b08b08c7e0
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1582,10 +1582,10 @@ std::vector<at::Tensor> backward_loop(int64_t P_, int64_t batch_, at::Tensor d_m
                  d_c_.unsqueeze(1), seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_c_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_4(d_c_prev_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

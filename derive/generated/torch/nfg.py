@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b8ce755428ba212ae1a2baae7178ded3d54c3bd9e20df18d9815d50514b2ddf4
+gatecalc-content-sha256: 7f5cf0d135ab86a72027fc58c0e39ef0904be994923d4ef9f52f6b9210160e7d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1333,10 +1333,10 @@ std::vector<at::Tensor> backward_loop(int64_t D_, int64_t batch_, at::Tensor d_m
                  d_c_.unsqueeze(1), seq_dc_da_i_a_c_tilde_.select(0, k_));
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_c_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = c_prev + i * c_tilde
       backward_3(d_c_prev_, d_c_);
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: edcffe184f4ed0a84a08e9798035adc03d9b6344d1285bdbf5e2a2b45e7e0c54
+gatecalc-content-sha256: 55204759938371226cc9872efa063081108718ca556f251607eed7d33922fbe1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1622,8 +1622,6 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
       d_a_o_ = seq_d_a_o_.select(0, t_);
       d_c_ = at::empty_like(d_a_o_);
-      d_a_i_ = seq_d_a_i_.select(0, t_);
-      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
       // grad of: h = o * tanh(c)
       // grad of: c = f * c_prev + i * c_tilde
@@ -1634,11 +1632,13 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
                  seq_dh_dc_.select(0, k_), seq_d_c_tilde_.select(0, t_), i_.select(0, k_),
                  seq_d_a_i_d_a_f_.select(0, t_), d_c_.unsqueeze(1),
                  seq_dc_da_i_a_f_.select(0, k_));
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_a_f_);
+      backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
       d_h_next_ = d_h_prev_;
       d_c_next_ = d_c_prev_;
-      backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
     }
   }
   return {d_c_next_, d_h_next_};

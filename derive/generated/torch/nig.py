@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: b73bff2bf4fb1c539bea785264750346e6aafb5b3c6b1ec6a36514e522e3e4a0
+gatecalc-content-sha256: 854f5e3a93639ff79fa45d3080df70c16ff809c1046fc5afb785edca0c6913f5
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1477,7 +1477,6 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
       d_a_o_ = seq_d_a_o_.select(0, t_);
       d_c_ = at::empty_like(d_a_o_);
-      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
       // grad of: h = o * tanh(c)
       // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
@@ -1485,12 +1484,13 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       backward_2(d_a_o_, d_h_, seq_dh_da_o_.select(0, k_), d_c_, V_o_, d_c_next_,
                  seq_dh_dc_.select(0, k_), seq_d_a_f_d_a_c_tilde_.select(0, t_),
                  d_c_.unsqueeze(1), seq_dc_da_f_a_c_tilde_.select(0, k_));
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_a_f_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + c_tilde
       backward_3(d_c_prev_, V_f_, d_a_f_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

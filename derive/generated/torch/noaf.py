@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6f0ef9c0c8c2704254935b2ae2327192a218d65d2c2e5e781eb335df3c883e97
+gatecalc-content-sha256: c4b1e335ae60b40416b32d732b2cb5fe3ccf8e785c1fa8fef770d37e0e32dfc1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1573,8 +1573,6 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
       d_a_o_ = seq_d_a_o_.select(0, t_);
       d_c_ = at::empty_like(d_a_o_);
-      d_a_i_ = seq_d_a_i_.select(0, t_);
-      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
       // grad of: h = o * c
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
@@ -1583,12 +1581,14 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       backward_2(d_a_o_, d_h_, seq_dh_da_o_.select(0, k_), d_c_, V_o_, d_c_next_,
                  o_.select(0, k_), seq_d_a_i_d_a_f_d_a_c_tilde_.select(0, t_),
                  d_c_.unsqueeze(1), seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_a_f_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 871c183702953f1eb19a93e743c6ee485526a76aae0cb76671a08ab59f1dee71
+gatecalc-content-sha256: ada6c2e61cad60f8a9e3c5cb448b3dc3a221531281828803129e049118020f3d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1392,8 +1392,6 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       k_ = t_ - start_;
       d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
       d_c_ = at::empty_like(d_c_next_);
-      d_a_i_ = seq_d_a_i_.select(0, t_);
-      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: h = tanh(c)
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
       // grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
@@ -1401,12 +1399,14 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       backward_2(d_c_, d_c_next_, d_h_, seq_dh_dc_.select(0, k_),
                  seq_d_a_i_d_a_f_d_a_c_tilde_.select(0, t_), d_c_.unsqueeze(1),
                  seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_a_f_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

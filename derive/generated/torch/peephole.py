@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6ff6988f5a1bd686206b580e5264ab8eabcf29c0a805853f65b06cccd4812dbf
+gatecalc-content-sha256: 3a187e058f346b3119be473fc5d5416a8505118c17af76b62a9b62da08f9234b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1638,8 +1638,6 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       d_h_ = dy_.has_value() ? d_h_next_ + dy_.value().select(0, t_) : d_h_next_;
       d_a_o_ = seq_d_a_o_.select(0, t_);
       d_c_ = at::empty_like(d_a_o_);
-      d_a_i_ = seq_d_a_i_.select(0, t_);
-      d_a_f_ = seq_d_a_f_.select(0, t_);
       // grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
       // grad of: h = o * tanh(c)
       // grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + b_i)
@@ -1648,12 +1646,14 @@ std::vector<at::Tensor> backward_loop(int64_t D_, at::Tensor V_f_, at::Tensor V_
       backward_2(d_a_o_, d_h_, seq_dh_da_o_.select(0, k_), d_c_, V_o_, d_c_next_,
                  seq_dh_dc_.select(0, k_), seq_d_a_i_d_a_f_d_a_c_tilde_.select(0, t_),
                  d_c_.unsqueeze(1), seq_dc_da_i_a_f_a_c_tilde_.select(0, k_));
+      d_a_i_ = seq_d_a_i_.select(0, t_);
+      d_a_f_ = seq_d_a_f_.select(0, t_);
       d_h_prev_ = at::matmul(d_maps_x_.select(0, t_), stack_h_prev_);
       d_c_prev_ = at::empty_like(d_a_f_);
-      d_h_next_ = d_h_prev_;
-      d_c_next_ = d_c_prev_;
       // grad of: c = f * c_prev + i * c_tilde
       backward_3(d_c_prev_, V_f_, V_i_, d_a_f_, d_a_i_, d_c_, f_.select(0, k_));
+      d_h_next_ = d_h_prev_;
+      d_c_next_ = d_c_prev_;
     }
   }
   return {d_c_next_, d_h_next_};

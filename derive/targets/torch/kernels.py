@@ -343,15 +343,27 @@ def make_kernel(name: str, run: list[ir.Node], ranks_at: dict[int, dict[str, int
                   min(st.rank for st in statements) >= 2)
 
 
-def before_call(run: list[ir.Node], kernel: Kernel):
-    """What a run's kernel call needs done first, in order: each ``Bind`` of the run (a view),
-    and ``(name, like)`` for each new output the kernel writes (allocated like ``like``)."""
-    allocate = dict(kernel.allocations)
-    for node in run:
-        if isinstance(node, ir.Bind):
-            yield node
-        elif isinstance(node, ir.Elementwise) and node.new and node.out.name in allocate:
-            yield node.out.name, allocate[node.out.name]
+def before_call(run: list[ir.Node], kernel: Kernel) -> list:
+    """What a run's kernel call needs done first, in order: each ``Bind`` before the run's last
+    statement (a view), and ``(name, like)`` for each new output the kernel writes (allocated
+    like ``like``)."""
+    allocate, last = dict(kernel.allocations), _last_statement(run)
+    return [node if isinstance(node, ir.Bind) else (node.out.name, allocate[node.out.name])
+            for node in run[:last]
+            if isinstance(node, ir.Bind)
+            or isinstance(node, ir.Elementwise) and node.new and node.out.name in allocate]
+
+
+def after_call(run: list[ir.Node]) -> list[ir.Bind]:
+    """The ``Bind`` s after the run's last statement (a name carried to the next step): after
+    the call, as in the statements' order."""
+    return [node for node in run[_last_statement(run):] if isinstance(node, ir.Bind)]
+
+
+def _last_statement(run: list[ir.Node]) -> int:
+    """The index after the run's last ``Elementwise`` or ``Activate``."""
+    return max(n + 1 for n, node in enumerate(run)
+               if isinstance(node, (ir.Elementwise, ir.Activate)))
 
 
 def _symbols(expr: sympy.Expr) -> list[str]:

@@ -207,8 +207,9 @@ class CppLoopPrinter(ir.Printer):
                 lines.append(f"{self._assign(name, TENSOR)} = at::empty_like({like});")
         lines += [line for node in run if isinstance(node, ir.Comment)
                   for line in self.lines(node)]
-        return lines + kernels._wrap_call(f"{kernel.name}({', '.join(kernel.args)});",
-                                          kernels.WIDTH - 8)
+        lines += kernels._wrap_call(f"{kernel.name}({', '.join(kernel.args)});",
+                                    kernels.WIDTH - 8)
+        return lines + [line for node in kernels.after_call(run) for line in self.lines(node)]
 
     def _print_Comment(self, node: ir.Comment) -> list[str]:
         return [f"// {line}" for line in textwrap.wrap(node.text, kernels.WIDTH - 16)]

@@ -271,7 +271,8 @@ class FusingTorchCodePrinter(TorchCodePrinter):
                 call.append(f"{new} = torch.empty_like({like})")
         written = ", ".join(dict.fromkeys(kernel.args[st.out] for st in kernel.statements))
         call += [f"# the operations above as one call of KERNELS' {name}, which writes {written}",
-                 f"fused.{name}({', '.join(kernel.args)})"]
+                 f"fused.{name}({', '.join(kernel.args)})",
+                 *[line for node in kernels.after_call(run) for line in self.lines(node)]]
         return ["if fused is None:", *[self.indent + line for line in plain],
                 "else:", *[self.indent + line for line in call]]
 
