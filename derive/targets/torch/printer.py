@@ -151,7 +151,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
         self.function = ""
         self.fused_bound = False
         self.count = 0  # kernels of the function being printed
-        self.runs = "both"  # "operations" while printing the torch side of a loop kernel
+        self.operations_only = False  # while printing the torch side of a loop kernel
 
     def _print_Function(self, node: ir.Function) -> list[str]:
         self.ranks_at, self.function, self.fused_bound = infer_ranks(node), node.name, False
@@ -233,11 +233,11 @@ class FusingTorchCodePrinter(TorchCodePrinter):
             return comments + self.lines(node)
         self.kernels += [*printer.runs, loop]
         self.exported.append(name)
-        self.runs = "operations"
+        self.operations_only = True
         try:
             plain = self.lines(node)
         finally:
-            self.runs = "both"
+            self.operations_only = False
         call = f"fused.{name}({', '.join(loop.args)})"
         if len(loop.returns) == 1:
             call = f"{loop.returns[0]} = {call}[0]"
@@ -251,8 +251,8 @@ class FusingTorchCodePrinter(TorchCodePrinter):
     def _run(self, run: list[ir.Node]) -> list[str]:
         """A run's lines: the torch operations, and beside them its kernel's call if it has one."""
         plain = [line for node in run for line in self.lines(node)]
-        if self.runs == "operations" or not any(isinstance(node, (ir.Elementwise, ir.Activate))
-                                                for node in run):
+        if self.operations_only or not any(isinstance(node, (ir.Elementwise, ir.Activate))
+                                           for node in run):
             return plain
         name = f"{self.function}_{self.count + 1}"
         try:
