@@ -61,20 +61,29 @@ def test_the_compiled_bench_products_are_the_flops_of_the_schedule():
 
 def test_the_compiled_bench_says_which_path_ran(monkeypatch):
     """Not a timing test: one row below the module's threshold, one above, each saying which path
-    the shipped module took; ``loops`` forced the loops without changing the module."""
+    the shipped module took; ``loops`` and ``stepped`` forced their path without changing the
+    module."""
     pytest.importorskip("numba", reason="needs the fast extra: pip install -e '.[fast]'")
     from verify import bench, bench_compiled
     import derive.generated.compiled.lstm as compiled
 
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(bench_compiled, "_torch_runners", lambda M, D, dtype: None)
-    monkeypatch.setattr(compiled, "NUMPY_FROM", 2 * 2 * 5)  # batch 2 x units 2*5
+    monkeypatch.setattr(compiled, "STEPPED_FROM", 2 * 2 * 5)  # batch 2 x units 2*5
+    batches = []  # the batch of each stepped forward: the forced column runs it at both sizes
+    stepped = compiled._stepped_forward
+
+    def counted(params, x, *args):
+        batches.append(x.shape[1])
+        return stepped(params, x, *args)
+    monkeypatch.setattr(compiled, "_stepped_forward", counted)
     rows = bench_compiled.bench_compiled(sizes=[(3, 1, 4, 5), (3, 2, 4, 5)], dtypes=("float64",),
                                          budget=0.01, cells=("lstm",))
-    assert [r["path"] for r in rows] == ["loops", "numpy"]
-    assert compiled.NUMPY_FROM == 20 and all(r["seconds"]["loops"] > 0 for r in rows)
+    assert [r["path"] for r in rows] == ["loops", "stepped"]
+    assert compiled.STEPPED_FROM == 20 and set(batches) == {1, 2}
+    assert all(r["seconds"][path] > 0 for r in rows for path in ("loops", "stepped"))
     text = bench_compiled.table(rows, {"cold": 1.0, "cached": 0.1})
-    assert "3,1,4,5           loops" in text and "3,2,4,5           numpy" in text
+    assert "3,1,4,5           loops" in text and "3,2,4,5           stepped" in text
 
 
 def test_the_benchmark_runs_end_to_end_without_pytorch(monkeypatch, tmp_path):

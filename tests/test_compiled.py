@@ -26,12 +26,14 @@ def _modules(cell):
 
 def _problem(module, dtype, seed=0, T=6, B=3, M=4, D=5):
     rng = numpy.random.default_rng(seed)
-    params = module.init_params(M, D, rng=rng, dtype=numpy.float64)
+    sizes = {dim: {"M": M, "D": D}.get(dim, 3) for dim in module.SIZES}  # others (P): 3
+    params = module.init_params(**{module.SIZES[d]: n for d, n in sizes.items()}, rng=rng,
+                                dtype=numpy.float64)
     params = {k: (v + 0.1 * rng.standard_normal(v.shape)).astype(dtype) for k, v in params.items()}
     state0 = {s: rng.standard_normal(p.shape).astype(dtype)
               for s, p in module.zero_state(params, B, dtype).items()}
     x = rng.standard_normal((T, B, M)).astype(dtype)
-    dy = rng.standard_normal((T, B, D)).astype(dtype)
+    dy = rng.standard_normal((T, B, state0[module.OUTPUT].shape[1])).astype(dtype)
     return params, x, state0, dy
 
 
@@ -40,12 +42,12 @@ def _units(module, params, batch):
     return batch * sum(v.shape[1] for v in module.zero_state(params, batch, "float64").values())
 
 
-@pytest.mark.parametrize("path", ["compiled loops", "numpy path"])
+@pytest.mark.parametrize("path", ["compiled loops", "stepped path"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_compiled_agrees_with_numpy_module_to_rounding(cell, dtype, path, monkeypatch):
     reference, compiled = _modules(cell)
-    monkeypatch.setattr(compiled, "NUMPY_FROM", 0 if path == "numpy path" else 10**9)
+    monkeypatch.setattr(compiled, "STEPPED_FROM", 0 if path == "stepped path" else 10**9)
     params, x, state0, dy = _problem(reference, dtype)
     if dtype == "complex128":
         x = x + 0.1j * x
@@ -71,19 +73,21 @@ def test_compiled_refuses_a_dtype_it_is_not_built_for():
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_numpy_path_taken_from_the_threshold_on(cell, monkeypatch):
-    """forward and backward call the NumPy functions exactly when batch x units >= NUMPY_FROM."""
+def test_stepped_path_taken_from_the_threshold_on(cell, monkeypatch):
+    """forward and backward call the stepped functions exactly when batch x units >=
+    STEPPED_FROM."""
     reference, compiled = _modules(cell)
     params, x, state0, dy = _problem(reference, "float64")
     taken = []
-    for name in ("_numpy_forward", "_numpy_backward"):
+    for name in ("_stepped_forward", "_stepped_backward"):
         function = getattr(compiled, name)
         monkeypatch.setattr(compiled, name, lambda *a, _f=function, _n=name: (
             taken.append(_n), _f(*a))[1])
     size = _units(reference, params, x.shape[1])
-    for threshold, expected in ((size + 1, []), (size, ["_numpy_forward", "_numpy_backward"])):
+    for threshold, expected in ((size + 1, []),
+                                (size, ["_stepped_forward", "_stepped_backward"])):
         taken.clear()
-        monkeypatch.setattr(compiled, "NUMPY_FROM", threshold)
+        monkeypatch.setattr(compiled, "STEPPED_FROM", threshold)
         _, _, cache = compiled.forward(params, x, state0)
         compiled.backward(params, cache, dy)
         assert taken == expected, threshold
@@ -144,8 +148,10 @@ def test_verify_check_target_compiled_passes(method):
 
 
 COMPILED_FAULTS = [
-    Fault("flipped sign", "lstm", "_numpy_backward",
-          r"seq_dc_da_f = c_prev\*f\*", "seq_dc_da_f = -c_prev*f*", "W_f"),
+    Fault("flipped sign", "lstm", "_backward_run_1",
+          r"\] = c_prev\[_i, _j, _k\]\*f", "] = -c_prev[_i, _j, _k]*f", "W_f"),
+    Fault("gradient of the wrong time step", "lstm", "_stepped_backward",
+          r"dy\[t\]", "dy[t - 1]", "W_o"),
     Fault("flipped sign", "lstm", "_backward_loop",
           r"\] = c_prev\[_i, _j, _k\]\*f", "] = -c_prev[_i, _j, _k]*f", "W_f"),
     Fault("gradient of the wrong time step", "lstm", "_backward_loop",
@@ -160,7 +166,7 @@ assert {f.name for f in COMPILED_FAULTS} <= {f.name for f in FAULTS}
                          ids=[f"{f.name} in {f.function}" for f in COMPILED_FAULTS])
 def test_fault_in_compiled_backward_is_caught(fault, tmp_path):
     """The mutation suite's faults, injected into the compiled module's backward (its NumPy
-    path's with the module's threshold at 0, so the checks run that path)."""
+    path's and its kernels' with the module's threshold at 0, so the checks run that path)."""
     pytest.importorskip("numba", reason=NEEDS_FAST)
     source = (pipeline.GENERATED / "compiled" / f"{fault.cell}.py").read_text()
     start = source.index(f"\ndef {fault.function}(")
@@ -168,8 +174,8 @@ def test_fault_in_compiled_backward_is_caught(fault, tmp_path):
     body, count = re.subn(fault.pattern, fault.replacement, source[start:end])
     assert count == 1
     source = source[:start] + body + source[end:]
-    if fault.function.startswith("_numpy_"):
-        source, count = re.subn(r"\nNUMPY_FROM = \d+\n", "\nNUMPY_FROM = 0\n", source)
+    if fault.function.startswith(("_stepped_", "_backward_run_")):
+        source, count = re.subn(r"\nSTEPPED_FROM = \d+\n", "\nSTEPPED_FROM = 0\n", source)
         assert count == 1
     path = tmp_path / f"{fault.cell}_mutant.py"
     path.write_text(source)
@@ -206,3 +212,48 @@ def test_compiled_loops_call_no_python_per_step():
         end = text.find("\ndef ", start + 1)
         assert "    for " not in text[start:end]
         assert f"_{function}_loop(" in text[start:end]
+
+
+ALL_CELLS = sorted(p.stem for p in (pipeline.GENERATED / "compiled").glob("*.py")
+                   if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("cell", ALL_CELLS)
+def test_stepped_path_agrees_with_numpy_module_for_every_built_in_cell(cell, monkeypatch):
+    """The stepped functions (their kernels' arguments and results read off the printed code)
+    give the NumPy module's numbers for every built-in cell, with and without dy."""
+    reference, compiled = _modules(cell)
+    monkeypatch.setattr(compiled, "STEPPED_FROM", 0)
+    params, x, state0, dy = _problem(reference, "float64", T=7, B=2)
+    outputs = []
+    for module in (reference, compiled):
+        y, state_T, cache = module.forward(params, x, state0)
+        grads, dx, d_state0 = module.backward(params, cache, dy, state0)
+        grads_no_dy, _, _ = module.backward(params, cache, None, state0)
+        outputs.append([y, dx, *state_T.values(), *grads.values(), *d_state0.values(),
+                        *grads_no_dy.values()])
+    for ours, theirs in zip(*outputs):
+        numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ALL_CELLS)
+def test_stepped_loops_leave_no_elementwise_work_to_numpy(cell):
+    """In the stepped functions every activation runs in a compiled kernel (one call per run),
+    and those kernels make no products, so they run without the BLAS-thread guard."""
+    text = (pipeline.GENERATED / "compiled" / f"{cell}.py").read_text()
+    for function in ("_stepped_forward", "_stepped_backward"):
+        start = text.index(f"\ndef {function}(")
+        code = [line.split("#")[0] for line in text[start:text.find("\ndef ", start + 1)]
+                .split("\n")]
+        assert not any(re.search(r"\b(tanh|sigmoid|exp|log)\(", line) for line in code)
+        assert re.search(rf"_{function.removeprefix('_stepped_')}_run_1\(", "\n".join(code))
+    for kernel in re.findall(r"\n(.*)\n@numba.njit\(\*\*JIT\)\ndef (_\w+_run_\d+)\(", text):
+        assert kernel[0] != "@one_blas_thread", kernel[1]
+
+
+def test_stepped_kernel_arguments_are_what_it_reads_before_binding():
+    from derive.targets.compiled.stepped import _bound, _reads_first
+    lines = ("a = seq_a[t]", "b = numpy.empty_like(a)", "for _i in range(b.shape[0]):",
+             "    b[_i] = tanh(a[_i]) + c[_i]", "x = x + b", "y += b", "d = y")
+    assert _reads_first(lines) == ("seq_a", "t", "c", "x", "y")
+    assert _bound(lines) == ("a", "b", "x", "y", "d")

@@ -3,11 +3,12 @@ its NumPy module and, for lstm, PyTorch's ``nn.LSTM`` (default settings, oneDNN 
 in the interleaved steady-state blocks of ``bench``; the fraction of the matrix-multiply peak at
 the largest size; and the first call's compile time, cold and from numba's cache.
 
-``compiled`` is the module as it ships: its compiled loops below its threshold (``NUMPY_FROM``
-values a step), its NumPy path from there on (the ``path`` column says which ran). ``loops`` is
-the same module with the loops forced at every size, so one run shows where the threshold
-belongs. ``products`` (lstm, largest size) times the matrix products of the schedule alone
-(NumPy's, the same shapes): what they reach of the peak bounds any schedule that makes them.
+``compiled`` is the module as it ships: its compiled loops below its threshold (``STEPPED_FROM``
+values a step), its stepped path from there on (the ``path`` column says which ran). ``loops``
+and ``stepped`` are the same module with one path forced at every size, so one run shows where
+the threshold belongs. ``products`` (lstm) times the matrix products of the schedule alone
+(NumPy's, the same shapes): beside ``nn.LSTM`` (``mm/torch``) and, at the largest size, beside
+the matrix-multiply peak, it bounds any schedule that makes them.
 
 Threads: the compiled loops run on one thread (numba, no ``parallel``); their products call
 scipy's OpenBLAS (``numpy.dot`` in numba), whose pool uses both cores where the shape pays,
@@ -46,11 +47,12 @@ def _runner(module, params, x, dy):
     return run
 
 
-class _LoopsForced:
-    """The compiled module with its compiled loops at every size (its threshold out of reach)."""
+class _Forced:
+    """The compiled module with one path at every size: its threshold at ``threshold`` (0: the
+    stepped path; infinity: the compiled loops)."""
 
-    def __init__(self, module):
-        self.module = module
+    def __init__(self, module, threshold):
+        self.module, self.threshold = module, threshold
 
     def forward(self, *args):
         return self._call(self.module.forward, args)
@@ -59,11 +61,11 @@ class _LoopsForced:
         return self._call(self.module.backward, args)
 
     def _call(self, function, args):
-        threshold, self.module.NUMPY_FROM = self.module.NUMPY_FROM, float("inf")
+        threshold, self.module.STEPPED_FROM = self.module.STEPPED_FROM, self.threshold
         try:
             return function(*args)
         finally:
-            self.module.NUMPY_FROM = threshold
+            self.module.STEPPED_FROM = threshold
 
 
 def _products_runner(T, B, M, D, dtype, kind=numpy.ndarray):
@@ -94,21 +96,25 @@ def _row(cell, compiled, numpy_module, dtype, size, budget) -> dict:
     x = rng.standard_normal((T, B, M)).astype(dtype)
     dy = rng.standard_normal((T, B, D)).astype(dtype)
     runners = {"compiled": _runner(compiled, params, x, dy),
-               "loops": _runner(_LoopsForced(compiled), params, x, dy),
+               "loops": _runner(_Forced(compiled, float("inf")), params, x, dy),
+               "stepped": _runner(_Forced(compiled, 0), params, x, dy),
                "numpy": _runner(numpy_module, params, x, dy)}
     torch_runs = _torch_runners(M, D, dtype) if cell == "lstm" else None
     if torch_runs is not None:
         runners["pytorch"] = lambda: torch_runs[0](x, dy)
+    if cell == "lstm":
+        runners["products"] = _products_runner(T, B, M, D, dtype)
     if cell == "lstm" and size == SIZES[-1]:
         runners["matmul_peak"] = _matmul_peak_runner(dtype)[0]
-        runners["products"] = _products_runner(T, B, M, D, dtype)
     seconds = _medians(_interleaved_times(runners, budget))
     row = {"cell": cell, "dtype": dtype, "T": T, "B": B, "M": M, "D": D, "seconds": seconds,
-           "path": "numpy" if compiled._numpy_path(params, B) else "loops",
+           "path": "stepped" if compiled._stepped_path(params, B) else "loops",
            "compiled_over_numpy": seconds["compiled"] / seconds["numpy"],
-           "loops_over_numpy": seconds["loops"] / seconds["numpy"]}
+           "loops_over_numpy": seconds["loops"] / seconds["numpy"],
+           "stepped_over_numpy": seconds["stepped"] / seconds["numpy"]}
     if "pytorch" in seconds:
         row["compiled_over_pytorch"] = seconds["compiled"] / seconds["pytorch"]
+        row["products_over_pytorch"] = seconds["products"] / seconds["pytorch"]
     if "matmul_peak" in seconds:
         peak = _matmul_peak_runner(dtype)[1] / seconds["matmul_peak"]
         row["fraction_of_peak"] = lstm_flops(T, B, M, D) / seconds["compiled"] / peak
@@ -155,22 +161,25 @@ def compile_seconds(cell: str = "lstm") -> dict[str, float]:
 def table(rows: list[dict], compile_times: dict[str, float]) -> str:
     lines = ["compiled target (derive/generated/compiled/): forward+backward, median of timed "
              "calls in interleaved blocks; path: what the module ran at that size (its loops, or "
-             "its NumPy path from NUMPY_FROM values a step); loops: its loops forced; "
-             "of peak: compiled, and the schedule's products alone", "",
-             f"{'cell':<10}{'dtype':<8}{'T,B,M,D':<18}{'path':<7}{'compiled':>11}{'loops':>11}"
-             f"{'numpy':>11}{'c/numpy':>9}{'l/numpy':>9}{'pytorch':>11}{'c/torch':>9}"
-             f"{'of peak':>9}{'products':>10}"]
+             "its stepped path from STEPPED_FROM values a step); loops, stepped: that path forced; "
+             "mm/torch: the schedule's products alone over nn.LSTM; of peak: compiled, and the "
+             "products alone", "",
+             f"{'cell':<10}{'dtype':<8}{'T,B,M,D':<18}{'path':<8}{'compiled':>11}{'loops':>11}"
+             f"{'stepped':>11}{'numpy':>11}{'c/numpy':>9}{'l/numpy':>9}{'s/numpy':>9}"
+             f"{'pytorch':>11}{'c/torch':>9}{'mm/torch':>9}{'of peak':>9}{'products':>10}"]
     for r in rows:
         s = r["seconds"]
         torch = (f"{s['pytorch'] * 1e3:>9.2f}ms{r['compiled_over_pytorch']:>9.2f}"
-                 if "pytorch" in s else f"{'-':>11}{'-':>9}")
+                 f"{r['products_over_pytorch']:>9.2f}"
+                 if "pytorch" in s else f"{'-':>11}{'-':>9}{'-':>9}")
         peak = (f"{r['fraction_of_peak']:>9.0%}{r['products_fraction_of_peak']:>10.0%}"
                 if "fraction_of_peak" in r else f"{'-':>9}{'-':>10}")
         size = "%d,%d,%d,%d" % (r["T"], r["B"], r["M"], r["D"])
-        lines.append(f"{r['cell']:<10}{r['dtype']:<8}{size:<18}{r['path']:<7}"
+        lines.append(f"{r['cell']:<10}{r['dtype']:<8}{size:<18}{r['path']:<8}"
                      f"{s['compiled'] * 1e3:>9.2f}ms{s['loops'] * 1e3:>9.2f}ms"
-                     f"{s['numpy'] * 1e3:>9.2f}ms{r['compiled_over_numpy']:>9.2f}"
-                     f"{r['loops_over_numpy']:>9.2f}{torch}{peak}")
+                     f"{s['stepped'] * 1e3:>9.2f}ms{s['numpy'] * 1e3:>9.2f}ms"
+                     f"{r['compiled_over_numpy']:>9.2f}{r['loops_over_numpy']:>9.2f}"
+                     f"{r['stepped_over_numpy']:>9.2f}{torch}{peak}")
     lines += ["", "first call (import + forward + backward, float32 and float64): "
                   f"{compile_times['cold']:.1f} s compiling, {compile_times['cached']:.2f} s "
                   "in a second process (numba's cache)"]

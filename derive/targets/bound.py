@@ -17,7 +17,7 @@ MODULE_NAMES = frozenset({
     "sigmoid", "tanh", "exp", "log",
     # the torch target's module and the compiled target's signatures
     "Cell", "PREVIOUS", "RECOMPUTE_READS", "recompute", "SequenceFunction", "DTYPES", "JIT",
-    "SIGNATURES", "signature", "NUMPY_FROM", "one_blas_thread",
+    "SIGNATURES", "signature", "STEPPED_FROM", "one_blas_thread",
     # the torch target's fused kernels
     "FUSED", "FUSED_BLOCK_VALUES", "KERNELS", "KERNEL_FLAGS", "KERNEL_NAMES", "STALE_LOCK_SECONDS",
 })

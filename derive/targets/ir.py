@@ -343,6 +343,25 @@ class Printer:
         return [self.indent + line if line else line for node in body for line in self.lines(node)]
 
 
+FUSABLE = (Comment, Bind, Elementwise, Activate)
+"""Statements a compiled target may fuse into one kernel (the Binds are views, no work)."""
+
+
+def split_runs(body) -> list:
+    """A loop body's statements in order: each run of consecutive ``FUSABLE`` ones (an
+    ``ElementwiseBlock``'s joined in) as a list, which may be empty, every other one alone."""
+    items, run = [], []
+    for node in body:
+        if isinstance(node, ElementwiseBlock):
+            run += node.body
+        elif isinstance(node, FUSABLE):
+            run.append(node)
+        else:
+            items += [run, node]
+            run = []
+    return items + [run]
+
+
 def walk(node: Node):
     """Every node under ``node`` (itself first), depth first in order."""
     yield node

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8ebc44514526a3185063e465476b92ee3fb1ae94ed6cb362c12e72763b32531f
+gatecalc-content-sha256: 97b1756600f43aa48b77c6baeb44f5c241dba3afc33d668a1880a6cdfef185e1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -182,19 +182,21 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 16384
+STEPPED_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
-NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
-loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
-Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
-changed (0: always NumPy; a huge number: always compiled)."""
+stepped functions printed below (``_stepped_forward``, ``_stepped_backward``: the time loop in
+Python, NumPy's matrix products on every BLAS thread, each run of elementwise statements one
+compiled call) instead of the compiled loops: there the per-step products dominate, and NumPy's
+are faster than the single-threaded ones inside a compiled loop. Measured with ``python -m
+verify bench`` (see the README); read at call time, so it may be changed (0: always stepped; a
+huge number: always the compiled loops)."""
 
 
-def _numpy_path(params, batch):
-    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+def _stepped_path(params, batch):
+    """True when a step of these parameters and batch holds STEPPED_FROM values or more."""
     units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
                 if dim in _SIZE_AT)
-    return batch * units >= NUMPY_FROM
+    return batch * units >= STEPPED_FROM
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -638,8 +640,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
-    if _numpy_path(params, batch):
-        return _numpy_forward(params, x, state0)
+    if _stepped_path(params, batch):
+        return _stepped_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
     U_i = params['U_i']
@@ -724,8 +726,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
-    if _numpy_path(params, batch):
-        return _numpy_backward(params, cache, dy, d_state_T)
+    if _stepped_path(params, batch):
+        return _stepped_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_i = params['W_i']
@@ -846,8 +848,204 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
-def _numpy_forward(params, x, state0=None):
-    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+@numba.njit(**JIT)
+def _forward_run_1(maps_x, t, D, maps_i_prev):
+    for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+        for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+            maps_x[t, _i, _j] += maps_i_prev[_i, _j]
+    # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's maps
+    #   in place
+
+
+@numba.njit(**JIT)
+def _forward_run_2(maps_x, t, D, maps_f_prev):
+    for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+        for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+            maps_x[t, _i, _j] += maps_f_prev[_i, _j]
+    # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's maps
+    #   in place
+
+
+@numba.njit(**JIT)
+def _forward_run_3(maps_x, t, D, maps_o_prev, V_i, c_prev, seq_i, V_f, seq_f, seq_c_tilde, seq_c,
+                   maps_f_prev, V_o, maps_i_prev, seq_o, seq_h):
+    for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+        for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+            maps_x[t, _i, _j] += maps_o_prev[_i, _j]
+    # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
+    #   o_prev + b_i)
+    a_i = numpy.empty_like(maps_x[t, :, 0:D])
+    for _i in range(a_i.shape[0]):
+        for _j in range(a_i.shape[1]):
+            a_i[_i, _j] = maps_x[t, _i, _j] + V_i[_j]*c_prev[_i, _j]
+    i = seq_i[t + 1]
+    for _i in range(i.shape[0]):
+        for _j in range(i.shape[1]):
+            i[_i, _j] = sigmoid(a_i[_i, _j])
+    # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
+    #   o_prev + b_f)
+    a_f = numpy.empty_like(maps_x[t, :, D:2*D])
+    for _i in range(a_f.shape[0]):
+        for _j in range(a_f.shape[1]):
+            a_f[_i, _j] = maps_x[t, _i, D + _j] + V_f[_j]*c_prev[_i, _j]
+    f = seq_f[t + 1]
+    for _i in range(f.shape[0]):
+        for _j in range(f.shape[1]):
+            f[_i, _j] = sigmoid(a_f[_i, _j])
+    # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    for _i in range(seq_c_tilde[t].shape[0]):
+        for _j in range(seq_c_tilde[t].shape[1]):
+            seq_c_tilde[t, _i, _j] = tanh(seq_c_tilde[t, _i, _j])
+    c_tilde = seq_c_tilde[t]
+    # c = f * c_prev + i * c_tilde
+    c = seq_c[t + 1]
+    for _i in range(c.shape[0]):
+        for _j in range(c.shape[1]):
+            c[_i, _j] = f[_i, _j]*c_prev[_i, _j] + i[_i, _j]*c_tilde[_i, _j]
+    # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @ o_prev +
+    #   b_o)
+    a_o = numpy.empty_like(maps_f_prev[:, 2*D:3*D])
+    for _i in range(a_o.shape[0]):
+        for _j in range(a_o.shape[1]):
+            a_o[_i, _j] = (maps_x[t, _i, 3*D + _j] + V_o[_j]*c[_i, _j] + maps_i_prev[_i, 2*D + _j]
+                           + maps_f_prev[_i, 2*D + _j] + maps_o_prev[_i, 2*D + _j])
+    o = seq_o[t + 1]
+    for _i in range(o.shape[0]):
+        for _j in range(o.shape[1]):
+            o[_i, _j] = sigmoid(a_o[_i, _j])
+    # h = o * tanh(c)
+    h = seq_h[t + 1]
+    for _i in range(h.shape[0]):
+        for _j in range(h.shape[1]):
+            h[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
+
+
+@numba.njit(**JIT)
+def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, seq_o):
+    c_prev = seq_c_prev[start:stop]
+    i = seq_i[start:stop]
+    f = seq_f[start:stop]
+    c_tilde = seq_c_tilde[start:stop]
+    c = seq_c[start:stop]
+    o = seq_o[start:stop]
+    seq_tanh_c = numpy.empty_like(c)
+    for _i in range(seq_tanh_c.shape[0]):
+        for _j in range(seq_tanh_c.shape[1]):
+            for _k in range(seq_tanh_c.shape[2]):
+                seq_tanh_c[_i, _j, _k] = tanh(c[_i, _j, _k])
+    # ∂h/∂o
+    seq_dh_do = numpy.empty_like(seq_tanh_c)
+    for _i in range(seq_dh_do.shape[0]):
+        for _j in range(seq_dh_do.shape[1]):
+            for _k in range(seq_dh_do.shape[2]):
+                seq_dh_do[_i, _j, _k] = seq_tanh_c[_i, _j, _k]
+    # ∂o/∂a_o
+    seq_do_da_o = numpy.empty_like(o)
+    for _i in range(seq_do_da_o.shape[0]):
+        for _j in range(seq_do_da_o.shape[1]):
+            for _k in range(seq_do_da_o.shape[2]):
+                seq_do_da_o[_i, _j, _k] = o[_i, _j, _k]*(1 - o[_i, _j, _k])
+    # ∂h/∂c
+    seq_dh_dc = numpy.empty_like(o)
+    for _i in range(seq_dh_dc.shape[0]):
+        for _j in range(seq_dh_dc.shape[1]):
+            for _k in range(seq_dh_dc.shape[2]):
+                seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
+                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+    # ∂c/∂a_c_tilde
+    seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
+    for _i in range(seq_dc_da_c_tilde.shape[0]):
+        for _j in range(seq_dc_da_c_tilde.shape[1]):
+            for _k in range(seq_dc_da_c_tilde.shape[2]):
+                seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
+                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+    # ∂f/∂a_f
+    seq_df_da_f = numpy.empty_like(f)
+    for _i in range(seq_df_da_f.shape[0]):
+        for _j in range(seq_df_da_f.shape[1]):
+            for _k in range(seq_df_da_f.shape[2]):
+                seq_df_da_f[_i, _j, _k] = f[_i, _j, _k]*(1 - f[_i, _j, _k])
+    # ∂i/∂a_i
+    seq_di_da_i = numpy.empty_like(i)
+    for _i in range(seq_di_da_i.shape[0]):
+        for _j in range(seq_di_da_i.shape[1]):
+            for _k in range(seq_di_da_i.shape[2]):
+                seq_di_da_i[_i, _j, _k] = i[_i, _j, _k]*(1 - i[_i, _j, _k])
+    return (c_prev, f, c_tilde, seq_dh_do, seq_do_da_o, seq_dh_dc, seq_dc_da_c_tilde, seq_df_da_f,
+            seq_di_da_i)
+
+
+@numba.njit(**JIT)
+def _backward_run_2(d_h, d_o_next, seq_dh_do, k, seq_d_a_o, t, seq_do_da_o, d_maps_i_prev, D,
+                    d_c_next, seq_dh_dc, V_o, seq_d_a_c_tilde, seq_dc_da_c_tilde, c_prev, d_f_next,
+                    seq_d_a_f, seq_df_da_f, c_tilde, d_i_next, seq_d_a_i, seq_di_da_i):
+    # grad of: h = o * tanh(c)
+    d_o = numpy.empty_like(d_h)
+    for _i in range(d_o.shape[0]):
+        for _j in range(d_o.shape[1]):
+            d_o[_i, _j] = d_o_next[_i, _j] + d_h[_i, _j]*seq_dh_do[k, _i, _j]
+    # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
+    #   o_prev + b_o)
+    d_a_o = seq_d_a_o[t]
+    for _i in range(d_a_o.shape[0]):
+        for _j in range(d_a_o.shape[1]):
+            d_a_o[_i, _j] = d_o[_i, _j]*seq_do_da_o[k, _i, _j]
+    for _i in range(d_maps_i_prev[t, :, 2*D:3*D].shape[0]):
+        for _j in range(d_maps_i_prev[t, :, 2*D:3*D].shape[1]):
+            d_maps_i_prev[t, _i, 2*D + _j] = d_a_o[_i, _j]
+    d_c = numpy.empty_like(d_a_o)
+    for _i in range(d_c.shape[0]):
+        for _j in range(d_c.shape[1]):
+            d_c[_i, _j] = (d_c_next[_i, _j] + d_h[_i, _j]*seq_dh_dc[k, _i, _j]
+                           + d_a_o[_i, _j]*V_o[_j])
+    # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    for _i in range(seq_d_a_c_tilde[t].shape[0]):
+        for _j in range(seq_d_a_c_tilde[t].shape[1]):
+            seq_d_a_c_tilde[t, _i, _j] = d_c[_i, _j]*seq_dc_da_c_tilde[k, _i, _j]
+    # grad of: c = f * c_prev + i * c_tilde
+    d_f = numpy.empty_like(c_prev[k])
+    for _i in range(d_f.shape[0]):
+        for _j in range(d_f.shape[1]):
+            d_f[_i, _j] = d_f_next[_i, _j] + d_c[_i, _j]*c_prev[k, _i, _j]
+    # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev +
+    #   R_fo @ o_prev + b_f)
+    d_a_f = seq_d_a_f[t]
+    for _i in range(d_a_f.shape[0]):
+        for _j in range(d_a_f.shape[1]):
+            d_a_f[_i, _j] = d_f[_i, _j]*seq_df_da_f[k, _i, _j]
+    for _i in range(d_maps_i_prev[t, :, D:2*D].shape[0]):
+        for _j in range(d_maps_i_prev[t, :, D:2*D].shape[1]):
+            d_maps_i_prev[t, _i, D + _j] = d_a_f[_i, _j]
+    d_i = numpy.empty_like(c_tilde[k])
+    for _i in range(d_i.shape[0]):
+        for _j in range(d_i.shape[1]):
+            d_i[_i, _j] = d_i_next[_i, _j] + d_c[_i, _j]*c_tilde[k, _i, _j]
+    # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev +
+    #   R_io @ o_prev + b_i)
+    d_a_i = seq_d_a_i[t]
+    for _i in range(d_a_i.shape[0]):
+        for _j in range(d_a_i.shape[1]):
+            d_a_i[_i, _j] = d_i[_i, _j]*seq_di_da_i[k, _i, _j]
+    for _i in range(d_maps_i_prev[t, :, 0:D].shape[0]):
+        for _j in range(d_maps_i_prev[t, :, 0:D].shape[1]):
+            d_maps_i_prev[t, _i, _j] = d_a_i[_i, _j]
+    return d_c, d_a_f, d_a_i
+
+
+@numba.njit(**JIT)
+def _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k):
+    d_c_prev = numpy.empty_like(d_a_f)
+    for _i in range(d_c_prev.shape[0]):
+        for _j in range(d_c_prev.shape[1]):
+            d_c_prev[_i, _j] = (d_a_i[_i, _j]*V_i[_j] + d_a_f[_i, _j]*V_f[_j]
+                                + d_c[_i, _j]*f[k, _i, _j])
+    return d_c_prev
+
+
+def _stepped_forward(params, x, state0=None):
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
@@ -912,40 +1110,12 @@ def _numpy_forward(params, x, state0=None):
         # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_i_prev = i_prev @ stack_i_prev_T
-        maps_x[t, :, 0:2*D] += maps_i_prev[:, 0:2*D]
-        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
+        _forward_run_1(maps_x, t, D, maps_i_prev)
         maps_f_prev = f_prev @ stack_f_prev_T
-        maps_x[t, :, 0:2*D] += maps_f_prev[:, 0:2*D]
-        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
-        #   maps in place
+        _forward_run_2(maps_x, t, D, maps_f_prev)
         maps_o_prev = o_prev @ stack_o_prev_T
-        maps_x[t, :, 0:2*D] += maps_o_prev[:, 0:2*D]
-        # i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @ f_prev + R_io @
-        #   o_prev + b_i)
-        a_i = maps_x[t, :, 0:D] + V_i*c_prev
-        i = seq_i[t + 1]
-        sigmoid(a_i, out=i)
-        # f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev + R_fo @
-        #   o_prev + b_f)
-        a_f = maps_x[t, :, D:2*D] + V_f*c_prev
-        f = seq_f[t + 1]
-        sigmoid(a_f, out=f)
-        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        numpy.tanh(seq_c_tilde[t], out=seq_c_tilde[t])
-        c_tilde = seq_c_tilde[t]
-        # c = f * c_prev + i * c_tilde
-        c = seq_c[t + 1]
-        numpy.add(f*c_prev, i*c_tilde, out=c)
-        # o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
-        #   o_prev + b_o)
-        a_o = (maps_x[t, :, 3*D:4*D] + V_o*c + maps_i_prev[:, 2*D:3*D] + maps_f_prev[:, 2*D:3*D]
-               + maps_o_prev[:, 2*D:3*D])
-        o = seq_o[t + 1]
-        sigmoid(a_o, out=o)
-        # h = o * tanh(c)
-        h = seq_h[t + 1]
-        numpy.multiply(o, numpy.tanh(c), out=h)
+        _forward_run_3(maps_x, t, D, maps_o_prev, V_i, c_prev, seq_i, V_f, seq_f, seq_c_tilde,
+                       seq_c, maps_f_prev, V_o, maps_i_prev, seq_o, seq_h)
     y = seq_h[1:]
     state_T = {
         'h': seq_h[steps],
@@ -970,8 +1140,10 @@ def _numpy_forward(params, x, state0=None):
     return y, state_T, cache
 
 
-def _numpy_backward(params, cache, dy, d_state_T=None):
-    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+def _stepped_backward(params, cache, dy, d_state_T=None):
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
@@ -1035,53 +1207,20 @@ def _numpy_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        c_prev = seq_c_prev[start:stop]
-        i = seq_i[start:stop]
-        f = seq_f[start:stop]
-        c_tilde = seq_c_tilde[start:stop]
-        c = seq_c[start:stop]
-        o = seq_o[start:stop]
-        seq_tanh_c = numpy.tanh(c)
-        # ∂h/∂o
-        seq_dh_do = seq_tanh_c
-        # ∂o/∂a_o
-        seq_do_da_o = o*(1 - o)
-        # ∂h/∂c
-        seq_dh_dc = o*(1 - seq_tanh_c**2)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂f/∂a_f
-        seq_df_da_f = f*(1 - f)
-        # ∂i/∂a_i
-        seq_di_da_i = i*(1 - i)
+        (c_prev, f, c_tilde, seq_dh_do, seq_do_da_o, seq_dh_dc,
+         seq_dc_da_c_tilde, seq_df_da_f, seq_di_da_i) = _backward_run_1(seq_c_prev, start, stop,
+                                                                        seq_i, seq_f, seq_c_tilde,
+                                                                        seq_c, seq_o)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            # grad of: h = o * tanh(c)
-            d_o = d_o_next + d_h*seq_dh_do[k]
-            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev
-            #   + R_oo @ o_prev + b_o)
-            d_a_o = seq_d_a_o[t]
-            numpy.multiply(d_o, seq_do_da_o[k], out=d_a_o)
-            d_maps_i_prev[t, :, 2*D:3*D] = d_a_o
-            d_c = d_c_next + d_h*seq_dh_dc[k] + d_a_o*V_o
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c, seq_dc_da_c_tilde[k], out=seq_d_a_c_tilde[t])
-            # grad of: c = f * c_prev + i * c_tilde
-            d_f = d_f_next + d_c*c_prev[k]
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @
-            #   f_prev + R_fo @ o_prev + b_f)
-            d_a_f = seq_d_a_f[t]
-            numpy.multiply(d_f, seq_df_da_f[k], out=d_a_f)
-            d_maps_i_prev[t, :, D:2*D] = d_a_f
-            d_i = d_i_next + d_c*c_tilde[k]
-            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + V_i * c_prev + R_ii @ i_prev + R_if @
-            #   f_prev + R_io @ o_prev + b_i)
-            d_a_i = seq_d_a_i[t]
-            numpy.multiply(d_i, seq_di_da_i[k], out=d_a_i)
-            d_maps_i_prev[t, :, 0:D] = d_a_i
+            d_c, d_a_f, d_a_i = _backward_run_2(d_h, d_o_next, seq_dh_do, k, seq_d_a_o, t,
+                                                seq_do_da_o, d_maps_i_prev, D, d_c_next, seq_dh_dc,
+                                                V_o, seq_d_a_c_tilde, seq_dc_da_c_tilde, c_prev,
+                                                d_f_next, seq_d_a_f, seq_df_da_f, c_tilde, d_i_next,
+                                                seq_d_a_i, seq_di_da_i)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-            d_c_prev = d_a_i*V_i + d_a_f*V_f + d_c*f[k]
+            d_c_prev = _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k)
             d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
             d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)
             d_o_prev = numpy.dot(d_maps_i_prev[t], stack_o_prev)

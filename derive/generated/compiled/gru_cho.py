@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ee9b371d8b48ddd328838a25f653ae857d7374f6addbeee01d9933587775e538
+gatecalc-content-sha256: ff998ea4db3991f2d3be2ec695ebd97ebc85cbaaea0c7fd0dff0008f62c2218b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -166,19 +166,21 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 16384
+STEPPED_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
-NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
-loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
-Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
-changed (0: always NumPy; a huge number: always compiled)."""
+stepped functions printed below (``_stepped_forward``, ``_stepped_backward``: the time loop in
+Python, NumPy's matrix products on every BLAS thread, each run of elementwise statements one
+compiled call) instead of the compiled loops: there the per-step products dominate, and NumPy's
+are faster than the single-threaded ones inside a compiled loop. Measured with ``python -m
+verify bench`` (see the README); read at call time, so it may be changed (0: always stepped; a
+huge number: always the compiled loops)."""
 
 
-def _numpy_path(params, batch):
-    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+def _stepped_path(params, batch):
+    """True when a step of these parameters and batch holds STEPPED_FROM values or more."""
     units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
                 if dim in _SIZE_AT)
-    return batch * units >= NUMPY_FROM
+    return batch * units >= STEPPED_FROM
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=numpy.float64):
@@ -424,8 +426,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
-    if _numpy_path(params, batch):
-        return _numpy_forward(params, x, state0)
+    if _stepped_path(params, batch):
+        return _stepped_forward(params, x, state0)
     xs = x
     W_r = params['W_r']
     U_r = params['U_r']
@@ -477,8 +479,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
-    if _numpy_path(params, batch):
-        return _numpy_backward(params, cache, dy, d_state_T)
+    if _stepped_path(params, batch):
+        return _stepped_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_r = params['W_r']
@@ -547,8 +549,128 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
-def _numpy_forward(params, x, state0=None):
-    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+@numba.njit(**JIT)
+def _forward_run_1(maps_x, t, D, maps_h_prev, seq_r_z, seq_r, seq_z, seq_s, h_prev):
+    for _i in range(maps_x[t, :, 0:2*D].shape[0]):
+        for _j in range(maps_x[t, :, 0:2*D].shape[1]):
+            maps_x[t, _i, _j] += maps_h_prev[_i, _j]
+    # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    # r, z: one tanh over their rows, in place, then each row's scale and shift
+    gates = seq_r_z[t]
+    for _i in range(gates.shape[0]):
+        for _j in range(gates.shape[1]):
+            gates[_i, _j] = 0.5 + 0.5*tanh(gates[_i, _j])
+    r = seq_r[t]
+    z = seq_z[t]
+    # s = r * h_prev
+    s = seq_s[t]
+    for _i in range(s.shape[0]):
+        for _j in range(s.shape[1]):
+            s[_i, _j] = r[_i, _j]*h_prev[_i, _j]
+    # U_n @ s: one product
+    return z, s
+
+
+@numba.njit(**JIT)
+def _forward_run_2(maps_s, D, maps_x, t, seq_n, seq_h, z, h_prev):
+    # n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
+    a_n = numpy.empty_like(maps_s[:, 0:D])
+    for _i in range(a_n.shape[0]):
+        for _j in range(a_n.shape[1]):
+            a_n[_i, _j] = maps_x[t, _i, 2*D + _j] + maps_s[_i, _j]
+    n = seq_n[t]
+    for _i in range(n.shape[0]):
+        for _j in range(n.shape[1]):
+            n[_i, _j] = tanh(a_n[_i, _j])
+    # h = (1 - z) * n + z * h_prev
+    h = seq_h[t + 1]
+    for _i in range(h.shape[0]):
+        for _j in range(h.shape[1]):
+            h[_i, _j] = (1 - z[_i, _j])*n[_i, _j] + z[_i, _j]*h_prev[_i, _j]
+
+
+@numba.njit(**JIT)
+def _backward_run_1(seq_h_prev, start, stop, seq_r, seq_z, seq_n):
+    h_prev = seq_h_prev[start:stop]
+    r = seq_r[start:stop]
+    z = seq_z[start:stop]
+    n = seq_n[start:stop]
+    seq_shared = numpy.empty_like(z)
+    for _i in range(seq_shared.shape[0]):
+        for _j in range(seq_shared.shape[1]):
+            for _k in range(seq_shared.shape[2]):
+                seq_shared[_i, _j, _k] = 1 - z[_i, _j, _k]
+    # ∂h/∂a_n
+    seq_dh_da_n = numpy.empty_like(n)
+    for _i in range(seq_dh_da_n.shape[0]):
+        for _j in range(seq_dh_da_n.shape[1]):
+            for _k in range(seq_dh_da_n.shape[2]):
+                seq_dh_da_n[_i, _j, _k] = seq_shared[_i, _j, _k]*(1 - n[_i, _j, _k]*n[_i, _j, _k])
+    # ∂h/∂a_z
+    seq_dh_da_z = numpy.empty_like(h_prev)
+    for _i in range(seq_dh_da_z.shape[0]):
+        for _j in range(seq_dh_da_z.shape[1]):
+            for _k in range(seq_dh_da_z.shape[2]):
+                seq_dh_da_z[_i, _j, _k] = (seq_shared[_i, _j, _k]*z[_i, _j, _k]
+                                           *(h_prev[_i, _j, _k] - n[_i, _j, _k]))
+    # ∂s/∂a_r
+    seq_ds_da_r = numpy.empty_like(h_prev)
+    for _i in range(seq_ds_da_r.shape[0]):
+        for _j in range(seq_ds_da_r.shape[1]):
+            for _k in range(seq_ds_da_r.shape[2]):
+                seq_ds_da_r[_i, _j, _k] = h_prev[_i, _j, _k]*r[_i, _j, _k]*(1 - r[_i, _j, _k])
+    return r, z, seq_dh_da_n, seq_dh_da_z, seq_ds_da_r
+
+
+@numba.njit(**JIT)
+def _backward_run_2(seq_d_a_n, t, d_h, seq_dh_da_n, k, d_maps_s, D):
+    # grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
+    d_a_n = seq_d_a_n[t]
+    for _i in range(d_a_n.shape[0]):
+        for _j in range(d_a_n.shape[1]):
+            d_a_n[_i, _j] = d_h[_i, _j]*seq_dh_da_n[k, _i, _j]
+    for _i in range(d_maps_s[t, :, 0:D].shape[0]):
+        for _j in range(d_maps_s[t, :, 0:D].shape[1]):
+            d_maps_s[t, _i, _j] = d_a_n[_i, _j]
+
+
+@numba.njit(**JIT)
+def _backward_run_3(seq_d_a_z, t, d_h, seq_dh_da_z, k, d_maps_h_prev, D, seq_d_a_r, d_s,
+                    seq_ds_da_r):
+    # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
+    d_a_z = seq_d_a_z[t]
+    for _i in range(d_a_z.shape[0]):
+        for _j in range(d_a_z.shape[1]):
+            d_a_z[_i, _j] = d_h[_i, _j]*seq_dh_da_z[k, _i, _j]
+    for _i in range(d_maps_h_prev[t, :, D:2*D].shape[0]):
+        for _j in range(d_maps_h_prev[t, :, D:2*D].shape[1]):
+            d_maps_h_prev[t, _i, D + _j] = d_a_z[_i, _j]
+    # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
+    d_a_r = seq_d_a_r[t]
+    for _i in range(d_a_r.shape[0]):
+        for _j in range(d_a_r.shape[1]):
+            d_a_r[_i, _j] = d_s[_i, _j]*seq_ds_da_r[k, _i, _j]
+    for _i in range(d_maps_h_prev[t, :, 0:D].shape[0]):
+        for _j in range(d_maps_h_prev[t, :, 0:D].shape[1]):
+            d_maps_h_prev[t, _i, _j] = d_a_r[_i, _j]
+    # grad of: s = r * h_prev
+    # grad of: h = (1 - z) * n + z * h_prev
+
+
+@numba.njit(**JIT)
+def _backward_run_4(d_h_prev, d_s, r, k, d_h, z):
+    for _i in range(d_h_prev.shape[0]):
+        for _j in range(d_h_prev.shape[1]):
+            d_h_prev[_i, _j] += d_s[_i, _j]*r[k, _i, _j] + d_h[_i, _j]*z[k, _i, _j]
+    d_h_next = d_h_prev
+    return d_h_next
+
+
+def _stepped_forward(params, x, state0=None):
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
     W_r = params['W_r']
@@ -589,28 +711,9 @@ def _numpy_forward(params, x, state0=None):
         h_prev = seq_h[t]
         # U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in place
         maps_h_prev = h_prev @ stack_h_prev_T
-        maps_x[t, :, 0:2*D] += maps_h_prev[:, 0:2*D]
-        # r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-        # z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-        # r, z: one tanh over their rows, in place, then each row's scale and shift
-        gates = seq_r_z[t]
-        numpy.tanh(gates, out=gates)
-        numpy.multiply(gates, 0.5, out=gates)
-        numpy.add(gates, 0.5, out=gates)
-        r = seq_r[t]
-        z = seq_z[t]
-        # s = r * h_prev
-        s = seq_s[t]
-        numpy.multiply(r, h_prev, out=s)
-        # U_n @ s: one product
+        z, s = _forward_run_1(maps_x, t, D, maps_h_prev, seq_r_z, seq_r, seq_z, seq_s, h_prev)
         maps_s = s @ stack_s_T
-        # n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
-        a_n = maps_x[t, :, 2*D:3*D] + maps_s[:, 0:D]
-        n = seq_n[t]
-        numpy.tanh(a_n, out=n)
-        # h = (1 - z) * n + z * h_prev
-        h = seq_h[t + 1]
-        numpy.add((1 - z)*n, z*h_prev, out=h)
+        _forward_run_2(maps_s, D, maps_x, t, seq_n, seq_h, z, h_prev)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
     kept = {'h_prev': seq_h[:-1], 'r': seq_r, 'z': seq_z, 's': seq_s, 'n': seq_n}
@@ -618,8 +721,10 @@ def _numpy_forward(params, x, state0=None):
     return y, state_T, cache
 
 
-def _numpy_backward(params, cache, dy, d_state_T=None):
-    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+def _stepped_backward(params, cache, dy, d_state_T=None):
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
@@ -654,38 +759,17 @@ def _numpy_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        h_prev = seq_h_prev[start:stop]
-        r = seq_r[start:stop]
-        z = seq_z[start:stop]
-        n = seq_n[start:stop]
-        seq_shared = 1 - z
-        # ∂h/∂a_n
-        seq_dh_da_n = seq_shared*(1 - n**2)
-        # ∂h/∂a_z
-        seq_dh_da_z = seq_shared*z*(h_prev - n)
-        # ∂s/∂a_r
-        seq_ds_da_r = h_prev*r*(1 - r)
+        r, z, seq_dh_da_n, seq_dh_da_z, seq_ds_da_r = _backward_run_1(seq_h_prev, start, stop,
+                                                                      seq_r, seq_z, seq_n)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
-            # grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
-            d_a_n = seq_d_a_n[t]
-            numpy.multiply(d_h, seq_dh_da_n[k], out=d_a_n)
-            d_maps_s[t, :, 0:D] = d_a_n
+            _backward_run_2(seq_d_a_n, t, d_h, seq_dh_da_n, k, d_maps_s, D)
             d_s = numpy.dot(d_maps_s[t], stack_s)
-            # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
-            d_a_z = seq_d_a_z[t]
-            numpy.multiply(d_h, seq_dh_da_z[k], out=d_a_z)
-            d_maps_h_prev[t, :, D:2*D] = d_a_z
-            # grad of: r = sigmoid(W_r @ x + b_ir + U_r @ h_prev + b_hr)
-            d_a_r = seq_d_a_r[t]
-            numpy.multiply(d_s, seq_ds_da_r[k], out=d_a_r)
-            d_maps_h_prev[t, :, 0:D] = d_a_r
-            # grad of: s = r * h_prev
-            # grad of: h = (1 - z) * n + z * h_prev
+            _backward_run_3(seq_d_a_z, t, d_h, seq_dh_da_z, k, d_maps_h_prev, D, seq_d_a_r, d_s,
+                            seq_ds_da_r)
             d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
-            d_h_prev += d_s*r[k] + d_h*z[k]
-            d_h_next = d_h_prev
+            d_h_next = _backward_run_4(d_h_prev, d_s, r, k, d_h, z)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 3*D)

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: de4458e55a30f0f0a2f959e639ca4ea1800e1fb177ca1ac0df957c445c935cd3
+gatecalc-content-sha256: bc9f21febaf9493472375566e697c2ae1246128ef2bd825a1e2098ac67a13781
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -169,19 +169,21 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = 16384
+STEPPED_FROM = 4096
 """From this many values a step (batch x the state's units) on, forward and backward run the
-NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
-loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
-Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
-changed (0: always NumPy; a huge number: always compiled)."""
+stepped functions printed below (``_stepped_forward``, ``_stepped_backward``: the time loop in
+Python, NumPy's matrix products on every BLAS thread, each run of elementwise statements one
+compiled call) instead of the compiled loops: there the per-step products dominate, and NumPy's
+are faster than the single-threaded ones inside a compiled loop. Measured with ``python -m
+verify bench`` (see the README); read at call time, so it may be changed (0: always stepped; a
+huge number: always the compiled loops)."""
 
 
-def _numpy_path(params, batch):
-    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+def _stepped_path(params, batch):
+    """True when a step of these parameters and batch holds STEPPED_FROM values or more."""
     units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
                 if dim in _SIZE_AT)
-    return batch * units >= NUMPY_FROM
+    return batch * units >= STEPPED_FROM
 
 
 def init_params(input_size, hidden_size, *, proj_size, rng=None, dtype=numpy.float64):
@@ -479,8 +481,8 @@ def forward(params, x, state0=None):
     Returns (y, state_T, cache): y is (T, B, size) of OUTPUT at every step.
     """
     steps, batch, dtype, state0 = _compiled_dtype(_check_forward(params, x, state0))
-    if _numpy_path(params, batch):
-        return _numpy_forward(params, x, state0)
+    if _stepped_path(params, batch):
+        return _stepped_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
     U_i = params['U_i']
@@ -552,8 +554,8 @@ def backward(params, cache, dy, d_state_T=None):
     Returns (grads, dx, d_state0): grads has the keys of params, dx is (T, B, input size).
     """
     steps, batch, dtype, d_state_T = _compiled_dtype(_check_backward(params, cache, dy, d_state_T))
-    if _numpy_path(params, batch):
-        return _numpy_backward(params, cache, dy, d_state_T)
+    if _stepped_path(params, batch):
+        return _stepped_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
     W_i = params['W_i']
@@ -628,8 +630,140 @@ def backward(params, cache, dy, d_state_T=None):
     return grads, dx, d_state0
 
 
-def _numpy_forward(params, x, state0=None):
-    """forward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+@numba.njit(**JIT)
+def _forward_run_1(seq_i_f_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_f, seq_c_tilde, seq_o,
+                   seq_c, c_prev, seq_m):
+    # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+    # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+    # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+    # i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
+    gates = seq_i_f_c_tilde_o[t]
+    for _i in range(gates.shape[0]):
+        for _j in range(gates.shape[1]):
+            gates[_i, _j] = gate_shift[_i, _j] + gate_scale[_i, _j]*tanh(gates[_i, _j])
+    i = seq_i[t]
+    f = seq_f[t]
+    c_tilde = seq_c_tilde[t]
+    o = seq_o[t]
+    # c = f * c_prev + i * c_tilde
+    c = seq_c[t + 1]
+    for _i in range(c.shape[0]):
+        for _j in range(c.shape[1]):
+            c[_i, _j] = f[_i, _j]*c_prev[_i, _j] + i[_i, _j]*c_tilde[_i, _j]
+    # m = o * tanh(c)
+    m = seq_m[t]
+    for _i in range(m.shape[0]):
+        for _j in range(m.shape[1]):
+            m[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
+    # W_p @ m: one product
+    return m
+
+
+@numba.njit(**JIT)
+def _forward_run_2(seq_h, t, maps_m):
+    # h = W_p @ m
+    h = seq_h[t + 1]
+    for _i in range(h.shape[0]):
+        for _j in range(h.shape[1]):
+            h[_i, _j] = maps_m[_i, _j]
+
+
+@numba.njit(**JIT)
+def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o, seq_c):
+    c_prev = seq_c_prev[start:stop]
+    i = seq_i[start:stop]
+    f = seq_f[start:stop]
+    c_tilde = seq_c_tilde[start:stop]
+    o = seq_o[start:stop]
+    c = seq_c[start:stop]
+    seq_tanh_c = numpy.empty_like(c)
+    for _i in range(seq_tanh_c.shape[0]):
+        for _j in range(seq_tanh_c.shape[1]):
+            for _k in range(seq_tanh_c.shape[2]):
+                seq_tanh_c[_i, _j, _k] = tanh(c[_i, _j, _k])
+    # ∂c/∂a_i
+    seq_dc_da_i = numpy.empty_like(c_tilde)
+    for _i in range(seq_dc_da_i.shape[0]):
+        for _j in range(seq_dc_da_i.shape[1]):
+            for _k in range(seq_dc_da_i.shape[2]):
+                seq_dc_da_i[_i, _j, _k] = c_tilde[_i, _j, _k]*i[_i, _j, _k]*(1 - i[_i, _j, _k])
+    # ∂c/∂a_f
+    seq_dc_da_f = numpy.empty_like(c_prev)
+    for _i in range(seq_dc_da_f.shape[0]):
+        for _j in range(seq_dc_da_f.shape[1]):
+            for _k in range(seq_dc_da_f.shape[2]):
+                seq_dc_da_f[_i, _j, _k] = c_prev[_i, _j, _k]*f[_i, _j, _k]*(1 - f[_i, _j, _k])
+    # ∂c/∂a_c_tilde
+    seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
+    for _i in range(seq_dc_da_c_tilde.shape[0]):
+        for _j in range(seq_dc_da_c_tilde.shape[1]):
+            for _k in range(seq_dc_da_c_tilde.shape[2]):
+                seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
+                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+    # ∂m/∂c
+    seq_dm_dc = numpy.empty_like(o)
+    for _i in range(seq_dm_dc.shape[0]):
+        for _j in range(seq_dm_dc.shape[1]):
+            for _k in range(seq_dm_dc.shape[2]):
+                seq_dm_dc[_i, _j, _k] = (o[_i, _j, _k]
+                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+    # ∂m/∂a_o
+    seq_dm_da_o = numpy.empty_like(o)
+    for _i in range(seq_dm_da_o.shape[0]):
+        for _j in range(seq_dm_da_o.shape[1]):
+            for _k in range(seq_dm_da_o.shape[2]):
+                seq_dm_da_o[_i, _j, _k] = o[_i, _j, _k]*seq_tanh_c[_i, _j, _k]*(1 - o[_i, _j, _k])
+    return f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc, seq_dm_da_o
+
+
+@numba.njit(**JIT)
+def _backward_run_2(seq_d_h, t, d_h_arriving):
+    for _i in range(seq_d_h[t].shape[0]):
+        for _j in range(seq_d_h[t].shape[1]):
+            seq_d_h[t, _i, _j] = d_h_arriving[_i, _j]
+    # grad of: h = W_p @ m
+
+
+@numba.njit(**JIT)
+def _backward_run_3(d_c_next, d_m, seq_dm_dc, k, seq_d_a_o, t, seq_dm_da_o,
+                    seq_d_a_i_d_a_f_d_a_c_tilde, seq_dc_da_i_a_f_a_c_tilde):
+    # grad of: m = o * tanh(c)
+    d_c = numpy.empty_like(d_c_next)
+    for _i in range(d_c.shape[0]):
+        for _j in range(d_c.shape[1]):
+            d_c[_i, _j] = d_c_next[_i, _j] + d_m[_i, _j]*seq_dm_dc[k, _i, _j]
+    # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
+    for _i in range(seq_d_a_o[t].shape[0]):
+        for _j in range(seq_d_a_o[t].shape[1]):
+            seq_d_a_o[t, _i, _j] = d_m[_i, _j]*seq_dm_da_o[k, _i, _j]
+    # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
+    # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
+    # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
+    for _i in range(seq_d_a_i_d_a_f_d_a_c_tilde[t].shape[0]):
+        for _j in range(seq_d_a_i_d_a_f_d_a_c_tilde[t].shape[1]):
+            for _k in range(seq_d_a_i_d_a_f_d_a_c_tilde[t].shape[2]):
+                seq_d_a_i_d_a_f_d_a_c_tilde[t, _i, _j, _k] = (d_c[_i, _k]
+                                                              *seq_dc_da_i_a_f_a_c_tilde[k, _i, _j, _k])
+    return d_c
+
+
+@numba.njit(**JIT)
+def _backward_run_4(d_c, f, k, d_h_prev):
+    # grad of: c = f * c_prev + i * c_tilde
+    d_c_prev = numpy.empty_like(d_c)
+    for _i in range(d_c_prev.shape[0]):
+        for _j in range(d_c_prev.shape[1]):
+            d_c_prev[_i, _j] = d_c[_i, _j]*f[k, _i, _j]
+    d_h_next = d_h_prev
+    d_c_next = d_c_prev
+    return d_h_next, d_c_next
+
+
+def _stepped_forward(params, x, state0=None):
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
     W_i = params['W_i']
@@ -683,30 +817,10 @@ def _numpy_forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
-        # i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-        # f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-        # c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-        # o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-        # i, f, c_tilde, o: one tanh over their rows, in place, then each row's scale and shift
-        gates = seq_i_f_c_tilde_o[t]
-        numpy.tanh(gates, out=gates)
-        numpy.multiply(gates, gate_scale, out=gates)
-        numpy.add(gates, gate_shift, out=gates)
-        i = seq_i[t]
-        f = seq_f[t]
-        c_tilde = seq_c_tilde[t]
-        o = seq_o[t]
-        # c = f * c_prev + i * c_tilde
-        c = seq_c[t + 1]
-        numpy.add(f*c_prev, i*c_tilde, out=c)
-        # m = o * tanh(c)
-        m = seq_m[t]
-        numpy.multiply(o, numpy.tanh(c), out=m)
-        # W_p @ m: one product
+        m = _forward_run_1(seq_i_f_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_f, seq_c_tilde,
+                           seq_o, seq_c, c_prev, seq_m)
         maps_m = m @ stack_m_T
-        # h = W_p @ m
-        h = seq_h[t + 1]
-        h[...] = maps_m[:, 0:P]
+        _forward_run_2(seq_h, t, maps_m)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
     kept = {
@@ -723,8 +837,10 @@ def _numpy_forward(params, x, state0=None):
     return y, state_T, cache
 
 
-def _numpy_backward(params, cache, dy, d_state_T=None):
-    """backward as the NumPy module runs it, for large sizes (NUMPY_FROM)."""
+def _stepped_backward(params, cache, dy, d_state_T=None):
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
+    each step's elementwise work one compiled call.
+    """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
     xs = cache['xs']
@@ -767,45 +883,20 @@ def _numpy_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*P))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
-        c_prev = seq_c_prev[start:stop]
-        i = seq_i[start:stop]
-        f = seq_f[start:stop]
-        c_tilde = seq_c_tilde[start:stop]
-        o = seq_o[start:stop]
-        c = seq_c[start:stop]
-        seq_tanh_c = numpy.tanh(c)
-        # ∂c/∂a_i
-        seq_dc_da_i = c_tilde*i*(1 - i)
-        # ∂c/∂a_f
-        seq_dc_da_f = c_prev*f*(1 - f)
-        # ∂c/∂a_c_tilde
-        seq_dc_da_c_tilde = i*(1 - c_tilde**2)
-        # ∂m/∂c
-        seq_dm_dc = o*(1 - seq_tanh_c**2)
-        # ∂m/∂a_o
-        seq_dm_da_o = o*seq_tanh_c*(1 - o)
+        (f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc,
+         seq_dm_da_o) = _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o,
+                                        seq_c)
         seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
                                                 axis=2)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h_arriving = (d_h_next if dy is None else d_h_next + dy[t])
-            seq_d_h[t] = d_h_arriving
-            # grad of: h = W_p @ m
+            _backward_run_2(seq_d_h, t, d_h_arriving)
             d_m = numpy.dot(d_maps_m[t], stack_m)
-            # grad of: m = o * tanh(c)
-            d_c = d_c_next + d_m*seq_dm_dc[k]
-            # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
-            numpy.multiply(d_m, seq_dm_da_o[k], out=seq_d_a_o[t])
-            # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
-            # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
-            # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-            numpy.multiply(d_c[:, None], seq_dc_da_i_a_f_a_c_tilde[k],
-                           out=seq_d_a_i_d_a_f_d_a_c_tilde[t])
+            d_c = _backward_run_3(d_c_next, d_m, seq_dm_dc, k, seq_d_a_o, t, seq_dm_da_o,
+                                  seq_d_a_i_d_a_f_d_a_c_tilde, seq_dc_da_i_a_f_a_c_tilde)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
-            # grad of: c = f * c_prev + i * c_tilde
-            d_c_prev = d_c*f[k]
-            d_h_next = d_h_prev
-            d_c_next = d_c_prev
+            d_h_next, d_c_next = _backward_run_4(d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch
     flat_d_maps_x = d_maps_x.reshape(flat, 4*D)

@@ -14,13 +14,13 @@ from derive.errors import GenerationError
 from dataclasses import replace
 
 from derive.targets.compiled.printer import CompiledCodePrinter
+from derive.targets.compiled.stepped import SteppedCodePrinter
 from derive.targets.layout import wrap_long_lines
 from derive.targets.lower import (lower_backward, lower_forward, lower_step_backward,
                                   lower_step_forward)
 from derive.targets.numpy.checks import CHECKS
 from derive.targets.numpy.module import (_constants, _init_params, _module_header,
                                          _zero_state)
-from derive.targets.numpy.printer import NumPyCodePrinter
 from derive.targets.plan import make_plan
 
 IMPORTS = '''import numpy
@@ -42,22 +42,24 @@ def _compiled_dtype(checked):
     return checked
 
 
-NUMPY_FROM = NUMPY_FROM_VALUES
+STEPPED_FROM = STEPPED_FROM_VALUES
 """From this many values a step (batch x the state's units) on, forward and backward run the
-NumPy functions printed below (``_numpy_forward``, ``_numpy_backward``) instead of the compiled
-loops: there the per-step products dominate, and NumPy's are faster than the ones numba calls.
-Measured with ``python -m verify bench`` (see the README); read at call time, so it may be
-changed (0: always NumPy; a huge number: always compiled)."""
+stepped functions printed below (``_stepped_forward``, ``_stepped_backward``: the time loop in
+Python, NumPy's matrix products on every BLAS thread, each run of elementwise statements one
+compiled call) instead of the compiled loops: there the per-step products dominate, and NumPy's
+are faster than the single-threaded ones inside a compiled loop. Measured with ``python -m
+verify bench`` (see the README); read at call time, so it may be changed (0: always stepped; a
+huge number: always the compiled loops)."""
 
 
-def _numpy_path(params, batch):
-    """True when a step of these parameters and batch holds NUMPY_FROM values or more."""
+def _stepped_path(params, batch):
+    """True when a step of these parameters and batch holds STEPPED_FROM values or more."""
     units = sum(params[_SIZE_AT[dim][0]].shape[_SIZE_AT[dim][1]] for dim in STATE_DIMS.values()
                 if dim in _SIZE_AT)
-    return batch * units >= NUMPY_FROM
+    return batch * units >= STEPPED_FROM
 '''
 
-NUMPY_FROM_VALUES = 16384
+STEPPED_FROM_VALUES = 4096
 """The threshold every compiled module is generated with (one value for every cell)."""
 
 
@@ -69,15 +71,18 @@ def generate_module(derivation: Derivation) -> str:
     sequence = (lower_forward(derivation, plan), lower_backward(derivation, plan))
     functions = [printer.doprint(f) for f in (
         lower_step_forward(derivation), lower_step_backward(derivation), *sequence)]
-    numpy_path = [NumPyCodePrinter().doprint(replace(
-        f, name=f"_numpy_{f.name}", doc=f"{f.name} as the NumPy module runs it, for large "
-        f"sizes (NUMPY_FROM).")) for f in sequence]
+    stepped = SteppedCodePrinter()
+    doc = ("{} for large sizes (STEPPED_FROM): NumPy's time loop and products,\neach step's "
+           "elementwise work one compiled call.")
+    stepped_path = [stepped.doprint(replace(f, name=f"_stepped_{f.name}", doc=doc.format(f.name)))
+                    for f in sequence]
     head = _module_header(cell).replace(
         ": forward and backward through time.", ": forward and backward through time, the "
         "time loops compiled by numba.", 1)
     parts = [head, IMPORTS, _constants(derivation, plan), CHECKS,
-             DTYPE_CHECK.replace("NUMPY_FROM_VALUES", str(NUMPY_FROM_VALUES)), _init_params(cell),
-             *[printer.print_kernel(k) for k in printer.kernels], *functions, *numpy_path,
+             DTYPE_CHECK.replace("STEPPED_FROM_VALUES", str(STEPPED_FROM_VALUES)),
+             _init_params(cell), *[printer.print_kernel(k) for k in printer.kernels], *functions,
+             *[stepped.print_kernel(k) for k in stepped.kernels], *stepped_path,
              _zero_state()]
     source = wrap_long_lines("\n\n\n".join(part.rstrip("\n") for part in parts) + "\n")
     try:

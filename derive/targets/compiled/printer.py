@@ -40,12 +40,14 @@ class CompiledExprPrinter(NumPyExprPrinter):
 
 @dataclass(frozen=True)
 class Kernel:
-    """A compiled loop: ``name(args) -> results`` and its body's lines."""
+    """A compiled function: ``name(args) -> results`` and its body's lines; ``products``: it
+    multiplies matrices (then it runs with one BLAS thread, see ``runtime.one_blas_thread``)."""
 
     name: str
     args: tuple[str, ...]
     results: tuple[str, ...]
     body: tuple[str, ...]
+    products: bool = True
 
 
 def _function_templates():
@@ -114,22 +116,25 @@ class CompiledCodePrinter(NumPyCodePrinter):
         return Kernel(name, inputs, outputs, tuple(lines))
 
     def print_kernel(self, kernel: Kernel) -> str:
-        lines = ["@one_blas_thread", "@numba.njit(**JIT)", f"def {kernel.name}({', '.join(kernel.args)}):",
+        lines = [*(["@one_blas_thread"] if kernel.products else []), "@numba.njit(**JIT)",
+                 f"def {kernel.name}({', '.join(kernel.args)}):",
                  *[self.indent + line for line in kernel.body]]
-        if kernel.results:
-            lines.append(f"{self.indent}return {', '.join(kernel.results)}")
+        if kernel.results:  # in parentheses when long, so the layout can wrap it
+            values = ", ".join(kernel.results)
+            lines.append(f"{self.indent}return ({values})" if len(values) > 80
+                         else f"{self.indent}return {values}")
         return "\n".join(lines) + "\n"
 
     def _print_CheckArgs(self, node: ir.CheckArgs) -> list[str]:
         """The NumPy checks, then the dtype refused unless the compiled loops are built for it,
-        then the NumPy path taken for large sizes (``_numpy_path``)."""
+        then the stepped path taken for large sizes (``_stepped_path``)."""
         lines = super()._print_CheckArgs(node)
         if "dtype" not in node.results:
             return lines
         names, call = lines[0].split(" = ", 1)
         return [f"{names} = _compiled_dtype({call})",
-                "if _numpy_path(params, batch):",
-                f"{self.indent}return _numpy_{node.function}({', '.join(node.args)})"]
+                "if _stepped_path(params, batch):",
+                f"{self.indent}return _stepped_{node.function}({', '.join(node.args)})"]
 
     # -- statements inside a compiled loop -------------------------------------------------------
 

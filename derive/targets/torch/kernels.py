@@ -223,25 +223,6 @@ class Kernel:
         return kernel_source(self)
 
 
-FUSABLE = (ir.Comment, ir.Bind, ir.Elementwise, ir.Activate)
-"""Statements a run of a fused kernel is made of (the Binds stay views, no work)."""
-
-
-def split_runs(body) -> list:
-    """A loop body's statements in order: each run of consecutive ``FUSABLE`` ones (an
-    ``ElementwiseBlock``'s joined in) as a list, which may be empty, every other one alone."""
-    items, run = [], []
-    for node in body:
-        if isinstance(node, ir.ElementwiseBlock):
-            run += node.body
-        elif isinstance(node, FUSABLE):
-            run.append(node)
-        else:
-            items += [run, node]
-            run = []
-    return items + [run]
-
-
 class Unfusable(Exception):
     """A run the kernels cannot take; it stays torch operations."""
 

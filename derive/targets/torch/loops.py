@@ -189,7 +189,7 @@ class CppLoopPrinter(ir.Printer):
     # -- statements ----------------------------------------------------------------------------
 
     def block(self, body) -> list[str]:
-        lines = [line for item in kernels.split_runs(body)
+        lines = [line for item in ir.split_runs(body)
                  for line in (self._run(item) if isinstance(item, list) else self.lines(item))]
         return [self.indent + line if line else line for line in lines]
 

@@ -210,7 +210,7 @@ class FusingTorchCodePrinter(TorchCodePrinter):
                 lines += printed
             lines += comments
         else:
-            lines = [line for item in kernels.split_runs(body)
+            lines = [line for item in ir.split_runs(body)
                      for line in (self._run(item) if isinstance(item, list) else self.lines(item))]
         return [self.indent + line if line else line for line in lines]
 
