@@ -2,10 +2,11 @@
 loops, and each time loop (``Loop``/``BlockLoop`` at a function's top level) moved into a numba
 function compiled once per dtype, which the Python function calls with the arrays it needs.
 
-Inside a compiled loop every statement is a numba array expression: numba fuses each statement's
-operations into one loop without temporaries, ``tanh`` and ``sigmoid`` are ufuncs from
-``runtime`` whose scalar forms LLVM vectorises, products are ``numpy.dot`` (BLAS through scipy),
-and no step pays a Python call.
+Inside a compiled loop each elementwise statement is an explicit loop nest over its output's
+axes (``loops.py``; an array expression where a rank is unknown), ``tanh`` and ``sigmoid`` are
+``runtime``'s, whose scalar forms LLVM vectorises, products are ``numpy.dot`` (BLAS through
+scipy), and no step pays a Python call. ``stepped.py`` prints the module's other path from the
+same statements: the loop in Python, each run of elementwise statements one such kernel.
 """
 
 from __future__ import annotations
