@@ -70,17 +70,20 @@ def test_the_compiled_bench_says_which_path_ran(monkeypatch):
     monkeypatch.setattr(bench, "SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(bench_compiled, "_torch_runners", lambda M, D, dtype: None)
     monkeypatch.setattr(compiled, "STEPPED_FROM", 2 * 2 * 5)  # batch 2 x units 2*5
-    batches = []  # the batch of each stepped forward: the forced column runs it at both sizes
-    stepped = compiled._stepped_forward
+    ran = {"_stepped_forward": set(), "_forward_loop": set()}  # the batches each path ran
+    for name, batches in ran.items():
+        function = getattr(compiled, name)
 
-    def counted(params, x, *args):
-        batches.append(x.shape[1])
-        return stepped(params, x, *args)
-    monkeypatch.setattr(compiled, "_stepped_forward", counted)
+        def counted(*args, _function=function, _batches=batches):
+            _batches.add(next(a for a in args if getattr(a, "ndim", 0) == 3).shape[1])
+            return _function(*args)
+        monkeypatch.setattr(compiled, name, counted)
     rows = bench_compiled.bench_compiled(sizes=[(3, 1, 4, 5), (3, 2, 4, 5)], dtypes=("float64",),
                                          budget=0.01, cells=("lstm",))
     assert [r["path"] for r in rows] == ["loops", "stepped"]
-    assert compiled.STEPPED_FROM == 20 and set(batches) == {1, 2}
+    # below the threshold only the forced column runs the stepped path, above it only the
+    # forced column runs the loops
+    assert compiled.STEPPED_FROM == 20 and ran["_stepped_forward"] == ran["_forward_loop"] == {1, 2}
     assert all(r["seconds"][path] > 0 for r in rows for path in ("loops", "stepped"))
     text = bench_compiled.table(rows, {"cold": 1.0, "cached": 0.1})
     assert "3,1,4,5           loops" in text and "3,2,4,5           stepped" in text

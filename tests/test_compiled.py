@@ -221,9 +221,11 @@ ALL_CELLS = sorted(p.stem for p in (pipeline.GENERATED / "compiled").glob("*.py"
 @pytest.mark.parametrize("cell", ALL_CELLS)
 def test_stepped_path_agrees_with_numpy_module_for_every_built_in_cell(cell, monkeypatch):
     """The stepped functions (their kernels' arguments and results read off the printed code)
-    give the NumPy module's numbers for every built-in cell, with and without dy."""
+    give the NumPy module's numbers for every built-in cell, with and without dy, over several
+    blocks of the backward's partial derivatives."""
     reference, compiled = _modules(cell)
     monkeypatch.setattr(compiled, "STEPPED_FROM", 0)
+    monkeypatch.setattr(compiled, "BLOCK_VALUES", 2 * 2 * 5)  # 2 steps a block of 7
     params, x, state0, dy = _problem(reference, "float64", T=7, B=2)
     outputs = []
     for module in (reference, compiled):
@@ -237,7 +239,7 @@ def test_stepped_path_agrees_with_numpy_module_for_every_built_in_cell(cell, mon
 
 
 @pytest.mark.parametrize("cell", ALL_CELLS)
-def test_stepped_loops_leave_no_elementwise_work_to_numpy(cell):
+def test_stepped_loops_leave_no_activation_to_numpy(cell):
     """In the stepped functions every activation runs in a compiled kernel (one call per run),
     and those kernels make no products, so they run without the BLAS-thread guard."""
     text = (pipeline.GENERATED / "compiled" / f"{cell}.py").read_text()
@@ -257,3 +259,49 @@ def test_stepped_kernel_arguments_are_what_it_reads_before_binding():
              "    b[_i] = tanh(a[_i]) + c[_i]", "x = x + b", "y += b", "d = y")
     assert _reads_first(lines) == ("seq_a", "t", "c", "x", "y")
     assert _bound(lines) == ("a", "b", "x", "y", "d")
+
+
+BUILTIN_NAMED = """
+name = "rnn_builtin_names"
+title = "a value and a parameter named like Python built-ins"
+source = "test"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { h = "D" }
+output = "h"
+equations = \"\"\"
+pow = tanh(W @ x + U @ h_prev + round)
+h = tanh(V @ pow) * pow
+\"\"\"
+
+[params]
+W = ["D", "M"]
+U = ["D", "D"]
+round = ["D"]
+V = ["D", "D"]
+"""
+
+
+@pytest.mark.parametrize("path", ["compiled loops", "stepped path"])
+def test_names_of_python_built_ins_are_passed_to_the_kernels(path, write_spec, tmp_path):
+    """A value named ``pow`` (bound in the loop) and a parameter named ``round`` (bound before
+    it) are arguments of the kernels that read them, not taken for the built-ins."""
+    pytest.importorskip("numba", reason=NEEDS_FAST)
+    from derive.io.writer import write_all
+    from verify.targets import import_file
+    derivation = pipeline.derivation_of(write_spec(BUILTIN_NAMED))
+    modules = []
+    for target in ("numpy", "compiled"):
+        artifact = pipeline.module_artifact(derivation, tmp_path / target, target)
+        write_all([artifact])
+        modules.append(import_file(artifact.path))
+    reference, compiled = modules
+    compiled.STEPPED_FROM = 0 if path == "stepped path" else 10**9
+    params, x, state0, dy = _problem(reference, "float64")
+    outputs = []
+    for module in (reference, compiled):
+        y, _, cache = module.forward(params, x, state0)
+        grads, dx, _ = module.backward(params, cache, dy)
+        outputs.append([y, dx, *grads.values()])
+    for ours, theirs in zip(*outputs):
+        numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

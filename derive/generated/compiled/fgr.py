@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 97b1756600f43aa48b77c6baeb44f5c241dba3afc33d668a1880a6cdfef185e1
+gatecalc-content-sha256: 9576cfa1a232353b8210878fa28533d6d7516bdf594ebb1b4effccbd455b0b3e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -853,8 +853,6 @@ def _forward_run_1(maps_x, t, D, maps_i_prev):
     for _i in range(maps_x[t, :, 0:2*D].shape[0]):
         for _j in range(maps_x[t, :, 0:2*D].shape[1]):
             maps_x[t, _i, _j] += maps_i_prev[_i, _j]
-    # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's maps
-    #   in place
 
 
 @numba.njit(**JIT)
@@ -862,8 +860,6 @@ def _forward_run_2(maps_x, t, D, maps_f_prev):
     for _i in range(maps_x[t, :, 0:2*D].shape[0]):
         for _j in range(maps_x[t, :, 0:2*D].shape[1]):
             maps_x[t, _i, _j] += maps_f_prev[_i, _j]
-    # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's maps
-    #   in place
 
 
 @numba.njit(**JIT)
@@ -1043,8 +1039,8 @@ def _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -1110,10 +1106,18 @@ def _stepped_forward(params, x, state0=None):
         # R_ii @ i_prev, R_fi @ i_prev, R_oi @ i_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         maps_i_prev = i_prev @ stack_i_prev_T
+        # _forward_run_1, one compiled call (the equations are there): maps_x
         _forward_run_1(maps_x, t, D, maps_i_prev)
+        # R_if @ f_prev, R_ff @ f_prev, R_of @ f_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         maps_f_prev = f_prev @ stack_f_prev_T
+        # _forward_run_2, one compiled call (the equations are there): maps_x
         _forward_run_2(maps_x, t, D, maps_f_prev)
+        # R_io @ o_prev, R_fo @ o_prev, R_oo @ o_prev: one product; rows 0:2*D added to the input's
+        #   maps in place
         maps_o_prev = o_prev @ stack_o_prev_T
+        # _forward_run_3, one compiled call (the equations are there): maps_x, a_i, i, a_f, f,
+        #   seq_c_tilde, c, a_o, o, h
         _forward_run_3(maps_x, t, D, maps_o_prev, V_i, c_prev, seq_i, V_f, seq_f, seq_c_tilde,
                        seq_c, maps_f_prev, V_o, maps_i_prev, seq_o, seq_h)
     y = seq_h[1:]
@@ -1141,8 +1145,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -1207,6 +1211,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dh_do,
+        #   seq_do_da_o, seq_dh_dc, seq_dc_da_c_tilde, seq_df_da_f, seq_di_da_i
         (c_prev, f, c_tilde, seq_dh_do, seq_do_da_o, seq_dh_dc,
          seq_dc_da_c_tilde, seq_df_da_f, seq_di_da_i) = _backward_run_1(seq_c_prev, start, stop,
                                                                         seq_i, seq_f, seq_c_tilde,
@@ -1214,12 +1220,15 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_o, d_a_o,
+            #   d_maps_i_prev, d_c, seq_d_a_c_tilde, d_f, d_a_f, d_i, d_a_i
             d_c, d_a_f, d_a_i = _backward_run_2(d_h, d_o_next, seq_dh_do, k, seq_d_a_o, t,
                                                 seq_do_da_o, d_maps_i_prev, D, d_c_next, seq_dh_dc,
                                                 V_o, seq_d_a_c_tilde, seq_dc_da_c_tilde, c_prev,
                                                 d_f_next, seq_d_a_f, seq_df_da_f, c_tilde, d_i_next,
                                                 seq_d_a_i, seq_di_da_i)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_c_prev = _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k)
             d_i_prev = numpy.dot(d_maps_i_prev[t], stack_i_prev)
             d_f_prev = numpy.dot(d_maps_i_prev[t], stack_f_prev)

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 433dd5ef6ae9bdafadd915f0dd0afe056fb1f4620e64f0c9c454f0dcea86babd
+gatecalc-content-sha256: ccc7078fc7b5d023acf33598b4d229d1fab0c4e08357b3f96a0df0bfe4663acb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -637,7 +637,6 @@ def _backward_run_2(seq_d_a_n, t, d_h, seq_dh_da_n, k, seq_d_U_n_h_prev, r, seq_
     for _i in range(d_maps_h_prev[t, :, 0:D].shape[0]):
         for _j in range(d_maps_h_prev[t, :, 0:D].shape[1]):
             d_maps_h_prev[t, _i, _j] = d_a_r[_i, _j]
-    # grad of: h = (1 - z) * n + z * h_prev
 
 
 @numba.njit(**JIT)
@@ -650,8 +649,8 @@ def _backward_run_3(d_h_prev, d_h, z, k):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -693,6 +692,7 @@ def _stepped_forward(params, x, state0=None):
         # U_r @ h_prev, U_z @ h_prev, U_n @ h_prev: one product; rows 0:2*D added to the input's
         #   maps in place
         numpy.matmul(h_prev, stack_h_prev_T, out=maps_h_prev[t])
+        # _forward_run_1, one compiled call (the equations are there): maps_x, gates, a_n, n, h
         _forward_run_1(maps_x, t, D, maps_h_prev, seq_r_z, seq_r, seq_z, b_hn, seq_n, seq_h, h_prev)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
@@ -708,8 +708,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -745,15 +745,21 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_shared, seq_dh_da_n,
+        #   seq_dh_da_z, seq_da_n_da_r
         r, z, seq_dh_da_n, seq_dh_da_z, seq_da_n_da_r = _backward_run_1(seq_h_prev, start, stop,
                                                                         seq_r, seq_z,
                                                                         seq_U_n_h_prev, seq_n, b_hn)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_a_n, seq_d_U_n_h_prev,
+            #   d_a_z, d_maps_h_prev, d_a_r
             _backward_run_2(seq_d_a_n, t, d_h, seq_dh_da_n, k, seq_d_U_n_h_prev, r, seq_d_a_z,
                             seq_dh_da_z, d_maps_h_prev, D, seq_d_a_r, seq_da_n_da_r)
+            # grad of: h = (1 - z) * n + z * h_prev
             d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_h_prev
             d_h_next = _backward_run_3(d_h_prev, d_h, z, k)
     # one product over all steps per stacked group
     flat = steps*batch

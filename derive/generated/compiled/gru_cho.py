@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ff998ea4db3991f2d3be2ec695ebd97ebc85cbaaea0c7fd0dff0008f62c2218b
+gatecalc-content-sha256: 97a9421299dd99ce301686dce30737738c05cf470d8df409c5f3b6efb011389e
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -568,7 +568,6 @@ def _forward_run_1(maps_x, t, D, maps_h_prev, seq_r_z, seq_r, seq_z, seq_s, h_pr
     for _i in range(s.shape[0]):
         for _j in range(s.shape[1]):
             s[_i, _j] = r[_i, _j]*h_prev[_i, _j]
-    # U_n @ s: one product
     return z, s
 
 
@@ -654,8 +653,6 @@ def _backward_run_3(seq_d_a_z, t, d_h, seq_dh_da_z, k, d_maps_h_prev, D, seq_d_a
     for _i in range(d_maps_h_prev[t, :, 0:D].shape[0]):
         for _j in range(d_maps_h_prev[t, :, 0:D].shape[1]):
             d_maps_h_prev[t, _i, _j] = d_a_r[_i, _j]
-    # grad of: s = r * h_prev
-    # grad of: h = (1 - z) * n + z * h_prev
 
 
 @numba.njit(**JIT)
@@ -668,8 +665,8 @@ def _backward_run_4(d_h_prev, d_s, r, k, d_h, z):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -711,8 +708,11 @@ def _stepped_forward(params, x, state0=None):
         h_prev = seq_h[t]
         # U_r @ h_prev, U_z @ h_prev: one product; rows 0:2*D added to the input's maps in place
         maps_h_prev = h_prev @ stack_h_prev_T
+        # _forward_run_1, one compiled call (the equations are there): maps_x, gates, s
         z, s = _forward_run_1(maps_x, t, D, maps_h_prev, seq_r_z, seq_r, seq_z, seq_s, h_prev)
+        # U_n @ s: one product
         maps_s = s @ stack_s_T
+        # _forward_run_2, one compiled call (the equations are there): a_n, n, h
         _forward_run_2(maps_s, D, maps_x, t, seq_n, seq_h, z, h_prev)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps]}
@@ -722,8 +722,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -759,16 +759,24 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_shared, seq_dh_da_n,
+        #   seq_dh_da_z, seq_ds_da_r
         r, z, seq_dh_da_n, seq_dh_da_z, seq_ds_da_r = _backward_run_1(seq_h_prev, start, stop,
                                                                       seq_r, seq_z, seq_n)
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_a_n, d_maps_s
             _backward_run_2(seq_d_a_n, t, d_h, seq_dh_da_n, k, d_maps_s, D)
             d_s = numpy.dot(d_maps_s[t], stack_s)
+            # _backward_run_3, one compiled call (the equations are there): d_a_z, d_maps_h_prev,
+            #   d_a_r
             _backward_run_3(seq_d_a_z, t, d_h, seq_dh_da_z, k, d_maps_h_prev, D, seq_d_a_r, d_s,
                             seq_ds_da_r)
+            # grad of: s = r * h_prev
+            # grad of: h = (1 - z) * n + z * h_prev
             d_h_prev = numpy.dot(d_maps_h_prev[t], stack_h_prev)
+            # _backward_run_4, one compiled call (the equations are there): d_h_prev
             d_h_next = _backward_run_4(d_h_prev, d_s, r, k, d_h, z)
     # one product over all steps per stacked group
     flat = steps*batch

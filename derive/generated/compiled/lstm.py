@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9b75f7b638a69d4dcba507e7940309b864047428d7b24070ffba3c7823c4e62e
+gatecalc-content-sha256: 3927e679345f3c2f1404f1adf492541c6837c5dffb20fff25d9581038f66e77b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -699,8 +699,8 @@ def _backward_run_3(d_c, f, k, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -751,6 +751,7 @@ def _stepped_forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): gates, c, h
         _forward_run_1(seq_i_f_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_f, seq_c_tilde,
                        seq_o, seq_c, c_prev, seq_h)
     y = seq_h[1:]
@@ -769,8 +770,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -808,6 +809,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dc_da_i,
+        #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o
         (f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc,
          seq_dh_da_o) = _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o,
                                         seq_c)
@@ -816,9 +819,12 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_c, seq_d_a_o,
+            #   seq_d_a_i_d_a_f_d_a_c_tilde
             d_c = _backward_run_2(d_c_next, d_h, seq_dh_dc, k, seq_d_a_o, t, seq_dh_da_o,
                                   seq_d_a_i_d_a_f_d_a_c_tilde, seq_dc_da_i_a_f_a_c_tilde)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_3(d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: bc9f21febaf9493472375566e697c2ae1246128ef2bd825a1e2098ac67a13781
+gatecalc-content-sha256: 400dd27058a320fee75fc267f3e3a4a2373766eb478fad2cde61aa36d265884a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -656,7 +656,6 @@ def _forward_run_1(seq_i_f_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_f, s
     for _i in range(m.shape[0]):
         for _j in range(m.shape[1]):
             m[_i, _j] = o[_i, _j]*tanh(c[_i, _j])
-    # W_p @ m: one product
     return m
 
 
@@ -722,7 +721,6 @@ def _backward_run_2(seq_d_h, t, d_h_arriving):
     for _i in range(seq_d_h[t].shape[0]):
         for _j in range(seq_d_h[t].shape[1]):
             seq_d_h[t, _i, _j] = d_h_arriving[_i, _j]
-    # grad of: h = W_p @ m
 
 
 @numba.njit(**JIT)
@@ -761,8 +759,8 @@ def _backward_run_4(d_c, f, k, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -817,9 +815,12 @@ def _stepped_forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): gates, c, m
         m = _forward_run_1(seq_i_f_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_f, seq_c_tilde,
                            seq_o, seq_c, c_prev, seq_m)
+        # W_p @ m: one product
         maps_m = m @ stack_m_T
+        # _forward_run_2, one compiled call (the equations are there): h
         _forward_run_2(seq_h, t, maps_m)
     y = seq_h[1:]
     state_T = {'h': seq_h[steps], 'c': seq_c[steps]}
@@ -838,8 +839,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -883,6 +884,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*P))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dc_da_i,
+        #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc, seq_dm_da_o
         (f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dm_dc,
          seq_dm_da_o) = _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o,
                                         seq_c)
@@ -891,11 +894,16 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h_arriving = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): seq_d_h
             _backward_run_2(seq_d_h, t, d_h_arriving)
+            # grad of: h = W_p @ m
             d_m = numpy.dot(d_maps_m[t], stack_m)
+            # _backward_run_3, one compiled call (the equations are there): d_c, seq_d_a_o,
+            #   seq_d_a_i_d_a_f_d_a_c_tilde
             d_c = _backward_run_3(d_c_next, d_m, seq_dm_dc, k, seq_d_a_o, t, seq_dm_da_o,
                                   seq_d_a_i_d_a_f_d_a_c_tilde, seq_dc_da_i_a_f_a_c_tilde)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_4, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_4(d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e172356042bcf072cc55de4f5ff3b7ec20c1292d00c69d963c11a44122166a77
+gatecalc-content-sha256: 258d62d2220597d837a4f28c4ec345afcbde8b7bc0d076ac68d50bb34d561849
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -627,8 +627,8 @@ def _backward_run_3(d_c, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -674,6 +674,7 @@ def _stepped_forward(params, x, state0=None):
         c_prev = seq_c[t]
         # U_i @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): gates, c, h
         _forward_run_1(seq_i_c_tilde_o, t, gate_shift, gate_scale, seq_i, seq_c_tilde, seq_o, seq_c,
                        c_prev, seq_h)
     y = seq_h[1:]
@@ -690,8 +691,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -725,6 +726,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dc_da_i,
+        #   seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o
         seq_dc_da_i, seq_dc_da_c_tilde, seq_dh_dc, seq_dh_da_o = _backward_run_1(seq_i, start, stop,
                                                                                  seq_c_tilde, seq_o,
                                                                                  seq_c)
@@ -732,9 +735,12 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_c, seq_d_a_o,
+            #   seq_d_a_i_d_a_c_tilde
             d_c = _backward_run_2(d_c_next, d_h, seq_dh_dc, k, seq_d_a_o, t, seq_dh_da_o,
                                   seq_d_a_i_d_a_c_tilde, seq_dc_da_i_a_c_tilde)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_3(d_c, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e1f75da4149109c53943550c51c294443bb434b16e8d19c76079554839159a59
+gatecalc-content-sha256: 00df38453bc3d90001cd1172b684ba3f19dc57092830442cb51b7c6d21a971e9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -737,7 +737,6 @@ def _backward_run_2(seq_d_a_o, t, d_h, seq_dh_da_o, k, d_c_next, seq_dh_dc, V_o,
                 seq_d_a_i_d_a_f[t, _i, _j, _k] = d_c[_i, _k]*seq_dc_da_i_a_f[k, _i, _j, _k]
     d_a_i = seq_d_a_i[t]
     d_a_f = seq_d_a_f[t]
-    # grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
     return d_c, d_a_i, d_a_f
 
 
@@ -754,8 +753,8 @@ def _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -803,6 +802,8 @@ def _stepped_forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): seq_i, seq_f, gates, c_tilde,
+        #   c, a_o, o, h
         _forward_run_1(seq_i, t, V_i, c_prev, seq_f, V_f, seq_i_f, seq_c_tilde, maps_x, D, seq_c,
                        V_o, seq_o, seq_h)
     y = seq_h[1:]
@@ -821,8 +822,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -866,6 +867,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dc_da_i,
+        #   seq_dc_da_f, seq_dh_da_o, seq_dh_dc
         i, f, seq_dc_da_i, seq_dc_da_f, seq_dh_da_o, seq_dh_dc = _backward_run_1(seq_c_prev, start,
                                                                                  stop, seq_i, seq_f,
                                                                                  seq_c_tilde, seq_c,
@@ -874,10 +877,14 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_a_o, d_c,
+            #   seq_d_c_tilde, seq_d_a_i_d_a_f
             d_c, d_a_i, d_a_f = _backward_run_2(seq_d_a_o, t, d_h, seq_dh_da_o, k, d_c_next,
                                                 seq_dh_dc, V_o, seq_d_c_tilde, i, seq_d_a_i_d_a_f,
                                                 seq_dc_da_i_a_f, seq_d_a_i, seq_d_a_f)
+            # grad of: c_tilde = W_c @ x + U_c @ h_prev + b_c
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

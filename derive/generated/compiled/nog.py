@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e2d2720c487d50964f6cf8bd890023fba436bb22f3e4cff86910b87f3cca6c76
+gatecalc-content-sha256: e2c6d27afd49679bf115b9456292a70acaeefb6a9d4048502705daced13078d4
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -658,8 +658,8 @@ def _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -707,6 +707,7 @@ def _stepped_forward(params, x, state0=None):
         c_prev = seq_c[t]
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev: one product, added to the input's maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): seq_i, seq_f, gates, c, h
         _forward_run_1(seq_i, t, V_i, c_prev, seq_f, V_f, seq_i_f_c_tilde, gate_shift, gate_scale,
                        seq_c_tilde, seq_c, seq_h)
     y = seq_h[1:]
@@ -724,8 +725,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -763,6 +764,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_dc_da_i, seq_dc_da_f,
+        #   seq_dc_da_c_tilde, seq_dh_dc
         f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc = _backward_run_1(seq_c_prev,
                                                                                     start, stop,
                                                                                     seq_i, seq_f,
@@ -773,10 +776,13 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_c,
+            #   seq_d_a_i_d_a_f_d_a_c_tilde
             d_c, d_a_i, d_a_f = _backward_run_2(d_c_next, d_h, seq_dh_dc, k,
                                                 seq_d_a_i_d_a_f_d_a_c_tilde, t,
                                                 seq_dc_da_i_a_f_a_c_tilde, seq_d_a_i, seq_d_a_f)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 789e9bc76b31787f3ac7da13a5651c1b03da6d5045473fd9110563708787cda3
+gatecalc-content-sha256: 5babf8e9637ad76b8b23c44dcfa4b1e77b4796e28670beb083dfeb93928eb1e9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -765,8 +765,8 @@ def _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev):
 
 
 def _stepped_forward(params, x, state0=None):
-    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """forward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, state0 = _check_forward(params, x, state0)
     xs = x
@@ -820,6 +820,8 @@ def _stepped_forward(params, x, state0=None):
         # U_i @ h_prev, U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's
         #   maps in place
         numpy.add(maps_x[t], numpy.dot(h_prev, stack_h_prev_T), out=maps_x[t])
+        # _forward_run_1, one compiled call (the equations are there): seq_i, seq_f, gates, c, a_o,
+        #   o, h
         _forward_run_1(seq_i, t, V_i, c_prev, seq_f, V_f, seq_i_f_c_tilde, gate_shift, gate_scale,
                        seq_c_tilde, seq_c, maps_x, D, V_o, seq_o, seq_h)
     y = seq_h[1:]
@@ -838,8 +840,8 @@ def _stepped_forward(params, x, state0=None):
 
 
 def _stepped_backward(params, cache, dy, d_state_T=None):
-    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products,
-    each step's elementwise work one compiled call.
+    """backward for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of
+    elementwise statements in the loop one compiled call.
     """
     steps, batch, dtype, d_state_T = _check_backward(params, cache, dy, d_state_T)
     kept = cache['kept']
@@ -882,6 +884,8 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
     block = max(1, BLOCK_VALUES // max(1, batch*D))
     for stop in range(steps, 0, -block):
         start = max(stop - block, 0)
+        # _backward_run_1, one compiled call (the equations are there): seq_tanh_c, seq_dc_da_i,
+        #   seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
         (f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o,
          seq_dh_dc) = _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c,
                                       seq_o)
@@ -890,10 +894,13 @@ def _stepped_backward(params, cache, dy, d_state_T=None):
         for t in reversed(range(start, stop)):
             k = t - start
             d_h = (d_h_next if dy is None else d_h_next + dy[t])
+            # _backward_run_2, one compiled call (the equations are there): d_a_o, d_c,
+            #   seq_d_a_i_d_a_f_d_a_c_tilde
             d_c, d_a_i, d_a_f = _backward_run_2(seq_d_a_o, t, d_h, seq_dh_da_o, k, d_c_next,
                                                 seq_dh_dc, V_o, seq_d_a_i_d_a_f_d_a_c_tilde,
                                                 seq_dc_da_i_a_f_a_c_tilde, seq_d_a_i, seq_d_a_f)
             d_h_prev = numpy.dot(d_maps_x[t], stack_h_prev)
+            # _backward_run_3, one compiled call (the equations are there): d_c_prev
             d_h_next, d_c_next = _backward_run_3(d_a_f, d_a_i, V_i, V_f, d_c, f, k, d_h_prev)
     # one product over all steps per stacked group
     flat = steps*batch

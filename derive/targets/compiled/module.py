@@ -72,8 +72,8 @@ def generate_module(derivation: Derivation) -> str:
     functions = [printer.doprint(f) for f in (
         lower_step_forward(derivation), lower_step_backward(derivation), *sequence)]
     stepped = SteppedCodePrinter()
-    doc = ("{} for large sizes (STEPPED_FROM): NumPy's time loop and products,\neach step's "
-           "elementwise work one compiled call.")
+    doc = ("{} for large sizes (STEPPED_FROM): NumPy's time loop and products, each run of\n"
+           "elementwise statements in the loop one compiled call.")
     stepped_path = [stepped.doprint(replace(f, name=f"_stepped_{f.name}", doc=doc.format(f.name)))
                     for f in sequence]
     head = _module_header(cell).replace(

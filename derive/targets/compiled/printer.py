@@ -12,7 +12,6 @@ same statements: the loop in Python, each run of elementwise statements one such
 from __future__ import annotations
 
 import ast
-import builtins
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -211,13 +210,13 @@ class CompiledCodePrinter(NumPyCodePrinter):
 
 
 def _names(lines: list[str]) -> tuple[list[str], list[str]]:
-    """Names the code reads and names it binds, each in order of first appearance; builtins
-    and the module's globals excluded from the reads by the caller's ``known``."""
+    """Names the code reads and names it binds, each in order of first appearance; built-ins
+    and the module's globals are left out of the reads by the caller's ``known`` (not here: a
+    spec may name a value after a built-in, ``pow``, and then it is an argument)."""
     tree = ast.parse("\n".join(_dedent(lines)) or "pass")
     names = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name)),
                    key=lambda n: (n.lineno, n.col_offset))
-    read = [n.id for n in names if not isinstance(n.ctx, ast.Store)
-            and not hasattr(builtins, n.id)]
+    read = [n.id for n in names if not isinstance(n.ctx, ast.Store)]
     bound = [n.id for n in names if isinstance(n.ctx, ast.Store)]
     return list(dict.fromkeys(read)), list(dict.fromkeys(bound))
 

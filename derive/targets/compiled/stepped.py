@@ -5,9 +5,9 @@ compiled kernel whose body is the compiled printer's loop nests.
 
 At large sizes a step's products dominate; NumPy makes them on every BLAS thread, faster than the
 single-threaded ``numpy.dot`` inside a compiled loop, while its elementwise statements cost one
-pass over memory and one call each, which the kernel fuses into one pass. Measured by hand before
-it was generated (``python -m verify engines``, ``numba_step``): 0.72 to 0.90 of the NumPy
-module's time at the two large sizes.
+pass over memory and one call each, which each kernel fuses into one pass over its run. Measured
+with ``python -m verify bench`` (README, "Compiled column"): level with the NumPy module at the
+two large sizes, where the compiled loops take 1.1 to 1.2 times as long.
 
 A kernel's arguments are the names its statements read before binding them; its results the
 names it binds that anything else in the function reads (the Python around it, or another
@@ -18,20 +18,20 @@ statements exactly.
 from __future__ import annotations
 
 import ast
-import builtins
 import textwrap
 from dataclasses import dataclass
 
 from derive.targets import ir
-from derive.targets.bound import MODULE_NAMES
+from derive.targets.bound import BUILTIN_NAMES, MODULE_NAMES
 from derive.targets.compiled import loops
 from derive.targets.compiled.printer import CompiledCodePrinter, Kernel
 from derive.targets.compiled.ranks import infer_ranks
 from derive.targets.layout import WIDTH
 from derive.targets.numpy.printer import NumPyCodePrinter
 
-_GLOBALS = MODULE_NAMES | set(dir(builtins))
-"""Names a kernel's code reads from the module or the language, never arguments."""
+_GLOBALS = MODULE_NAMES | BUILTIN_NAMES
+"""Names a kernel's code reads from the module or the language, never arguments (a spec cannot
+name a value so; it may name one after another built-in, ``pow``, which is then an argument)."""
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,20 @@ class SteppedCodePrinter(CompiledCodePrinter):
         return [self.indent + line if line else line for line in lines]
 
     def _run(self, run: list[ir.Node]) -> list[str]:
-        """A run as a mark where its call goes; a run without work prints as NumPy's."""
+        """A run as a comment and a mark where its kernel's call goes, then the comments after
+        its last statement (they are about what follows it); a run without work prints as
+        NumPy's."""
         if not any(isinstance(node, (ir.Elementwise, ir.Activate)) for node in run):
             return [line for node in run for line in self.lines(node)]
-        body = self._kernel_lines(ir.ElementwiseBlock(tuple(run)))
+        end = 1 + max(n for n, node in enumerate(run) if not isinstance(node, ir.Comment))
+        body = self._kernel_lines(ir.ElementwiseBlock(tuple(run[:end])))
         name = f"{self.function}_run_{len(self.runs) + 1}"
         self.runs.append(_Run(name, f"__run_{len(self.runs)}__", tuple(body)))
-        return [self.runs[-1].mark]
+        written = dict.fromkeys(node.out.name if isinstance(node, ir.Elementwise)
+                                else node.view.name for node in run[:end]
+                                if isinstance(node, (ir.Elementwise, ir.Activate)))
+        return [f"# {name}, one compiled call (the equations are there): {', '.join(written)}",
+                self.runs[-1].mark, *[line for node in run[end:] for line in self.lines(node)]]
 
     def _calls(self, lines: list[str]) -> list[str]:
         """``lines`` with each run's mark replaced by its kernel's call."""
@@ -98,8 +105,11 @@ class SteppedCodePrinter(CompiledCodePrinter):
         marks = {run.mark: run for run in self.runs}
         python = "\n".join(f"{line.split('__run_')[0]}pass" if line.strip() in marks else line
                            for line in lines)
-        read_by_python = {n.id for n in ast.walk(ast.parse(python))
+        tree = ast.parse(python)
+        read_by_python = {n.id for n in ast.walk(tree)
                           if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        read_by_python |= {n.target.id for n in ast.walk(tree)  # x += ... reads x
+                           if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
         reads = {run.mark: _reads_first(run.body) for run in self.runs}
         read = read_by_python.union(*map(set, reads.values()))
         calls = {}
