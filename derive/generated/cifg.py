@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: bb6363eb1e00119055bd750a8918082148ea0d6ba51cbcb2169847313d3fcfe4
+gatecalc-content-sha256: 5b953a46ba3fc106cdb7f4e2a14515753f30277bc414f1e327078b0ba75e5708
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -305,8 +305,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, U_c, 0.5*U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: dc149ccddee689fc523ac050a4161f0b638cc474ef039b660423ac6954fbf404
+gatecalc-content-sha256: a0e114c06c2574c321f6171685bbc7d7766f80dc36b4a9ea8ca7316b688ecea2
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -302,9 +302,9 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T,), axis=1)
-    stack_s_T = numpy.concatenate((U_n.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_r, 0.5*W_z, W_n,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_r, 0.5*U_z,)).T.copy()
+    stack_s_T = numpy.concatenate((U_n,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

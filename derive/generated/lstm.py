@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 01766c4ae04036001c8d11682ea22f0ab2dda50f38f5ef58584275cbf1c9f5fa
+gatecalc-content-sha256: 2857cf57e9f2d56b2d0977633f2f60d4784e7f4477d40468bdc7b19c2e1b38bf
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -328,8 +328,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, 0.5*U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

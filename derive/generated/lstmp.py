@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 19e7b49c7338603251e07c037060c3a45e9290758c36729ee8c4c720761b6278
+gatecalc-content-sha256: 46d092cb98a2744d02cc47ee0560f927611714a737071beaeff64633119d18d6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -344,9 +344,9 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, 0.5*U_o.T,), axis=1)
-    stack_m_T = numpy.concatenate((W_p.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, 0.5*U_o,)).T.copy()
+    stack_m_T = numpy.concatenate((W_p,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

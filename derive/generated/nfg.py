@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 1e7deb121ea8a796a6f8ff2fe220503acc948727d223bdb5bba3e2ab0d14e513
+gatecalc-content-sha256: 1d7969a713d92caecc06d8f172ddb964890ac34993dffa7dc70bfcd243c0f4e9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -290,8 +290,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, U_c, 0.5*U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

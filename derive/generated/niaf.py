@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 903b2dc4deac698dfe804e50109329b0686bff8d30c52e8a7e4b54fa24a45c13
+gatecalc-content-sha256: 59d976d63393d8865c32ea2c5ff2c2a2e76c749ed119335cd54ad1c944c82805
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -344,8 +344,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

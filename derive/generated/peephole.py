@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f2dfbc319f2f5dd3cf63a7edcfafbd3f71132cb85cb7cfd01310e049863d0500
+gatecalc-content-sha256: e2c405c19784d32863aa0fb5c8b54c03e0585daa5954a04b8c453f60fd83f3d7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -345,8 +345,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

@@ -153,7 +153,8 @@ class LoadState(Node):
 @dataclass(frozen=True)
 class Stack(Node):
     """``name``: matrices side by side, each times its scale (None: 1), transposed first when
-    ``transpose`` (rows of the result = columns of the parts: ``[0.5*W_i.T, W_c.T]``)."""
+    ``transpose`` (rows of the result = columns of the parts: ``[0.5*W_i.T, W_c.T]``, laid out
+    row by row: a step's ``h_prev @ stack`` is then a product of two row-major operands)."""
 
     name: str
     parts: tuple[tuple[Ref, float | None], ...]

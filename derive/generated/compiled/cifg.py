@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5c49c060f3cbb36f654eb7ac3e1ce126385a7cc112ca7f9c23be186cd0e5b2ab
+gatecalc-content-sha256: 3ea7a94097033058572db87e3d31c367f5ccae27a0652769ed081127200f9072
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -446,8 +446,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, U_c, 0.5*U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -682,8 +682,8 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, W_c.T, 0.5*W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, U_c.T, 0.5*U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, W_c, 0.5*W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, U_c, 0.5*U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9576cfa1a232353b8210878fa28533d6d7516bdf594ebb1b4effccbd455b0b3e
+gatecalc-content-sha256: f3c5725764e9c4979db13c4238ead3c325c2d25df1e8d6647efdad4fa238c882
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -670,11 +670,11 @@ def forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
-    stack_i_prev_T = numpy.concatenate((R_ii.T, R_fi.T, R_oi.T,), axis=1)
-    stack_f_prev_T = numpy.concatenate((R_if.T, R_ff.T, R_of.T,), axis=1)
-    stack_o_prev_T = numpy.concatenate((R_io.T, R_fo.T, R_oo.T,), axis=1)
+    stack_x_T = numpy.concatenate((W_i, W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((U_i, U_f, U_c, U_o,)).T.copy()
+    stack_i_prev_T = numpy.concatenate((R_ii, R_fi, R_oi,)).T.copy()
+    stack_f_prev_T = numpy.concatenate((R_if, R_ff, R_of,)).T.copy()
+    stack_o_prev_T = numpy.concatenate((R_io, R_fo, R_oo,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -1071,11 +1071,11 @@ def _stepped_forward(params, x, state0=None):
     D = params['W_i'].shape[0]
     M = params['W_i'].shape[1]
     # linear maps that share an operand, stacked: one matrix product per operand
-    stack_x_T = numpy.concatenate((W_i.T, W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((U_i.T, U_f.T, U_c.T, U_o.T,), axis=1)
-    stack_i_prev_T = numpy.concatenate((R_ii.T, R_fi.T, R_oi.T,), axis=1)
-    stack_f_prev_T = numpy.concatenate((R_if.T, R_ff.T, R_of.T,), axis=1)
-    stack_o_prev_T = numpy.concatenate((R_io.T, R_fo.T, R_oo.T,), axis=1)
+    stack_x_T = numpy.concatenate((W_i, W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((U_i, U_f, U_c, U_o,)).T.copy()
+    stack_i_prev_T = numpy.concatenate((R_ii, R_fi, R_oi,)).T.copy()
+    stack_f_prev_T = numpy.concatenate((R_if, R_ff, R_of,)).T.copy()
+    stack_o_prev_T = numpy.concatenate((R_io, R_fo, R_oo,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

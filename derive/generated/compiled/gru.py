@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ccc7078fc7b5d023acf33598b4d229d1fab0c4e08357b3f96a0df0bfe4663acb
+gatecalc-content-sha256: 41756f38a9005dba5386a3fd39fe3ea2f8b0f1b9c30f6f99494944186a386eda
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -439,8 +439,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T, U_n.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_r, 0.5*W_z, W_n,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_r, 0.5*U_z, U_n,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -671,8 +671,8 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T, U_n.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_r, 0.5*W_z, W_n,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_r, 0.5*U_z, U_n,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

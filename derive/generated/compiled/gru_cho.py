@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 97a9421299dd99ce301686dce30737738c05cf470d8df409c5f3b6efb011389e
+gatecalc-content-sha256: 6fd62793074706b3c81f01ef3b42c351d1b0a777aa3b861bbfb5c643cf2c0f77
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -446,9 +446,9 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T,), axis=1)
-    stack_s_T = numpy.concatenate((U_n.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_r, 0.5*W_z, W_n,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_r, 0.5*U_z,)).T.copy()
+    stack_s_T = numpy.concatenate((U_n,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -687,9 +687,9 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_r.T, 0.5*W_z.T, W_n.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_r.T, 0.5*U_z.T,), axis=1)
-    stack_s_T = numpy.concatenate((U_n.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_r, 0.5*W_z, W_n,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_r, 0.5*U_z,)).T.copy()
+    stack_s_T = numpy.concatenate((U_n,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

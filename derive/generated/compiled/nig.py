@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6ce8583ccd707723aad8e9e2c59c6fa58e62d0c54e9907c1beacdcee327e8505
+gatecalc-content-sha256: a84b6bebb53bce50b04e6bb90251b1f6807b955e0e37516f902f3e2da4a26851
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -457,8 +457,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -703,8 +703,8 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0babccbc7c83e7aa7124c933aa36f01759edb17ac38bb68eb098b0789eb4fa82
+gatecalc-content-sha256: 5235811d87acc49235a223a410ebb88531a01aaf95742bdd8c37e613fd858c27
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -497,8 +497,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -764,8 +764,8 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T, W_o.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T, U_o.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c, W_o,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c, U_o,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: e2c6d27afd49679bf115b9456292a70acaeefb6a9d4048502705daced13078d4
+gatecalc-content-sha256: 8edc9331441e06795024707ae5b5860673b95bb98e786a65cbf188a3b9772ca7
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -444,8 +444,8 @@ def forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
@@ -679,8 +679,8 @@ def _stepped_forward(params, x, state0=None):
     # linear maps that share an operand, stacked: one matrix product per operand
     # gates are computed through tanh, their rows scaled by its inner factor: sigmoid(a) = 0.5 +
     #   0.5*tanh(0.5*a)
-    stack_x_T = numpy.concatenate((0.5*W_i.T, 0.5*W_f.T, W_c.T,), axis=1)
-    stack_h_prev_T = numpy.concatenate((0.5*U_i.T, 0.5*U_f.T, U_c.T,), axis=1)
+    stack_x_T = numpy.concatenate((0.5*W_i, 0.5*W_f, W_c,)).T.copy()
+    stack_h_prev_T = numpy.concatenate((0.5*U_i, 0.5*U_f, U_c,)).T.copy()
     # maps of the input do not depend on the state: all steps at once
     flat_xs = xs.reshape(steps*batch, M)
     maps_x = (flat_xs @ stack_x_T).astype(dtype, copy=False)
