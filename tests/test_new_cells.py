@@ -146,7 +146,7 @@ def test_the_gates_cell_takes_every_in_place_path(write_spec, tmp_path):
     assert "numpy.tanh(gates, out=gates)" in forward  # g and z share one tanh
     assert "numpy.multiply(gates, gate_scale, out=gates)" in forward
     assert "gates = seq_r[t]" in forward  # r: recurrent-only, in place, its rows halved
-    assert "numpy.concatenate((0.5*V_r.T, V_s.T,), axis=1)" in forward
+    assert "numpy.concatenate((0.5*V_r, V_s,)).T.copy()" in forward  # row-major
     assert "numpy.matmul(s_prev, stack_s_prev_T, out=maps_s_prev[t])" in forward
     assert "seq_a_l = numpy.empty(" in forward  # log's argument is kept
     assert "s = seq_s[t + 1]" in forward  # the state's own array

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -70,10 +71,15 @@ def _check_matches(module: ModuleType, cell: Cell, module_path: str) -> None:
 
 
 def import_file(path: Path) -> ModuleType:
-    """Import a generated module from any path, under a name of its own."""
+    """Import a generated module from any path (executed afresh), under its own dotted name when
+    it lies in a package on ``sys.path``, else under a name derived from its path. Either name
+    is the same in every process: numba caches a compiled module's machine code beside the file
+    together with the module's name, and a later process can load that cache only if it can
+    import the module by that name (a name that changed per process made every second check of
+    a compiled module fail)."""
     if not path.is_file():
         raise UsageError(f"cannot load module: no module file {path}")
-    name = f"gatecalc_checked_{abs(hash(str(path.resolve())))}"
+    name = _module_name(path.resolve())
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise UsageError(f"cannot load module {path}: not a Python file")
@@ -85,3 +91,22 @@ def import_file(path: Path) -> ModuleType:
         del sys.modules[name]
         raise UsageError(f"cannot load module {path}: {type(exc).__name__}: {exc}") from None
     return module
+
+
+def _module_name(path: Path) -> str:
+    """``path``'s dotted name from a ``sys.path`` folder through packages (never a top-level
+    name, never a name already imported from another file), else ``gatecalc_checked_`` and a
+    hash of the path."""
+    for root in map(Path, sys.path):
+        try:
+            parts = path.with_suffix("").relative_to(root.resolve()).parts
+        except (ValueError, OSError):
+            continue
+        folders = [root.resolve().joinpath(*parts[:k]) for k in range(1, len(parts))]
+        name = ".".join(parts)
+        imported = getattr(sys.modules.get(name), "__file__", None)
+        if (len(parts) >= 2 and all(p.isidentifier() for p in parts)
+                and all((folder / "__init__.py").is_file() for folder in folders)
+                and (imported is None or Path(imported).resolve() == path)):
+            return name
+    return "gatecalc_checked_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
