@@ -7,7 +7,7 @@ At large sizes a step's products dominate; NumPy makes them on every BLAS thread
 single-threaded ``numpy.dot`` inside a compiled loop, while its elementwise statements cost one
 pass over memory and one call each, which each kernel fuses into one pass over its run. Measured
 with ``python -m verify bench`` (README, "Compiled column"): level with the NumPy module at the
-two large sizes, where the compiled loops take 1.1 to 1.2 times as long.
+two large sizes, where the compiled loops take up to 1.3 times as long.
 
 A kernel's arguments are the names its statements read before binding them; its results the
 names it binds that anything else in the function reads (the Python around it, or another
