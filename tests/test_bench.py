@@ -175,3 +175,88 @@ def test_the_scaling_row_times_in_a_child_and_never_waits_past_its_limit():
     assert scaling.table(rows)[2].split()[1:] == [">", "0.05", "s", "not", "run"]
     (row,) = scaling.bench_scaling(counts=(5,), timeout=120)
     assert isinstance(row["seconds"], float) and 0 < row["seconds"] < 120
+
+
+def test_the_schedule_read_off_the_plan_makes_lstm_flops():
+    """The products the GEMM sweep and the torch bench time, read off lstm's plan, are the flops
+    counted from the hand-written baseline (dimensions that never coincide)."""
+    from verify.gemm import schedule_products
+
+    T, B, M, D = 3, 2, 5, 7
+    products = schedule_products(T, B, {"input_size": M, "hidden_size": D})
+    assert sum(2 * calls * m * k * n for calls, m, k, n in products) == lstm_flops(T, B, M, D)
+
+
+class _FakeLibrary:
+    """A BLAS that records each product's shape and the thread count it ran under."""
+
+    def __init__(self):
+        self.calls, self.threads = [], None
+
+    def entry(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def threads(count):
+            self.threads = count
+            yield
+            self.threads = None
+        return (lambda m, k, n, dtype: (m, k, n),
+                lambda a, b, out: self.calls.append((a, b, out, self.threads)), threads)
+
+
+def test_the_sweep_runs_each_product_as_often_as_the_schedule_under_each_thread_count(
+        monkeypatch):
+    from collections import Counter
+    from verify import gemm
+
+    fake = _FakeLibrary()
+    monkeypatch.setattr(gemm, "libraries", lambda: {"fake": fake.entry()})
+    monkeypatch.setattr(gemm, "_interleaved_times",
+                        lambda runners, budget: {k: [run() or 1.0] for k, run in runners.items()})
+    T, B, M, D = 4, 3, 5, 7
+    gemm.sweep((T, B, M, D), "float64", None)
+    expected = Counter()
+    for calls, m, k, n in gemm.schedule_products(T, B, {"input_size": M, "hidden_size": D}):
+        for threads in gemm.THREADS:
+            expected[(m, k, n, threads)] += calls
+    assert Counter(fake.calls) == expected
+
+
+def test_the_sweep_best_takes_each_shape_at_its_fastest_library(monkeypatch):
+    """Rates are flops over seconds; ``best`` sums, shape by shape, the fastest library's and
+    thread count's time; ``best/nn`` divides by nn.LSTM's."""
+    from verify import gemm
+
+    fake = _FakeLibrary()
+    monkeypatch.setattr(gemm, "libraries", lambda: {"a": fake.entry(), "b": fake.entry()})
+    # seconds: library a is 1 s on one thread, b 2 s; on all threads a is 4 s, b 0.5 s
+    seconds = {("a", 1): 1.0, ("b", 1): 2.0, ("a", None): 4.0, ("b", None): 0.5}
+    monkeypatch.setattr(gemm, "_interleaved_times", lambda runners, budget: {
+        key: [seconds[key[1], key[2]]] for key in runners})
+    T, B, M, D = 4, 3, 5, 7
+    result = gemm.sweep((T, B, M, D), "float32", 10.0)
+    shapes = len(result["products"])
+    assert result["best_seconds"] == 0.5 * shapes
+    assert result["best_over_nn_lstm"] == 0.5 * shapes / 10.0
+    assert result["nn_lstm_gflops"] == lstm_flops(T, B, M, D) / 10.0 / 1e9
+    for row in result["products"]:
+        m, k, n = row["shape"]
+        flops = 2 * row["calls"] * m * k * n
+        assert row["gflops"] == {"a 1": flops / 1e9, "b 1": flops / 2e9,
+                                 "a all": flops / 4e9, "b all": flops / 0.5e9}
+    assert "best/nn" in "\n".join(gemm.table([result]))
+
+
+def test_one_thread_in_the_sweep_is_one_blas_thread_and_is_restored():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+    from verify import gemm
+
+    def blas_threads():
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info()
+                if p["user_api"] == "blas"}
+    before = blas_threads()
+    with gemm._numpy_threads(1):
+        assert set(blas_threads().values()) == {1}
+    assert blas_threads() == before

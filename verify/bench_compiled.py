@@ -8,7 +8,9 @@ values a step), its stepped path from there on (the ``path`` column says which r
 and ``stepped`` are the same module with one path forced at every size, so one run shows where
 the threshold belongs. ``products`` (lstm) times the matrix products of the schedule alone
 (NumPy's, the same shapes): beside ``nn.LSTM`` (``mm/torch``) and, at the largest size, beside
-the matrix-multiply peak, it bounds any schedule that makes them.
+the matrix-multiply peak, it bounds any schedule that makes them. After the table, the GEMM
+sweep (``verify/gemm.py``): each of those products alone in NumPy's and PyTorch's BLAS, on one
+thread and on both, beside ``nn.LSTM``'s overall rate.
 
 Threads: the compiled loops run on one thread (numba, no ``parallel``); their products call
 scipy's OpenBLAS (``numpy.dot`` in numba), whose pool uses both cores where the shape pays,
@@ -26,6 +28,7 @@ import time
 
 import numpy
 
+from . import gemm
 from .bench import (DTYPES, SIZES, _interleaved_times, _matmul_peak_runner, _medians,
                     _torch_runners, lstm_flops)
 
@@ -194,6 +197,9 @@ def main(quick: bool = False) -> tuple[str, dict]:
     compile_times = compile_seconds()
     rows = bench_compiled(SIZES[:2] if quick else SIZES, budget=0.5 if quick else 3.0,
                           cells=("lstm",) if quick else CELLS)
-    figures = {"rows": rows, "compile_seconds": compile_times,
+    sweeps = [gemm.sweep((r["T"], r["B"], r["M"], r["D"]), r["dtype"],
+                         r["seconds"].get("pytorch"), budget=0.3 if quick else 1.0)
+              for r in rows if r["cell"] == "lstm"]
+    figures = {"rows": rows, "compile_seconds": compile_times, "gemm_sweep": sweeps,
                "bench_seconds": time.perf_counter() - start}
-    return table(rows, compile_times), figures
+    return table(rows, compile_times) + "\n" + "\n".join(gemm.table(sweeps)) + "\n", figures

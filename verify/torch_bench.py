@@ -10,7 +10,7 @@ functions, all under autograd (which computes its backward). It is a timing base
 the backward recomputes the gates first).
 
 ``products`` bounds the time target: the matrix products the generated schedule makes (read off
-the plan of the benched cell, ``derive/targets/plan.py``: the input's maps, each step's
+the plan of the benched cell, ``verify/gemm.py``'s ``schedule_products``: the input's maps, each step's
 recurrent products, each step's adjoint products, the weight gradients and the input's adjoint
 after the loop), as ``torch.mm`` calls of the same shapes into preallocated outputs, timed in the
 same interleaved blocks. ``mm/user`` is that time over the user's loop: where it is near or
@@ -28,13 +28,10 @@ from __future__ import annotations
 import importlib
 import json
 
-import sympy
 import torch
 
-from derive.io import pipeline
-from derive.targets.plan import make_plan
-
 from .bench import DTYPES, SIZES, _interleaved_times, _medians
+from .gemm import schedule_products
 
 CELL = "lstm"  # the benched cell: the generated module, and the plan its products are read from
 
@@ -84,29 +81,6 @@ class _NNLSTM(torch.nn.Module):
     def forward(self, x):
         y, (h, c) = self.lstm(x)
         return y, {"h": h[0], "c": c[0]}
-
-
-def schedule_products(steps: int, batch: int, sizes: dict[str, int], cell: str = CELL):
-    """The generated forward and backward's matrix products, from the cell's plan: a list of
-    (calls, m, k, n), each call an (m, k) by (k, n) product. ``sizes``: the Cell's size keywords
-    (input_size=..., hidden_size=...)."""
-    derivation = pipeline.derivation_of(pipeline.CELLS / f"{cell}.toml")
-    spec = derivation.cell
-    dims = {sympy.Symbol(dim): sizes[keyword] for dim, keyword in spec.sizes}
-    rows, plan = steps * batch, make_plan(derivation)
-    per_step = {s.matmul.operand for s in plan.steps if s.matmul is not None}
-    products = []
-    for g in plan.groups:
-        width = int(sympy.sympify(g.slots[-1].stop).xreplace(dims))
-        operand = dims[sympy.Symbol(spec.param(g.slots[0].matrix).shape[1])]
-        if g.hoisted:  # forward: all steps at once; backward: the input's adjoint after the loop
-            products += [(1, rows, operand, width), (1, rows, width, operand)]
-        else:  # forward: each step's product
-            products.append((steps, batch, operand, width))
-        if g.operand in per_step:  # backward: the operand's adjoint, each step
-            products.append((steps, batch, width, operand))
-        products.append((1, width, rows, operand))  # the stacked matrix's gradient
-    return products
 
 
 def _products_runner(products, device, dtype):
