@@ -260,3 +260,28 @@ def test_one_thread_in_the_sweep_is_one_blas_thread_and_is_restored():
     with gemm._numpy_threads(1):
         assert set(blas_threads().values()) == {1}
     assert blas_threads() == before
+
+
+class _Layouts(Counting):
+    """Records, for every matrix product, whether both operands are row-major (C-contiguous)."""
+
+    seen = []
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is numpy.matmul:
+            _Layouts.seen.append((inputs[0].shape, all(numpy.asarray(a).flags.c_contiguous
+                                                       for a in inputs[:2])))
+        return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+
+
+def test_the_products_alone_take_their_per_step_operands_row_major_as_the_module_does():
+    """The generated module's per-step products read row-major stacks (tests/test_compiled.py
+    checks it); the bound must time the same layouts: OpenBLAS's small products with a
+    column-major operand ran 1.5 to 2.6 times slower here."""
+    from verify.bench_compiled import _products_runner
+
+    T, B, M, D = 3, 2, 5, 7
+    _Layouts.seen = []
+    _products_runner(T, B, M, D, "float64", kind=_Layouts)()
+    per_step = [row_major for shape, row_major in _Layouts.seen if shape[0] == B]
+    assert len(per_step) == 2 * T and all(per_step)

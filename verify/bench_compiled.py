@@ -72,13 +72,15 @@ class _Forced:
 
 
 def _products_runner(T, B, M, D, dtype, kind=numpy.ndarray):
-    """The lstm schedule's matrix products alone (NumPy, preallocated operands): the input's
-    maps for all steps, a recurrent product a step, the adjoint's product a step, then the
-    weight gradients and the input's adjoint over all steps; ``lstm_flops`` in all. ``kind``:
-    the array class (a test counts the flops through one)."""
+    """The lstm schedule's matrix products alone (NumPy, preallocated operands laid out as the
+    generated module lays out its stacked matrices: row-major, and a second row-major copy for the
+    backward's products): the input's maps for all steps, a recurrent product a step, the
+    adjoint's product a step, then the weight gradients and the input's adjoint over all steps;
+    ``lstm_flops`` in all. ``kind``: the array class (a test counts the flops through one)."""
     rng = numpy.random.default_rng(0)
-    xs, h, W, U = (rng.standard_normal(shape).astype(dtype).view(kind) for shape in
-                   ((T * B, M), (T, B, D), (M, 4 * D), (D, 4 * D)))
+    xs, h, W, U, W_back, U_back = (
+        rng.standard_normal(shape).astype(dtype).view(kind) for shape in
+        ((T * B, M), (T, B, D), (M, 4 * D), (D, 4 * D), (4 * D, M), (4 * D, D)))
     maps, step, back = (numpy.empty(shape, dtype).view(kind) for shape in
                         ((T * B, 4 * D), (B, 4 * D), (B, D)))
 
@@ -87,8 +89,8 @@ def _products_runner(T, B, M, D, dtype, kind=numpy.ndarray):
         for t in range(T):
             numpy.matmul(h[t], U, out=step)
         for t in range(T):
-            numpy.matmul(maps[t * B:(t + 1) * B], U.T, out=back)
-        return maps.T @ xs, maps @ W.T, maps.T @ h.reshape(T * B, D)
+            numpy.matmul(maps[t * B:(t + 1) * B], U_back, out=back)
+        return maps.T @ xs, maps @ W_back, maps.T @ h.reshape(T * B, D)
     return run
 
 
