@@ -91,3 +91,13 @@ def test_generated_modules_are_formatted_to_100_columns_and_compile():
         assert not long, f"{path.name}: {long[0]}"
         compile(text, str(path), "exec")
         assert "\nimport numpy\n" in text and text.count("import ") == 1  # its one import
+
+
+def test_verify_check_runs_the_torch_target_through_the_numpy_contract():
+    """``--target torch`` checks the torch module (its functions take tensors) through the
+    adapter: it raised a TypeError from init_params before."""
+    import pytest
+    pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
+    result = run("-m", "verify", "check", "gru", "--target", "torch", "--method", "forward")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  gru  forward  float64" in result.stdout

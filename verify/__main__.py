@@ -204,8 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--all", action="store_true", help="every built-in cell")
     cmd.add_argument("--module", metavar="PATH", help="check this module file against the spec")
     cmd.add_argument("--target", default="numpy", choices=tuple(TARGETS),
-                     help="which generated module of the cell: numpy (default) or compiled "
-                          "(needs the fast extra)")
+                     help="which generated module of the cell: numpy (default), compiled "
+                          "(needs the fast extra) or torch (the torch extra; checked through "
+                          "verify/torch_adapter.py)")
     cmd.add_argument("--method", choices=METHODS + ("all",),
                      help="one method, or all; default: every method but exact (each under a "
                           "second)")

@@ -58,6 +58,11 @@ THRESHOLDS = {
 }
 DIRECTIONS = 3
 TAYLOR_EPSILONS = [1e-2 / 2**k for k in range(6)]
+TAYLOR_FLOOR_ULPS = 256
+"""Remainders all within this many float64 ulps of the loss are rounding: the loss is linear
+along that direction (a cell whose output is linear in its state, say) and the gradient matches
+its slope to rounding, so the rates, ratios of noise, say nothing and the direction passes. A
+wrong gradient leaves a remainder of ε·|error·v|, far above this at the largest ε."""
 
 
 @dataclass(frozen=True)
@@ -330,9 +335,17 @@ def _global_checks(problem: Problem, analytic, method: str, threshold: float) ->
             # as the second (a rate of 1.7 there with 1.9 to 2.0 after it is a right gradient);
             # a wrong gradient's remainder is first order, so its last rates fall towards 1
             observed = min(rates[-2:]) if rates else float("nan")
+            extra = {"rates": rates, "remainders": remainders}
+            loss = max(abs(numpy.real(problem.loss(numeric.along(problem.arrays, direction, e))))
+                       for e in (0.0, TAYLOR_EPSILONS[0]))
+            floor = TAYLOR_FLOOR_ULPS * numpy.finfo(numpy.float64).eps * loss
+            linear = max(remainders) <= floor
+            if linear:
+                extra["linear"] = (f"every remainder within {TAYLOR_FLOOR_ULPS} ulps of the loss "
+                                   f"({floor:.1e}): linear along this direction")
             checks.append(WrtCheck(f"direction {k}", None, None, threshold,
-                                   bool(numpy.isfinite(observed) and observed >= threshold), None,
-                                   {"rates": rates, "remainders": remainders}))
+                                   bool(linear or numpy.isfinite(observed) and
+                                        observed >= threshold), None, extra))
     return checks
 
 

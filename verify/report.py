@@ -124,7 +124,8 @@ def table(results: list[CheckResult]) -> str:
             worst = "" if c.worst_index is None else str(tuple(c.worst_index))
             if c.normwise_rel_err is None:  # Taylor: observed convergence rates
                 rates = ", ".join(f"{x:.2f}" for x in c.extra.get("rates", []))
-                lines.append(f"  {mark:<5}{c.wrt:<14} rates {rates}  (need >= {c.threshold})")
+                need = c.extra.get("linear", f"need >= {c.threshold}")
+                lines.append(f"  {mark:<5}{c.wrt:<14} rates {rates}  ({need})")
                 continue
             note = "".join(f"  {c.extra[k]}" for k in NOTES if k in c.extra)
             if "array" in c.extra:

@@ -43,17 +43,26 @@ def load_target(name_or_spec: str, module_path: str | None = None,
     if module_path is not None:
         module = import_file(Path(module_path))
         _check_matches(module, cell, module_path)
-        return Target(cell, module)
+        return Target(cell, _contract(module))
     if spec.parent == pipeline.CELLS:
         folder = pipeline.target(code_target).folder
         package = "derive.generated" + (f".{folder}" if folder else "")
-        return Target(cell, importlib.import_module(f"{package}.{cell.name}"))
+        return Target(cell, _contract(importlib.import_module(f"{package}.{cell.name}")))
     scratch = tempfile.TemporaryDirectory(prefix="gatecalc-")
     _FOLDERS.append(scratch)
     artifact = pipeline.module_artifact(pipeline.derivation_of(spec), Path(scratch.name),
                                         code_target)
     write_all([artifact])
-    return Target(cell, import_file(artifact.path))
+    return Target(cell, _contract(import_file(artifact.path)))
+
+
+def _contract(module: ModuleType):
+    """The module as the checks call it: a torch module (its functions take tensors) through
+    ``torch_adapter.NumpyView``, any other as it is."""
+    if "torch" not in getattr(module, "__dict__", {}):
+        return module
+    from .torch_adapter import NumpyView  # torch is importable: the module imported it
+    return NumpyView(module)
 
 
 def _check_matches(module: ModuleType, cell: Cell, module_path: str) -> None:
