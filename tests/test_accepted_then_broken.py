@@ -161,3 +161,121 @@ def test_one_walk_gives_the_meaning_and_the_written_order_together(last):
         assert sympy.simplify(eq.display.doit() - eq.expr) == 0, eq.text
     first = cell.equations[0].display  # sigmoid(W_f @ x + U_f @ h_prev + b_f): as written
     assert [str(a) for a in first.args[0].args] == ["W_f_x", "U_f_h_prev", "b_f"]
+
+
+@pytest.mark.parametrize("last, column", [("h = c - c", 5), ("h = 0 * tanh(c)", 5),
+                                          ("h = (c + 1) - (1 + c)", 5)])
+def test_an_equation_that_simplifies_to_a_number_is_a_located_error(last, column):
+    """As ``h = 0`` is: a number however it is written (found by the random cells: a module
+    whose step function then called sigmoid on the number 0 and raised)."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec_text(spec(last=last), "cell.toml")
+    assert "the right-hand side simplifies to the number 0" in caught.value.message
+    assert (caught.value.location.line, caught.value.location.column) == (10, column)
+
+
+LINEAR = '''name = "lin"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { h = "D" }
+output = "h"
+equations = """
+g = sigmoid(W_g @ x + U_g @ h_prev)
+h = sigmoid(h_prev - h_prev) * h_prev + h_prev
+"""
+
+[params]
+W_g = ["D", "M"]
+U_g = ["D", "D"]
+'''
+
+
+@pytest.mark.parametrize("target", ["numpy", "compiled", "torch"])
+def test_a_block_of_a_number_is_a_number_and_a_linear_cell_passes_every_method(tmp_path, target):
+    """``sigmoid(h_prev - h_prev)`` folds to 0.5 (torch.sigmoid refuses a plain number); the
+    cell's loss is then linear in every array, so Taylor's remainders are rounding, which the
+    check takes as linear rather than as a wrong convergence rate."""
+    from derive.io import pipeline
+    from derive.io.writer import write_all
+    from verify.gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
+    from verify.targets import _contract, import_file
+
+    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
+                        reason=f"needs the {target} extra")
+    path = tmp_path / "lin.toml"
+    path.write_text(LINEAR)
+    derivation = pipeline.derivation_of(path)
+    assert "sigmoid" not in str(derivation.cell.equations[-1].expr)
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
+    write_all([artifact])
+    module = _contract(import_file(artifact.path))
+    for method in METHODS:
+        sizes = reference_sizes() if method in ("forward", "exact") else Sizes(4, 3, 3, 4)
+        result = check(make_problem(module, sizes, 0), method, cell=derivation.cell)
+        assert result.passed, (method, [(c.wrt, c.extra) for c in result.checks if not c.passed])
+
+
+def test_on_a_linear_cell_taylor_still_fails_a_wrong_gradient(tmp_path):
+    """The rounding floor does not excuse a wrong slope: the state's gradient 0.1% off fails."""
+    from types import SimpleNamespace
+
+    from derive.io import pipeline
+    from derive.io.writer import write_all
+    from verify.gradcheck import Sizes, check, make_problem
+    from verify.targets import import_file
+
+    path = tmp_path / "lin.toml"
+    path.write_text(LINEAR)
+    derivation = pipeline.derivation_of(path)
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out")
+    write_all([artifact])
+    module = import_file(artifact.path)
+
+    def backward(*args):
+        grads, dx, d_state0 = module.backward(*args)
+        return grads, dx, {k: 1.001 * v for k, v in d_state0.items()}
+    wrong = SimpleNamespace(**{**vars(module), "backward": backward})
+    result = check(make_problem(wrong, Sizes(4, 3, 3, 4), 0), "taylor", cell=derivation.cell)
+    assert not result.passed
+    assert all("linear" not in c.extra for c in result.checks)
+
+
+ALIASED = '''name = "alias"
+sizes = { M = "input_size", D = "hidden_size" }
+input = { x = "M" }
+state = { h = "D", s = "D" }
+output = "h"
+equations = """
+m = tanh(W @ x + U @ h_prev)
+n = R @ m
+s = tanh(m + s_prev * n)
+h = tanh(s) * h_prev
+"""
+
+[params]
+W = ["D", "M"]
+U = ["D", "D"]
+R = ["D", "D"]
+'''
+
+
+@pytest.mark.parametrize("target", ["numpy", "compiled", "torch"])
+def test_an_adjoint_that_starts_as_another_and_gains_products_is_a_new_array(tmp_path, target):
+    """d_m is d_a_s (its coefficient 1) plus a product: the step function bound d_m to d_a_s's
+    array and added the product into it in place, so d_s_prev, computed from d_a_s after, was
+    wrong (found by the random cells: ``steps`` failed where the sequence functions passed)."""
+    from derive.io import pipeline
+    from derive.io.writer import write_all
+    from verify.gradcheck import Sizes, check, make_problem
+    from verify.targets import _contract, import_file
+
+    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
+                        reason=f"needs the {target} extra")
+    path = tmp_path / "alias.toml"
+    path.write_text(ALIASED)
+    derivation = pipeline.derivation_of(path)
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
+    write_all([artifact])
+    module = _contract(import_file(artifact.path))
+    result = check(make_problem(module, Sizes(4, 3, 3, 4), 0), "steps", cell=derivation.cell)
+    assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks if not c.passed]

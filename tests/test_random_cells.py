@@ -62,7 +62,10 @@ def cells(draw):
             params[f"R_{k}"] = ["D", "D"]
             lines.append(f"m{k} = R_{k} @ m{k - 1}")
         else:
-            lines.append(f"m{k} = " + draw(st.sampled_from(FORMS)).format(a=a, b=b))
+            form = draw(st.sampled_from(FORMS))
+            if form == "{a} - {b}":  # a - a is the number 0, which the grammar refuses
+                b = draw(st.sampled_from([v for v in vectors if v != a]))
+            lines.append(f"m{k} = " + form.format(a=a, b=b))
         vectors.append(f"m{k}")
     for s in reversed(states):  # h last: it may read the other new states
         a, b = draw(st.sampled_from(vectors)), draw(st.sampled_from(vectors))

@@ -97,6 +97,17 @@ class _BlockFunction(sympy.Function):
 
     block_name: str = ""
 
+    @classmethod
+    def eval(cls, a):
+        """A block of a number is that number (``sigmoid(h_prev - h_prev)`` is 0.5), so no
+        generated code calls a block on a plain number; one that is not a finite real
+        (``log(0)``) stays, for the spec's checks to refuse with its name."""
+        if a.is_Number:
+            value = BLOCKS[cls.block_name].definition(a).evalf()
+            if value.is_real and value.is_finite:
+                return value
+        return None
+
     def fdiff(self, argindex=1):
         if argindex != 1:
             raise sympy.ArgumentIndexError(self, argindex)

@@ -137,6 +137,10 @@ class EquationBuilder:
         if kind.kind != "vector":
             self.fail(f"an equation must define a vector, but the right-hand side is {kind.describe()}",
                       assign.value)
+        if not value.expr.free_symbols:  # h_prev - h_prev: a number however it is written
+            self.fail(f"the right-hand side simplifies to the number {value.expr}; an equation "
+                      "must define a vector that depends on the input, a state or a parameter",
+                      assign.value)
         if target in self.state and kind.dims[0] != self.state[target]:
             self.fail(f"state '{target}' is a {self.state[target]}-vector but the right-hand side "
                       f"is {kind.describe()}", assign.value)

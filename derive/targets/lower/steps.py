@@ -114,7 +114,12 @@ def _adjoint(adjoint: Adjoint, calls: dict[sympy.Expr, str], computed: set) -> l
     first = len(nodes)
     if pieces:
         value = pieces[0] if len(pieces) == 1 else sympy.Add(*pieces, evaluate=False)
-        nodes.append(ir.Elementwise(out, value, places))
+        if products and isinstance(value, sympy.Symbol):
+            # a bare name would bind the same array, and the products below add into it in
+            # place: that would change the other adjoint (or the caller's d_state_new) too
+            nodes.append(ir.Copy(name, dict(places).get(value.name, Ref(value.name))))
+        else:
+            nodes.append(ir.Elementwise(out, value, places))
     for a, b, transpose_a in products:
         nodes.append(ir.MatMul(out, a, b, transpose_a=transpose_a, new=len(nodes) == first,
                                accumulate=len(nodes) > first))
