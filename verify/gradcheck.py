@@ -254,6 +254,16 @@ def _check(problem: Problem, method: str, dtype: str, cell: Cell | None) -> Chec
     }[method]
     expected_all = {name: reference_of(wide_problem.loss, wide, name) for name in problem.arrays}
     checks = _elementwise_checks(analytic, expected_all, threshold)
+    if method == "richardson" and not all(c.passed for c in checks):
+        # a strongly nonlinear loss (a state cubed, step after step) leaves two levels' O(h⁴)
+        # above the threshold: where they disagree, a third level is the reference
+        failed = {c.wrt for c in checks if not c.passed}
+        expected_all = {name: numeric.richardson(wide_problem.loss, wide, name, levels=3)
+                        if name in failed else value for name, value in expected_all.items()}
+        checks = _elementwise_checks(analytic, expected_all, threshold)
+        for c in checks:
+            if c.wrt in failed:
+                c.extra["romberg"] = "two levels disagreed: a third (h/4) added, error O(h⁶)"
     if method == "central":  # the same differences at h/2 show the noise floor
         floor = FLOOR * max(float(numpy.linalg.norm(v)) for v in expected_all.values())
         for c in checks:
