@@ -174,20 +174,43 @@ def test_an_equation_that_simplifies_to_a_number_is_a_located_error(last, column
     assert (caught.value.location.line, caught.value.location.column) == (10, column)
 
 
-LINEAR = '''name = "lin"
-sizes = { M = "input_size", D = "hidden_size" }
-input = { x = "M" }
-state = { h = "D" }
-output = "h"
-equations = """
-g = sigmoid(W_g @ x + U_g @ h_prev)
-h = sigmoid(h_prev - h_prev) * h_prev + h_prev
-"""
+def _generated(tmp_path, text: str, target: str):
+    """(module, cell) of a spec's module for ``target``, generated afresh and seen through the
+    NumPy contract (a torch module through its adapter); skipped without the target's extra."""
+    from derive.io import pipeline
+    from derive.io.writer import write_all
+    from verify.targets import _contract, import_file
 
-[params]
-W_g = ["D", "M"]
-U_g = ["D", "D"]
-'''
+    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
+                        reason=f"needs the {target} extra")
+    path = tmp_path / "cell.toml"
+    path.write_text(text)
+    derivation = pipeline.derivation_of(path)
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
+    write_all([artifact])
+    return _contract(import_file(artifact.path)), derivation.cell
+
+
+def _passes_every_method(module, cell):
+    from verify.gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
+
+    for method in METHODS:
+        sizes = reference_sizes() if method in ("forward", "exact") else Sizes(4, 3, 3, 4)
+        result = check(make_problem(module, sizes, 0), method, cell=cell)
+        assert result.passed, (method, [(c.wrt, c.normwise_rel_err) for c in result.checks
+                                        if not c.passed])
+
+
+def _one_state(name: str, equations: str, params: str) -> str:
+    """A spec with the input x (M) and the one state h (D)."""
+    return (f'name = "{name}"\nsizes = {{ M = "input_size", D = "hidden_size" }}\n'
+            'input = { x = "M" }\nstate = { h = "D" }\noutput = "h"\n'
+            f'equations = """\n{equations}"""\n\n[params]\n{params}')
+
+
+LINEAR = _one_state("lin", "g = sigmoid(W_g @ x + U_g @ h_prev)\n"
+                           "h = sigmoid(h_prev - h_prev) * h_prev + h_prev\n",
+                    'W_g = ["D", "M"]\nU_g = ["D", "D"]\n')
 
 
 @pytest.mark.parametrize("target", ["numpy", "compiled", "torch"])
@@ -195,24 +218,9 @@ def test_a_block_of_a_number_is_a_number_and_a_linear_cell_passes_every_method(t
     """``sigmoid(h_prev - h_prev)`` folds to 0.5 (torch.sigmoid refuses a plain number); the
     cell's loss is then linear in every array, so Taylor's remainders are rounding, which the
     check takes as linear rather than as a wrong convergence rate."""
-    from derive.io import pipeline
-    from derive.io.writer import write_all
-    from verify.gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
-    from verify.targets import _contract, import_file
-
-    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
-                        reason=f"needs the {target} extra")
-    path = tmp_path / "lin.toml"
-    path.write_text(LINEAR)
-    derivation = pipeline.derivation_of(path)
-    assert "sigmoid" not in str(derivation.cell.equations[-1].expr)
-    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
-    write_all([artifact])
-    module = _contract(import_file(artifact.path))
-    for method in METHODS:
-        sizes = reference_sizes() if method in ("forward", "exact") else Sizes(4, 3, 3, 4)
-        result = check(make_problem(module, sizes, 0), method, cell=derivation.cell)
-        assert result.passed, (method, [(c.wrt, c.extra) for c in result.checks if not c.passed])
+    module, cell = _generated(tmp_path, LINEAR, target)
+    assert "sigmoid" not in str(cell.equations[-1].expr)
+    _passes_every_method(module, cell)
 
 
 def test_on_a_linear_cell_taylor_still_fails_a_wrong_gradient(tmp_path):
@@ -264,18 +272,23 @@ def test_an_adjoint_that_starts_as_another_and_gains_products_is_a_new_array(tmp
     """d_m is d_a_s (its coefficient 1) plus a product: the step function bound d_m to d_a_s's
     array and added the product into it in place, so d_s_prev, computed from d_a_s after, was
     wrong (found by the random cells: ``steps`` failed where the sequence functions passed)."""
-    from derive.io import pipeline
-    from derive.io.writer import write_all
     from verify.gradcheck import Sizes, check, make_problem
-    from verify.targets import _contract, import_file
 
-    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
-                        reason=f"needs the {target} extra")
-    path = tmp_path / "alias.toml"
-    path.write_text(ALIASED)
-    derivation = pipeline.derivation_of(path)
-    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
-    write_all([artifact])
-    module = _contract(import_file(artifact.path))
-    result = check(make_problem(module, Sizes(4, 3, 3, 4), 0), "steps", cell=derivation.cell)
+    module, cell = _generated(tmp_path, ALIASED, target)
+    result = check(make_problem(module, Sizes(4, 3, 3, 4), 0), "steps", cell=cell)
     assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks if not c.passed]
+
+
+CANCELLING = _one_state("cancel", "g = sigmoid(W @ x + U @ h_prev)\n"
+                                   "m = h_prev / (1 + sigmoid(h_prev))\n"
+                                   "h = m - h_prev / (1 + sigmoid(m))\n",
+                        'W = ["D", "M"]\nU = ["D", "D"]\n')
+
+
+@pytest.mark.parametrize("target", ["numpy", "compiled", "torch"])
+def test_a_state_driven_to_zero_by_a_cancellation_passes_every_method(tmp_path, target):
+    """Found by the random cells. The state falls like h² (4e-25 after four steps), so the
+    forward and the two paths of ``steps`` agree only to a few ulps of the values it came
+    from (the checks' 1e-4 floor); and its derivative has ``/(1 + sigmoid(m))**2``, which
+    the compiled and C++ printers wrote as ``/s*s`` (state0.h's gradient 40% off)."""
+    _passes_every_method(*_generated(tmp_path, CANCELLING, target))

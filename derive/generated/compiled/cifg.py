@@ -6,7 +6,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3ea7a94097033058572db87e3d31c367f5ccae27a0652769ed081127200f9072
+gatecalc-content-sha256: 66c405d45b67d679ee871dc34f0cdbecd86f25d3316c26ad5cfcc3869fedc412
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -264,14 +264,14 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂c
         seq_dh_dc = numpy.empty_like(o)
         for _i in range(seq_dh_dc.shape[0]):
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(o)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -378,14 +378,14 @@ def step_backward(params, step_cache, d_state_new):
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
     tanh_c = tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c)
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c))
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = 1 - i
     d_i = c_tilde*d_c - d_f
@@ -611,14 +611,14 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o, s
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂c
     seq_dh_dc = numpy.empty_like(o)
     for _i in range(seq_dh_dc.shape[0]):
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(o)
     for _i in range(seq_dh_da_o.shape[0]):

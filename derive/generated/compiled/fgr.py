@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: f3c5725764e9c4979db13c4238ead3c325c2d25df1e8d6647efdad4fa238c882
+gatecalc-content-sha256: 8730d8f38083cb9a51df974b1d1ed157ac0c2208b3292aca2d8edbbd5c2a238c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -333,14 +333,14 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         # ∂c/∂a_c_tilde
         seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
         for _i in range(seq_dc_da_c_tilde.shape[0]):
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂f/∂a_f
         seq_df_da_f = numpy.empty_like(f)
         for _i in range(seq_df_da_f.shape[0]):
@@ -548,11 +548,11 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + R_oi @ i_prev + R_of @ f_prev + R_oo @
     #   o_prev + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c)) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = d_state_new['f'] + c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + R_fi @ i_prev + R_ff @ f_prev +
     #   R_fo @ o_prev + b_f)
@@ -947,14 +947,14 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, s
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     # ∂c/∂a_c_tilde
     seq_dc_da_c_tilde = numpy.empty_like(c_tilde)
     for _i in range(seq_dc_da_c_tilde.shape[0]):
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂f/∂a_f
     seq_df_da_f = numpy.empty_like(f)
     for _i in range(seq_df_da_f.shape[0]):

@@ -6,7 +6,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 41756f38a9005dba5386a3fd39fe3ea2f8b0f1b9c30f6f99494944186a386eda
+gatecalc-content-sha256: d6f18c0ee9dff7177596df6a6d94d5cd70281030dd0864e21e611d856cce58b9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -259,7 +259,7 @@ def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_U_n_h_prev, se
             for _j in range(seq_dh_da_n.shape[1]):
                 for _k in range(seq_dh_da_n.shape[2]):
                     seq_dh_da_n[_i, _j, _k] = (seq_shared[_i, _j, _k]
-                                               *(1 - n[_i, _j, _k]*n[_i, _j, _k]))
+                                               *(1 - (n[_i, _j, _k]*n[_i, _j, _k])))
         # ∂h/∂a_z
         seq_dh_da_z = numpy.empty_like(h_prev)
         for _i in range(seq_dh_da_z.shape[0]):
@@ -367,7 +367,7 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: h = (1 - z) * n + z * h_prev
     d_n = d_h*(1 - z)
     # grad of: n = tanh(W_n @ x + b_in + r * (U_n @ h_prev + b_hn))
-    d_a_n = d_n*(1 - n*n)
+    d_a_n = d_n*(1 - (n*n))
     d_U_n_h_prev = d_a_n*r
     d_z = d_h*(h_prev - n)
     # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
@@ -592,7 +592,7 @@ def _backward_run_1(seq_h_prev, start, stop, seq_r, seq_z, seq_U_n_h_prev, seq_n
     for _i in range(seq_dh_da_n.shape[0]):
         for _j in range(seq_dh_da_n.shape[1]):
             for _k in range(seq_dh_da_n.shape[2]):
-                seq_dh_da_n[_i, _j, _k] = seq_shared[_i, _j, _k]*(1 - n[_i, _j, _k]*n[_i, _j, _k])
+                seq_dh_da_n[_i, _j, _k] = seq_shared[_i, _j, _k]*(1 - (n[_i, _j, _k]*n[_i, _j, _k]))
     # ∂h/∂a_z
     seq_dh_da_z = numpy.empty_like(h_prev)
     for _i in range(seq_dh_da_z.shape[0]):

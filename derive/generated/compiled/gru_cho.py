@@ -7,7 +7,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6fd62793074706b3c81f01ef3b42c351d1b0a777aa3b861bbfb5c643cf2c0f77
+gatecalc-content-sha256: c19f43feef1c8a8cd9f5ef3f9b3cfb4b209c1cf02ffd664d8ec2c2d291242b37
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -264,7 +264,7 @@ def _backward_loop(batch, D, steps, seq_h_prev, seq_r, seq_z, seq_n, d_h_next, d
             for _j in range(seq_dh_da_n.shape[1]):
                 for _k in range(seq_dh_da_n.shape[2]):
                     seq_dh_da_n[_i, _j, _k] = (seq_shared[_i, _j, _k]
-                                               *(1 - n[_i, _j, _k]*n[_i, _j, _k]))
+                                               *(1 - (n[_i, _j, _k]*n[_i, _j, _k])))
         # ∂h/∂a_z
         seq_dh_da_z = numpy.empty_like(h_prev)
         for _i in range(seq_dh_da_z.shape[0]):
@@ -374,7 +374,7 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: h = (1 - z) * n + z * h_prev
     d_n = d_h*(1 - z)
     # grad of: n = tanh(W_n @ x + b_in + U_n @ s + b_hn)
-    d_a_n = d_n*(1 - n*n)
+    d_a_n = d_n*(1 - (n*n))
     d_s = d_a_n @ U_n
     d_z = d_h*(h_prev - n)
     # grad of: z = sigmoid(W_z @ x + b_iz + U_z @ h_prev + b_hz)
@@ -605,7 +605,7 @@ def _backward_run_1(seq_h_prev, start, stop, seq_r, seq_z, seq_n):
     for _i in range(seq_dh_da_n.shape[0]):
         for _j in range(seq_dh_da_n.shape[1]):
             for _k in range(seq_dh_da_n.shape[2]):
-                seq_dh_da_n[_i, _j, _k] = seq_shared[_i, _j, _k]*(1 - n[_i, _j, _k]*n[_i, _j, _k])
+                seq_dh_da_n[_i, _j, _k] = seq_shared[_i, _j, _k]*(1 - (n[_i, _j, _k]*n[_i, _j, _k]))
     # ∂h/∂a_z
     seq_dh_da_z = numpy.empty_like(h_prev)
     for _i in range(seq_dh_da_z.shape[0]):

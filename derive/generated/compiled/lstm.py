@@ -6,7 +6,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: bcdce3b08bfd838a28c8a4f49974ad2cc1a09ad6fb2b372c7b87dbfecb24e7a7
+gatecalc-content-sha256: 14157284eed14a73ca97f09a4c1bec0113bf42b208430c2f597a651699b6a932
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -270,14 +270,14 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂c
         seq_dh_dc = numpy.empty_like(o)
         for _i in range(seq_dh_dc.shape[0]):
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(o)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -394,14 +394,14 @@ def step_backward(params, step_cache, d_state_new):
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
     tanh_c = tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c)
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c))
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -646,14 +646,14 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o, s
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂c
     seq_dh_dc = numpy.empty_like(o)
     for _i in range(seq_dh_dc.shape[0]):
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(o)
     for _i in range(seq_dh_da_o.shape[0]):

@@ -6,7 +6,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 99b241197cd42dd0377969fb4d5c1048f6241b1ec75cc9cc2f9ea59d414368a1
+gatecalc-content-sha256: e328ec9fddfdf8747ca34cf4396dde01931cac696d318761f938deff92a1fdda
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -281,14 +281,14 @@ def _backward_loop(batch, P, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_o
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂m/∂c
         seq_dm_dc = numpy.empty_like(o)
         for _i in range(seq_dm_dc.shape[0]):
             for _j in range(seq_dm_dc.shape[1]):
                 for _k in range(seq_dm_dc.shape[2]):
                     seq_dm_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         # ∂m/∂a_o
         seq_dm_da_o = numpy.empty_like(o)
         for _i in range(seq_dm_da_o.shape[0]):
@@ -419,14 +419,14 @@ def step_backward(params, step_cache, d_state_new):
     d_m = d_h @ W_p
     # grad of: m = o * tanh(c)
     tanh_c = tanh(c)
-    d_c = d_state_new['c'] + d_m*o*(1 - tanh_c*tanh_c)
+    d_c = d_state_new['c'] + d_m*o*(1 - (tanh_c*tanh_c))
     d_o = d_m*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -699,14 +699,14 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_o, s
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂m/∂c
     seq_dm_dc = numpy.empty_like(o)
     for _i in range(seq_dm_dc.shape[0]):
         for _j in range(seq_dm_dc.shape[1]):
             for _k in range(seq_dm_dc.shape[2]):
                 seq_dm_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     # ∂m/∂a_o
     seq_dm_da_o = numpy.empty_like(o)
     for _i in range(seq_dm_da_o.shape[0]):

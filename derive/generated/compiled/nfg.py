@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: cb89b1f427949cc4d692aabf1c7e86dd68c68ba0aba32069f91166d1da1b51e9
+gatecalc-content-sha256: 2e6e5ce96d3062dcad74738d310a7cb481feec4151656370b04c2c0eb8726d92
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -256,14 +256,14 @@ def _backward_loop(batch, D, steps, seq_i, seq_c_tilde, seq_o, seq_c, d_h_next, 
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂c
         seq_dh_dc = numpy.empty_like(o)
         for _i in range(seq_dh_dc.shape[0]):
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(o)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -357,14 +357,14 @@ def step_backward(params, step_cache, d_state_new):
     d_h = d_state_new['h']
     # grad of: h = o * tanh(c)
     tanh_c = tanh(c)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c)
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c))
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + b_o)
     d_a_o = d_o*o*(1 - o)
     # grad of: c = c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_i = c_tilde*d_c
     # grad of: i = sigmoid(W_i @ x + U_i @ h_prev + b_i)
     d_a_i = d_i*i*(1 - i)
@@ -575,14 +575,14 @@ def _backward_run_1(seq_i, start, stop, seq_c_tilde, seq_o, seq_c):
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂c
     seq_dh_dc = numpy.empty_like(o)
     for _i in range(seq_dh_dc.shape[0]):
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(o)
     for _i in range(seq_dh_da_o.shape[0]):

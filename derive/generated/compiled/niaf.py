@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 50d5c2da8b9472062fc8873a930dcad2f29996fc565513e88de0da7053713e8d
+gatecalc-content-sha256: 0480919544c8a5076ead46fc3acc1ac7e333531e13b71b643d177ff77c15f251
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -297,7 +297,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         seq_dc_da_i_a_f = numpy.stack((seq_dc_da_i, seq_dc_da_f,), axis=2)
         for t in range(stop - 1, start - 1, -1):
             k = t - start
@@ -421,7 +421,7 @@ def step_backward(params, step_cache, d_state_new):
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c)) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     d_f = c_prev*d_c
@@ -707,7 +707,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, s
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     return i, f, seq_dc_da_i, seq_dc_da_f, seq_dh_da_o, seq_dh_dc
 
 

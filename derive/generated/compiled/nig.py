@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a84b6bebb53bce50b04e6bb90251b1f6807b955e0e37516f902f3e2da4a26851
+gatecalc-content-sha256: 5281bd1ddf14a56a29b95733dd3c5f9ee717ca50894eaf32bbe37b5b9e7e6e50
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -268,7 +268,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o
         for _i in range(seq_dc_da_c_tilde.shape[0]):
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
-                    seq_dc_da_c_tilde[_i, _j, _k] = 1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]
+                    seq_dc_da_c_tilde[_i, _j, _k] = 1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(o)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -282,7 +282,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_f, seq_c_tilde, seq_c, seq_o
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         seq_dc_da_f_a_c_tilde = numpy.stack((seq_dc_da_f, seq_dc_da_c_tilde,), axis=2)
         for t in range(stop - 1, start - 1, -1):
             k = t - start
@@ -388,11 +388,11 @@ def step_backward(params, step_cache, d_state_new):
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c)) + V_o*d_a_o
     # grad of: c = f * c_prev + c_tilde
     d_c_tilde = d_c
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -627,7 +627,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_f, seq_c_tilde, seq_c, seq_o):
     for _i in range(seq_dc_da_c_tilde.shape[0]):
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
-                seq_dc_da_c_tilde[_i, _j, _k] = 1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]
+                seq_dc_da_c_tilde[_i, _j, _k] = 1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(o)
     for _i in range(seq_dh_da_o.shape[0]):
@@ -640,7 +640,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_f, seq_c_tilde, seq_c, seq_o):
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     return f, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
 
 

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 5235811d87acc49235a223a410ebb88531a01aaf95742bdd8c37e613fd858c27
+gatecalc-content-sha256: 4ec36289b4a2ef477f063611d87d949e0434692a4cdab7e2eab6e6387b282ccb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -282,7 +282,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(c)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -415,7 +415,7 @@ def step_backward(params, step_cache, d_state_new):
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -689,7 +689,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, s
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(c)
     for _i in range(seq_dh_da_o.shape[0]):

@@ -6,7 +6,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8edc9331441e06795024707ae5b5860673b95bb98e786a65cbf188a3b9772ca7
+gatecalc-content-sha256: 24378a9c1ccbf524d41d98148db8fc70d030fb5ae575e3602f27055bc76604c6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -266,13 +266,13 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_h
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂c
         seq_dh_dc = numpy.empty_like(h)
         for _i in range(seq_dh_dc.shape[0]):
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
-                    seq_dh_dc[_i, _j, _k] = 1 - h[_i, _j, _k]*h[_i, _j, _k]
+                    seq_dh_dc[_i, _j, _k] = 1 - (h[_i, _j, _k]*h[_i, _j, _k])
         seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
                                                 axis=2)
         for t in range(stop - 1, start - 1, -1):
@@ -372,11 +372,11 @@ def step_backward(params, step_cache, d_state_new):
     h = step_cache['h']
     d_h = d_state_new['h']
     # grad of: h = tanh(c)
-    d_c = d_state_new['c'] + d_h*(1 - h*h)
+    d_c = d_state_new['c'] + d_h*(1 - (h*h))
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -613,13 +613,13 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_h):
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂c
     seq_dh_dc = numpy.empty_like(h)
     for _i in range(seq_dh_dc.shape[0]):
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
-                seq_dh_dc[_i, _j, _k] = 1 - h[_i, _j, _k]*h[_i, _j, _k]
+                seq_dh_dc[_i, _j, _k] = 1 - (h[_i, _j, _k]*h[_i, _j, _k])
     return f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_dc
 
 

@@ -5,7 +5,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 45eda2c81043b3a50c5e59f866114f65c30fe4a64d6f088d33a464aaa1430a71
+gatecalc-content-sha256: 7451f07506ce09188e0e61611670c030bf7ddd19207abe4a48c277219eacc374
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -286,7 +286,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
             for _j in range(seq_dc_da_c_tilde.shape[1]):
                 for _k in range(seq_dc_da_c_tilde.shape[2]):
                     seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                     *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                     *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
         # ∂h/∂a_o
         seq_dh_da_o = numpy.empty_like(o)
         for _i in range(seq_dh_da_o.shape[0]):
@@ -300,7 +300,7 @@ def _backward_loop(batch, D, steps, seq_c_prev, seq_i, seq_f, seq_c_tilde, seq_c
             for _j in range(seq_dh_dc.shape[1]):
                 for _k in range(seq_dh_dc.shape[2]):
                     seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                             *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                             *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
         seq_dc_da_i_a_f_a_c_tilde = numpy.stack((seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde,),
                                                 axis=2)
         for t in range(stop - 1, start - 1, -1):
@@ -424,11 +424,11 @@ def step_backward(params, step_cache, d_state_new):
     d_o = d_h*tanh_c
     # grad of: o = sigmoid(W_o @ x + U_o @ h_prev + V_o * c + b_o)
     d_a_o = d_o*o*(1 - o)
-    d_c = d_state_new['c'] + d_h*o*(1 - tanh_c*tanh_c) + V_o*d_a_o
+    d_c = d_state_new['c'] + d_h*o*(1 - (tanh_c*tanh_c)) + V_o*d_a_o
     # grad of: c = f * c_prev + i * c_tilde
     d_c_tilde = d_c*i
     # grad of: c_tilde = tanh(W_c @ x + U_c @ h_prev + b_c)
-    d_a_c_tilde = d_c_tilde*(1 - c_tilde*c_tilde)
+    d_a_c_tilde = d_c_tilde*(1 - (c_tilde*c_tilde))
     d_f = c_prev*d_c
     # grad of: f = sigmoid(W_f @ x + U_f @ h_prev + V_f * c_prev + b_f)
     d_a_f = d_f*f*(1 - f)
@@ -707,7 +707,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, s
         for _j in range(seq_dc_da_c_tilde.shape[1]):
             for _k in range(seq_dc_da_c_tilde.shape[2]):
                 seq_dc_da_c_tilde[_i, _j, _k] = (i[_i, _j, _k]
-                                                 *(1 - c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k]))
+                                                 *(1 - (c_tilde[_i, _j, _k]*c_tilde[_i, _j, _k])))
     # ∂h/∂a_o
     seq_dh_da_o = numpy.empty_like(o)
     for _i in range(seq_dh_da_o.shape[0]):
@@ -720,7 +720,7 @@ def _backward_run_1(seq_c_prev, start, stop, seq_i, seq_f, seq_c_tilde, seq_c, s
         for _j in range(seq_dh_dc.shape[1]):
             for _k in range(seq_dh_dc.shape[2]):
                 seq_dh_dc[_i, _j, _k] = (o[_i, _j, _k]
-                                         *(1 - seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k]))
+                                         *(1 - (seq_tanh_c[_i, _j, _k]*seq_tanh_c[_i, _j, _k])))
     return f, seq_dc_da_i, seq_dc_da_f, seq_dc_da_c_tilde, seq_dh_da_o, seq_dh_dc
 
 

@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: a3bf0d1224b4154022c538b746f101c6f5a03c47dcd0284c1b80bff2a39beebb
+gatecalc-content-sha256: 4ecfc86790114ab71c5fd6bef8f5db4d76cd868d97a76deef69d82914c54f374
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1094,7 +1094,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1122,7 +1122,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

@@ -8,7 +8,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     as in their vanilla LSTM
 spec sha256: 00384de9f389b18821b8e7069a735cc154c7bdfb62ea59dc92a9b8dbc1fddb11
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0219755747bb3226de0719c03807fdfaebf3368c79ffdfd252248d755a23d398
+gatecalc-content-sha256: 266b73f64fb05128d639d57fb56095a35af215fbd4f0be6476f764befdd263b9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1608,7 +1608,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }
@@ -1637,7 +1637,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }

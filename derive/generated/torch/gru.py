@@ -7,7 +7,7 @@ source: Cho et al. 2014; PyTorch torch.nn.GRU (reset applied after the recurrent
     per gate)
 spec sha256: c0956d71c6a105f7f1fdcb604c59651f9ec2720b932a8fc2782768e078c4b817
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 57fe70c7b2ab546515d549d8ba006ee83ceeaa827fcb6ef47a2bd29e5861bd4a
+gatecalc-content-sha256: 7d0ef598c84ccc6e8e3f154e7bd179b533dbe96a9970bd46244f36e72e0d0e15
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1057,7 +1057,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
+          seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - (n_[_n]*n_[_n]));
         }
       }
     }

@@ -8,7 +8,7 @@ source: Cho et al., Learning Phrase Representations using RNN Encoder-Decoder fo
     (two biases per gate as in ONNX's B, both outside the reset)
 spec sha256: dc4a7cf6d3a6b614d6715017f0785dae6b5976cc0a6afb7c815ee0667d1f8439
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 6a3ac6958444754d7b2a7099188c0d3b92fab6f97c31d213a1cf670558b05131
+gatecalc-content-sha256: 648daaa4bea7274da0e7c8233ae91a2c606788c552965a56aaa63e99f50d6c3b
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1104,7 +1104,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_shared_ = seq_shared_p + _i*seq_shared_s0 + _j*seq_shared_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - n_[_n]*n_[_n]);
+          seq_dh_da_n_[_n] = seq_shared_[_n]*(T(1) - (n_[_n]*n_[_n]));
         }
       }
     }

@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3a7689af46ae125af551f9a1593bb539c914c23cc6f46eae1ef8fe8d1b5da12e
+gatecalc-content-sha256: 3cacdb6e3a5e2c61c66639d529655490f0a67449097be234d91907d940ae78bd
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1130,7 +1130,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1158,7 +1158,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 9d41876e6b68fbe6cd22f797479c43017a770723ed273d6d07f687b08b08c7e0
+gatecalc-content-sha256: 8cb57321a7b4102149f9a06e196c785c4701cb8651899cf4b271866046643eff
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1220,7 +1220,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1248,7 +1248,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dm_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dm_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

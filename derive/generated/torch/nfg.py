@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7f5cf0d135ab86a72027fc58c0e39ef0904be994923d4ef9f52f6b9210160e7d
+gatecalc-content-sha256: 77e1af50b0f6f4cfeccfaa733e4bcacfbca8f08fabf46049d76f61d7ee081b4f
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1027,7 +1027,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1055,7 +1055,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

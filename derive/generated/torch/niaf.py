@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIAF: the candidate is linear); peepholes as in their vanilla LSTM
 spec sha256: d607cfe04a6ed336a09e7afef350971d4b3706c6663df274ec70931be92aaffe
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 55204759938371226cc9872efa063081108718ca556f251607eed7d33922fbe1
+gatecalc-content-sha256: d0b1c628d89be8a27e6a09f7c8279161bbe83910da8a108f5e2a79e977defe70
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1311,7 +1311,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 854f5e3a93639ff79fa45d3080df70c16ff809c1046fc5afb785edca0c6913f5
+gatecalc-content-sha256: 154fcfbc93e7b46f126f04281b3ce9af68701a32d2d6ecf14b16f6543c48960d
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1151,7 +1151,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const c_tilde_ = c_tilde_p + _i*c_tilde_s0 + _j*c_tilde_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = T(1) - c_tilde_[_n]*c_tilde_[_n];
+          seq_dc_da_c_tilde_[_n] = T(1) - (c_tilde_[_n]*c_tilde_[_n]);
         }
       }
     }
@@ -1207,7 +1207,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: c4b1e335ae60b40416b32d732b2cb5fe3ccf8e785c1fa8fef770d37e0e32dfc1
+gatecalc-content-sha256: 0d516f03f60125c30052aa30b035dd1737f61eb02281d82878e95d0eca23e40a
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1265,7 +1265,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }

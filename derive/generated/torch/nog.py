@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: ada6c2e61cad60f8a9e3c5cb448b3dc3a221531281828803129e049118020f3d
+gatecalc-content-sha256: d8cd1c6b698c970ef01973d52204fc91e26838771b4a0fa58026c709c85dcf28
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1129,7 +1129,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1152,7 +1152,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const h_ = h_p + _i*h_s0 + _j*h_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = T(1) - h_[_n]*h_[_n];
+          seq_dh_dc_[_n] = T(1) - (h_[_n]*h_[_n]);
         }
       }
     }

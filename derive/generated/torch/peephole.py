@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3a187e058f346b3119be473fc5d5416a8505118c17af76b62a9b62da08f9234b
+gatecalc-content-sha256: 7330874cff76c8f0c2badc2534593e0def5445b2c85f3f36807ef1a49258a94c
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -1290,7 +1290,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const i_ = i_p + _i*i_s0 + _j*i_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - c_tilde_[_n]*c_tilde_[_n]);
+          seq_dc_da_c_tilde_[_n] = i_[_n]*(T(1) - (c_tilde_[_n]*c_tilde_[_n]));
         }
       }
     }
@@ -1346,7 +1346,7 @@ void backward_1_as(const at::Tensor& a0, const at::Tensor& a1, const at::Tensor&
         const T* const seq_tanh_c_ = seq_tanh_c_p + _i*seq_tanh_c_s0 + _j*seq_tanh_c_s1;
         #pragma omp simd
         for (int64_t _n = 0; _n < n2; ++_n) {
-          seq_dh_dc_[_n] = o_[_n]*(T(1) - seq_tanh_c_[_n]*seq_tanh_c_[_n]);
+          seq_dh_dc_[_n] = o_[_n]*(T(1) - (seq_tanh_c_[_n]*seq_tanh_c_[_n]));
         }
       }
     }

@@ -28,14 +28,21 @@ RUNTIME_FUNCTIONS = ("tanh", "sigmoid")
 
 
 class CompiledExprPrinter(NumPyExprPrinter):
-    """As NumPy's, but small integer powers print as products (numba would call ``pow``)."""
+    """As NumPy's, but small integer powers print as products (numba would call ``pow``),
+    always in parentheses: SymPy prints a denominator's power after a ``/`` without them, even
+    in a negative product, so ``a/s**2`` would read ``a/s*s``."""
 
     def _print_Pow(self, expr):
         base, exp = expr.args
-        if exp.is_Integer and 2 <= int(exp) <= 4:
+        if _small_power(expr):
             factor = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
-            return "*".join([factor] * int(exp))
+            return "(" + "*".join([factor] * int(exp)) + ")"
         return super()._print_Pow(expr)
+
+
+def _small_power(expr) -> bool:
+    """A power printed as a product: ``s**2`` to ``s**4``."""
+    return isinstance(expr, sympy.Pow) and expr.exp.is_Integer and 2 <= int(expr.exp) <= 4
 
 
 @dataclass(frozen=True)

@@ -177,8 +177,10 @@ class CppExprPrinter(BlockPrinting, CXX11CodePrinter):
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
         factor = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
-        if exp.is_Integer and 1 <= int(exp) <= 4:
-            return "*".join([factor] * int(exp))
+        if exp == 1:
+            return factor
+        if exp.is_Integer and 2 <= int(exp) <= 4:  # in parentheses: after a '/' SymPy adds none
+            return "(" + "*".join([factor] * int(exp)) + ")"
         if exp.is_Integer and -4 <= int(exp) <= -1:
             return f"T(1)/({'*'.join([factor] * -int(exp))})"
         if exp == sympy.Rational(1, 2):
