@@ -28,3 +28,31 @@ def write_spec(tmp_path):
         path.write_text(text, encoding="utf-8")
         return path
     return write
+
+
+def module_of_spec(tmp_path, text: str, target: str = "numpy"):
+    """(module, cell) of a spec text's module for ``target``, generated afresh and seen through
+    the NumPy contract (a torch module through its adapter); skipped without the target's
+    extra."""
+    from derive.io import pipeline
+    from derive.io.writer import write_all
+    from verify.targets import _contract, import_file
+
+    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
+                        reason=f"needs the {target} extra")
+    path = tmp_path / "cell.toml"
+    path.write_text(text, encoding="utf-8")
+    derivation = pipeline.derivation_of(path)
+    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
+    write_all([artifact])
+    return _contract(import_file(artifact.path)), derivation.cell
+
+
+def with_backward(module, change):
+    """``module`` with its backward's results passed through ``change(grads, dx, d_state0)``:
+    a wrong gradient for a check to catch."""
+    from types import SimpleNamespace
+
+    def backward(*args):
+        return change(*module.backward(*args))
+    return SimpleNamespace(**{**vars(module), "backward": backward})

@@ -6,7 +6,7 @@ import json
 import pytest
 import sympy
 
-from conftest import ROOT, run
+from conftest import ROOT, module_of_spec, run, with_backward
 
 from derive.errors import SpecError
 from derive.spec.reader import parse_spec_text
@@ -174,23 +174,6 @@ def test_an_equation_that_simplifies_to_a_number_is_a_located_error(last, column
     assert (caught.value.location.line, caught.value.location.column) == (10, column)
 
 
-def _generated(tmp_path, text: str, target: str):
-    """(module, cell) of a spec's module for ``target``, generated afresh and seen through the
-    NumPy contract (a torch module through its adapter); skipped without the target's extra."""
-    from derive.io import pipeline
-    from derive.io.writer import write_all
-    from verify.targets import _contract, import_file
-
-    pytest.importorskip({"numpy": "numpy", "compiled": "numba", "torch": "torch"}[target],
-                        reason=f"needs the {target} extra")
-    path = tmp_path / "cell.toml"
-    path.write_text(text)
-    derivation = pipeline.derivation_of(path)
-    artifact = pipeline.module_artifact(derivation, tmp_path / "out", target)
-    write_all([artifact])
-    return _contract(import_file(artifact.path)), derivation.cell
-
-
 def _passes_every_method(module, cell):
     from verify.gradcheck import METHODS, Sizes, check, make_problem, reference_sizes
 
@@ -218,32 +201,19 @@ def test_a_block_of_a_number_is_a_number_and_a_linear_cell_passes_every_method(t
     """``sigmoid(h_prev - h_prev)`` folds to 0.5 (torch.sigmoid refuses a plain number); the
     cell's loss is then linear in every array, so Taylor's remainders are rounding, which the
     check takes as linear rather than as a wrong convergence rate."""
-    module, cell = _generated(tmp_path, LINEAR, target)
+    module, cell = module_of_spec(tmp_path, LINEAR, target)
     assert "sigmoid" not in str(cell.equations[-1].expr)
     _passes_every_method(module, cell)
 
 
 def test_on_a_linear_cell_taylor_still_fails_a_wrong_gradient(tmp_path):
     """The rounding floor does not excuse a wrong slope: the state's gradient 0.1% off fails."""
-    from types import SimpleNamespace
-
-    from derive.io import pipeline
-    from derive.io.writer import write_all
     from verify.gradcheck import Sizes, check, make_problem
-    from verify.targets import import_file
 
-    path = tmp_path / "lin.toml"
-    path.write_text(LINEAR)
-    derivation = pipeline.derivation_of(path)
-    artifact = pipeline.module_artifact(derivation, tmp_path / "out")
-    write_all([artifact])
-    module = import_file(artifact.path)
-
-    def backward(*args):
-        grads, dx, d_state0 = module.backward(*args)
-        return grads, dx, {k: 1.001 * v for k, v in d_state0.items()}
-    wrong = SimpleNamespace(**{**vars(module), "backward": backward})
-    result = check(make_problem(wrong, Sizes(4, 3, 3, 4), 0), "taylor", cell=derivation.cell)
+    module, cell = module_of_spec(tmp_path, LINEAR)
+    wrong = with_backward(module, lambda grads, dx, d_state0: (
+        grads, dx, {k: 1.001 * v for k, v in d_state0.items()}))
+    result = check(make_problem(wrong, Sizes(4, 3, 3, 4), 0), "taylor", cell=cell)
     assert not result.passed
     assert all("linear" not in c.extra for c in result.checks)
 
@@ -274,7 +244,7 @@ def test_an_adjoint_that_starts_as_another_and_gains_products_is_a_new_array(tmp
     wrong (found by the random cells: ``steps`` failed where the sequence functions passed)."""
     from verify.gradcheck import Sizes, check, make_problem
 
-    module, cell = _generated(tmp_path, ALIASED, target)
+    module, cell = module_of_spec(tmp_path, ALIASED, target)
     result = check(make_problem(module, Sizes(4, 3, 3, 4), 0), "steps", cell=cell)
     assert result.passed, [(c.wrt, c.normwise_rel_err) for c in result.checks if not c.passed]
 
@@ -291,4 +261,4 @@ def test_a_state_driven_to_zero_by_a_cancellation_passes_every_method(tmp_path, 
     forward and the two paths of ``steps`` agree only to a few ulps of the values it came
     from (the checks' 1e-4 floor); and its derivative has ``/(1 + sigmoid(m))**2``, which
     the compiled and C++ printers wrote as ``/s*s`` (state0.h's gradient 40% off)."""
-    _passes_every_method(*_generated(tmp_path, CANCELLING, target))
+    _passes_every_method(*module_of_spec(tmp_path, CANCELLING, target))

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import ROOT, run
+from conftest import ROOT, module_of_spec, run, with_backward
 from derive.io import pipeline
 from verify.faults import block_steps
 from verify.gradcheck import DEFAULT_METHODS, METHODS, Sizes, check, make_problem
@@ -104,25 +104,15 @@ def test_richardson_adds_a_level_where_a_strongly_nonlinear_loss_needs_it(tmp_pa
     """A random cell (a state cubed, grown step after step) whose right gradients two levels
     put 1e-6 off; with the third level they pass, the report says where, and a gradient 0.1%
     off still fails."""
-    from types import SimpleNamespace
-
-    from derive.io.writer import write_all
     from verify.report import table
 
-    path = tmp_path / "rnd.toml"
-    path.write_text(THREE_STATES)
-    derivation = pipeline.derivation_of(path)
-    artifact = pipeline.module_artifact(derivation, tmp_path / "out")
-    write_all([artifact])
-    module = import_file(artifact.path)
+    module, _ = module_of_spec(tmp_path, THREE_STATES)
     result = check(make_problem(module, Sizes(4, 3, 3, 4), 4391), "richardson")
     assert result.passed
     added = [c.wrt for c in result.checks if "romberg" in c.extra]
     assert "R_1" in added and "third (h/4) added" in table([result])
 
-    def backward(*args):
-        grads, dx, d_state0 = module.backward(*args)
-        return {**grads, "R_1": 1.001 * grads["R_1"]}, dx, d_state0
-    wrong = SimpleNamespace(**{**vars(module), "backward": backward})
+    wrong = with_backward(module, lambda grads, dx, d_state0: (
+        {**grads, "R_1": 1.001 * grads["R_1"]}, dx, d_state0))
     result = check(make_problem(wrong, Sizes(4, 3, 3, 4), 4391), "richardson")
     assert [c.wrt for c in result.checks if not c.passed] == ["R_1"]
