@@ -7,6 +7,10 @@ intermediates (products, sums, differences, divisions by safe denominators such 
 1 + sigmoid(.), powers, blocks of blocks, linear maps of an earlier intermediate), one to three
 states each updated by such an expression, and a late gate that peeks at a new state.
 
+The same cells are also generated for the compiled and torch targets and pass the same checks
+there (the compiled module run as its printed Python, the torch module as torch operations: see
+the loaders below).
+
 Few examples by default, to keep CI fast; GATECALC_RANDOM_CELLS=N runs N examples
 (e.g. ``GATECALC_RANDOM_CELLS=200 python -m pytest tests/test_random_cells.py``).
 """
@@ -15,13 +19,14 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive.io import pipeline
 from derive.io.writer import write_all
 from verify.gradcheck import Sizes, check, make_problem, reference_sizes
-from verify.targets import import_file
+from verify.targets import _contract, import_file
 
 EXAMPLES = int(os.environ.get("GATECALC_RANDOM_CELLS", "3"))
 
@@ -82,23 +87,71 @@ def cells(draw):
     return text + "\n"
 
 
+def _checks_pass(module, cell, spec, seed, target="numpy"):
+    for method in ("forward", "exact", "central", "steps"):
+        sizes = reference_sizes() if method in ("forward", "exact") else Sizes(4, 3, 3, 4)
+        result = check(make_problem(module, sizes, seed), method, cell=cell)
+        failed = [(c.wrt, c.normwise_rel_err, c.extra) for c in result.checks if not c.passed]
+        assert result.passed, f"{target}: {method} fails on\n{spec}\n{failed}"
+
+
+def _generated(spec, folder, target="numpy"):
+    """(module file, cell) of the spec text generated for ``target`` in ``folder``."""
+    path = Path(folder) / "rnd.toml"
+    path.write_text(spec, encoding="utf-8")
+    derivation = pipeline.derivation_of(path)
+    artifact = pipeline.module_artifact(derivation, Path(folder) / target, target)
+    write_all([artifact])
+    return artifact.path, derivation.cell
+
+
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(spec=cells(), seed=st.integers(0, 2**16))
 def test_a_random_valid_cell_generates_a_module_that_passes_the_checks(spec, seed):
     with tempfile.TemporaryDirectory(prefix="gatecalc-test-") as folder:
-        path = Path(folder) / "rnd.toml"
-        path.write_text(spec, encoding="utf-8")
-        derivation = pipeline.derivation_of(path)
-        artifact = pipeline.module_artifact(derivation, Path(folder))
-        write_all([artifact])
-        module = import_file(artifact.path)
-        cell = derivation.cell
-        for method in ("forward", "exact", "central", "steps"):
-            sizes = reference_sizes() if method in ("forward", "exact") else Sizes(4, 3, 3, 4)
-            result = check(make_problem(module, sizes, seed), method, cell=cell)
-            failed = [(c.wrt, c.normwise_rel_err, c.extra) for c in result.checks if not c.passed]
-            assert result.passed, f"{method} fails on\n{spec}\n{failed}"
+        path, cell = _generated(spec, folder)
+        _checks_pass(import_file(path), cell, spec, seed)
+
+
+def _compiled_as_python(path):
+    """The compiled module with numba's JIT off while it is imported: its functions are the
+    printed Python itself (compiling each random cell would take 10 to 20 s). This checks what
+    the compiled printer and lowering wrote, not numba's typing of it, which the built-in
+    cells' compiled tests cover."""
+    import numba
+    saved = numba.config.DISABLE_JIT
+    numba.config.DISABLE_JIT = True
+    try:
+        return import_file(path)
+    finally:
+        numba.config.DISABLE_JIT = saved
+
+
+def _torch_operations(path):
+    """The torch module with its fused C++ kernels off (building them takes about 20 s a cell):
+    the loops as the torch printer wrote them. The kernels' printer is checked over random
+    expressions in tests/test_printers.py and on every built-in cell."""
+    module = import_file(path)
+    module.FUSED = False
+    return module
+
+
+@pytest.mark.parametrize("target, extra, load", [
+    ("compiled", "fast", _compiled_as_python), ("torch", "torch", _torch_operations)])
+def test_a_random_valid_cell_passes_the_checks_on_every_target(target, extra, load):
+    pytest.importorskip({"fast": "numba", "torch": "torch"}[extra],
+                        reason=f"needs the {extra} extra: pip install -e '.[{extra}]'")
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(spec=cells(), seed=st.integers(0, 2**16))
+    def passes(spec, seed):
+        with tempfile.TemporaryDirectory(prefix="gatecalc-test-") as folder:
+            path, cell = _generated(spec, folder, target)
+            _checks_pass(_contract(load(path)), cell, spec, seed, target)
+
+    passes()
 
 
 def test_the_strategy_builds_what_it_says():
