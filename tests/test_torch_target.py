@@ -203,6 +203,24 @@ def test_recompute_gives_back_what_the_forward_keeps(name):
         torch.testing.assert_close(again[n], kept[n], rtol=1e-12, atol=1e-14, msg=n)
 
 
+@pytest.mark.parametrize("name", ALL_CELLS)
+@pytest.mark.parametrize("recompute", [False, True])
+def test_forward_and_backward_run_on_the_input_s_device(name, recompute):
+    """The meta device (shapes only, no data) stands in for a GPU: a tensor the module makes on
+    the CPU meets the meta input and raises, and so does a value read back to the host (a GPU
+    sync each call), such as a length computed from a tensor."""
+    module = torch_generated(name)
+    sizes, state_sizes = _cell_sizes(module)
+    cell = module.Cell(**sizes, recompute=recompute, device="meta", dtype=torch.float64)
+    x = torch.empty(6, 2, sizes["input_size"], device="meta", dtype=torch.float64,
+                    requires_grad=True)
+    y, state_T = cell(x, {s: torch.empty(2, n, device="meta", dtype=torch.float64)
+                          for s, n in state_sizes.items()})
+    (y.sum() + sum(v.sum() for v in state_T.values())).backward()
+    assert y.device.type == x.grad.device.type == "meta" and x.grad.shape == x.shape
+    assert all(p.grad is not None and p.grad.device.type == "meta" for p in cell.parameters())
+
+
 def test_recompute_refuses_a_cell_whose_forward_does_not_keep_what_it_reads(monkeypatch):
     module = torch_generated("nfg")
     monkeypatch.setattr(module, "RECOMPUTE_READS", module.RECOMPUTE_READS + ("c_prev",))

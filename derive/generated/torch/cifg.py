@@ -7,7 +7,7 @@ source: Greff et al., LSTM: A Search Space Odyssey, 2017 (CIFG: f = 1 - i, after
     here without peepholes, as in Baileys, "LSTM" (长短期记忆网络, 2022), section 耦合输入门和遗忘门
 spec sha256: eddfea1fff72848c1dcc58db45fa640ced794df8c977586dc97b860f8b583a72
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 4ecfc86790114ab71c5fd6bef8f5db4d76cd868d97a76deef69d82914c54f374
+gatecalc-content-sha256: 3a720aa35eec910ae9f9d736819d824e40fbbe01ba399d42ff8e0549abb125c1
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -316,10 +316,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
@@ -508,9 +510,11 @@ def recompute(params, xs, states):
     seq_i_c_tilde_o = maps_x[:, 0:3*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = torch.tensor([0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     seq_i = maps_x[:, 0:D]
     seq_c_tilde = maps_x[:, D:2*D]
     seq_o = maps_x[:, 2*D:3*D]

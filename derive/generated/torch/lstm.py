@@ -7,7 +7,7 @@ source: Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000 (forget 
     LSTM: A Search Space Odyssey, 2017 (NP: no peepholes)
 spec sha256: 9800fe2d0c86160212ad072c4d39c5495620f6630caec2f30eb19551d8a84e3e
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 3cacdb6e3a5e2c61c66639d529655490f0a67449097be234d91907d940ae78bd
+gatecalc-content-sha256: b423db724806c7351eb255785be584e38077df9adfcd54d0cdab90d8ad1885eb
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -338,10 +338,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
@@ -543,9 +545,11 @@ def recompute(params, xs, states):
     seq_i_f_c_tilde_o = maps_x[:, 0:4*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_shift = torch.tensor([0.5, 0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     seq_i = maps_x[:, 0:D]
     seq_f = maps_x[:, D:2*D]
     seq_c_tilde = maps_x[:, 2*D:3*D]

@@ -7,7 +7,7 @@ source: Sak, Senior & Beaufays, Long Short-Term Memory Recurrent Neural Network 
     Large Scale Acoustic Modeling, Interspeech 2014; PyTorch torch.nn.LSTM(proj_size=P)
 spec sha256: cc9117dca9d1fa8525b10ea7f6fad20acfae42fdeb1baae89df64b7095a7bf44
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 8cb57321a7b4102149f9a06e196c785c4701cb8651899cf4b271866046643eff
+gatecalc-content-sha256: b2b23c5c09b43663cf96651b8818aa33271031da5f2dcf9efbe2939d46a5cf97
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -357,10 +357,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
@@ -584,9 +586,11 @@ def recompute(params, xs, states):
     seq_i_f_c_tilde_o = maps_x[:, 0:4*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     gate_shift = torch.tensor([0.5, 0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D, D], device=xs.device),
+                                              output_size=4*D)
     seq_i = maps_x[:, 0:D]
     seq_f = maps_x[:, D:2*D]
     seq_c_tilde = maps_x[:, 2*D:3*D]

@@ -8,7 +8,7 @@ source: Hochreiter & Schmidhuber 1997 (the original LSTM); Greff et al., LSTM: A
     无遗忘门的LSTM网络
 spec sha256: 454987a2cb579fbaee286a3fc5f7e14eff4ba0323a3c5fb4d5c482f35542aac8
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 77e1af50b0f6f4cfeccfaa733e4bcacfbca8f08fabf46049d76f61d7ee081b4f
+gatecalc-content-sha256: c2a878384015bde7e6f574409796507b507a7bac29a332140d6304a57518cf7f
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -300,10 +300,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
@@ -483,9 +485,11 @@ def recompute(params, xs, states):
     seq_i_c_tilde_o = maps_x[:, 0:3*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 1.0, 0.5], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = torch.tensor([0.5, 0.0, 0.5], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     seq_i = maps_x[:, 0:D]
     seq_c_tilde = maps_x[:, D:2*D]
     seq_o = maps_x[:, 2*D:3*D]

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NIG: i = 1); peepholes as in their vanilla LSTM
 spec sha256: 2998979cd4497324422bcde43c5ddfa52c0d2cf7fd31475fce5ec69d4527e25a
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 154fcfbc93e7b46f126f04281b3ce9af68701a32d2d6ecf14b16f6543c48960d
+gatecalc-content-sha256: fd41221983db751219d4032d5d621e62e493279d2da7c5ea3959b202bf54c076
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -321,10 +321,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D], device=xs.device),
+                                              output_size=2*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D], device=xs.device),
+                                              output_size=2*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_f = maps_x[:, :, 0:D]
     seq_c_tilde = maps_x[:, :, D:2*D]
@@ -523,9 +525,11 @@ def recompute(params, xs, states):
     seq_f_c_tilde = maps_x[:, 0:2*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D], device=xs.device),
+                                              output_size=2*D)
     gate_shift = torch.tensor([0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D], device=xs.device),
+                                              output_size=2*D)
     seq_f = maps_x[:, 0:D]
     seq_c_tilde = maps_x[:, D:2*D]
     # U_f @ h_prev, U_c @ h_prev, U_o @ h_prev: one product, added to the input's maps in place

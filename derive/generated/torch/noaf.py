@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOAF: h = o * c); peepholes as in their vanilla LSTM
 spec sha256: c397d6dcdc757fb329d52e7705c4a81aac37b98ca147ae855a7c56d985057b25
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 0d516f03f60125c30052aa30b035dd1737f61eb02281d82878e95d0eca23e40a
+gatecalc-content-sha256: b0d772066c1742cdc1dbeca95ab26b170f4836c6366292f582d472bb8fd1fde9
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -356,10 +356,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
@@ -581,9 +583,11 @@ def recompute(params, xs, states):
     seq_i_f_c_tilde = maps_x[:, 0:3*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     seq_i = maps_x[:, 0:D]
     seq_f = maps_x[:, D:2*D]
     seq_c_tilde = maps_x[:, 2*D:3*D]

@@ -7,7 +7,7 @@ source: Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search S
     TNNLS 2017 (NOG: o = 1); peepholes as in their vanilla LSTM
 spec sha256: 0948f0f91e8fbed6aaff546bd897e8301d59d5f23cab723c44e2264ea3eedd22
 gatecalc version: 0.1.0
-gatecalc-content-sha256: d8cd1c6b698c970ef01973d52204fc91e26838771b4a0fa58026c709c85dcf28
+gatecalc-content-sha256: 77cc8775f9abfd3f2e523b756bafd18d0b662f634b8e338a30a3fada0064e324
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -319,10 +319,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
@@ -520,9 +522,11 @@ def recompute(params, xs, states):
     seq_i_f_c_tilde = maps_x[:, 0:3*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     seq_i = maps_x[:, 0:D]
     seq_f = maps_x[:, D:2*D]
     seq_c_tilde = maps_x[:, 2*D:3*D]

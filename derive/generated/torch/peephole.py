@@ -6,7 +6,7 @@ cell: peephole
 source: Gers & Schmidhuber 2000; Greff et al., LSTM: A Search Space Odyssey, 2017 (vanilla LSTM)
 spec sha256: 0b23783954ea77a32fb4783921841cd60809bb63f92e592cdcfd30f8d7bbe428
 gatecalc version: 0.1.0
-gatecalc-content-sha256: 7330874cff76c8f0c2badc2534593e0def5445b2c85f3f36807ef1a49258a94c
+gatecalc-content-sha256: 6d5427030a1e8170d9276141382358665e7d225b227f3d52da583180ab1365a6
 
 One step, per unit (@ is a matrix product, * and + are elementwise):
 
@@ -356,10 +356,12 @@ def forward(params, x, state0=None):
     # each row's scale and shift, one copy per sample: the loop's multiply and add then need no
     #   broadcasting
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_scale = gate_scale.repeat(batch, 1)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = gate_shift.repeat(batch, 1)
     seq_i = maps_x[:, :, 0:D]
     seq_f = maps_x[:, :, D:2*D]
@@ -584,9 +586,11 @@ def recompute(params, xs, states):
     seq_i_f_c_tilde = maps_x[:, 0:3*D]
     # each row's scale and shift, one row broadcast over all
     gate_scale = torch.tensor([0.5, 0.5, 1.0], dtype=dtype, device=xs.device)
-    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_scale = gate_scale.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     gate_shift = torch.tensor([0.5, 0.5, 0.0], dtype=dtype, device=xs.device)
-    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device))
+    gate_shift = gate_shift.repeat_interleave(torch.tensor([D, D, D], device=xs.device),
+                                              output_size=3*D)
     seq_i = maps_x[:, 0:D]
     seq_f = maps_x[:, D:2*D]
     seq_c_tilde = maps_x[:, 2*D:3*D]

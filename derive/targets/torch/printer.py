@@ -67,8 +67,13 @@ class TorchCodePrinter(NumPyCodePrinter):
         values = ", ".join(repr(v) for v in node.values)
         counts = ", ".join(self.size(c) for c in node.counts)
         name, device = node.name, self.device
+        # output_size: the length known here, so no device reads it back (a sync on a GPU; the
+        # meta device cannot at all)
+        total = self.size(sum(node.counts))
+        call = f"{name} = {name}.repeat_interleave("
         lines = [f"{name} = torch.tensor([{values}], {self._like()})",
-                 f"{name} = {name}.repeat_interleave(torch.tensor([{counts}], device={device}))"]
+                 f"{call}torch.tensor([{counts}], device={device}),",
+                 f"{' ' * len(call)}output_size={total})"]
         if node.batch == 1:  # one row, broadcast
             return lines
         return lines + [f"{name} = {name}.repeat({self.size(node.batch)}, 1)"]
