@@ -39,6 +39,23 @@ def test_saved_bytes_counts_each_storage_once():
     assert torch_bench.saved_bytes(Model(), None) == 10 * 10 * 8
 
 
+def test_saved_bytes_without_parameters_leaves_out_only_the_parameters():
+    """A Linear saves its input and its weight: without parameters, only the input's bytes."""
+    linear = torch.nn.Linear(3, 4, dtype=torch.float64)
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = linear
+
+        def forward(self, x):
+            return torch.tanh(self.linear(x)), None  # tanh saves its output, 5 by 4
+
+    assert torch_bench.saved_bytes(Model(), x) == (5 * 3 + 4 * 3 + 5 * 4) * 8
+    assert torch_bench.saved_bytes(Model(), x, parameters=False) == (5 * 3 + 5 * 4) * 8
+
+
 def test_the_torch_bench_runs_end_to_end(monkeypatch):
     """Not a timing test: the figures are only checked for shape and sense."""
     from verify import bench
@@ -52,6 +69,10 @@ def test_the_torch_bench_runs_end_to_end(monkeypatch):
     assert row["timed_calls"]["generated"] >= 6
     assert row["memory_over_user"] == row["saved_bytes"]["generated"] / row["saved_bytes"]["user"]
     assert row["memory_over_user"] > 0
+    pinned = row["saved_bytes_without_parameters"]
+    assert row["recompute_memory_without_parameters_over_user"] == (pinned["recompute"]
+                                                                   / pinned["user"])
+    assert all(pinned[k] < row["saved_bytes"][k] for k in pinned)  # every model saves weights
     text = torch_bench.table(rows)
     assert "cpu    float32 3,2,4,5" in text and "gen/user" in text and "mm/user" in text
 
