@@ -91,6 +91,34 @@ def _generated(module, params, x, dy):
     return module.backward(params, cache, dy)
 
 
+def contract_runner(module, params, x, dy):
+    """run() -> (grads, dx, d_state0): a module's contract forward then backward."""
+    return lambda: _generated(module, params, x, dy)
+
+
+class WithSetting:
+    """``module`` with one of its module-level settings read at call time (the compiled
+    modules' ``STEPPED_FROM``, the torch modules' ``FUSED``) at ``value`` during each call of
+    its forward and backward, then restored."""
+
+    def __init__(self, module, setting: str, value):
+        self.module, self.setting, self.value = module, setting, value
+
+    def forward(self, *args):
+        return self._call(self.module.forward, args)
+
+    def backward(self, *args):
+        return self._call(self.module.backward, args)
+
+    def _call(self, function, args):
+        saved = getattr(self.module, self.setting)
+        setattr(self.module, self.setting, self.value)
+        try:
+            return function(*args)
+        finally:
+            setattr(self.module, self.setting, saved)
+
+
 def _torch_runners(M, D, dtype):
     """PyTorch's nn.LSTM as it runs by default and with oneDNN turned off; None without torch."""
     try:

@@ -29,8 +29,8 @@ import time
 import numpy
 
 from . import gemm
-from .bench import (DTYPES, SIZES, _interleaved_times, _matmul_peak_runner, _medians,
-                    _torch_runners, lstm_flops)
+from .bench import (DTYPES, SIZES, WithSetting, _interleaved_times, _matmul_peak_runner,
+                    _medians, _torch_runners, contract_runner, lstm_flops)
 
 CELLS = ("lstm", "gru", "peephole")
 
@@ -41,34 +41,6 @@ def available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _runner(module, params, x, dy):
-    def run():
-        _, _, cache = module.forward(params, x)
-        return module.backward(params, cache, dy)
-    return run
-
-
-class _Forced:
-    """The compiled module with one path at every size: its threshold at ``threshold`` (0: the
-    stepped path; infinity: the compiled loops)."""
-
-    def __init__(self, module, threshold):
-        self.module, self.threshold = module, threshold
-
-    def forward(self, *args):
-        return self._call(self.module.forward, args)
-
-    def backward(self, *args):
-        return self._call(self.module.backward, args)
-
-    def _call(self, function, args):
-        threshold, self.module.STEPPED_FROM = self.module.STEPPED_FROM, self.threshold
-        try:
-            return function(*args)
-        finally:
-            self.module.STEPPED_FROM = threshold
 
 
 def _products_runner(T, B, M, D, dtype, kind=numpy.ndarray):
@@ -100,10 +72,11 @@ def _row(cell, compiled, numpy_module, dtype, size, budget) -> dict:
     params = numpy_module.init_params(M, D, rng=rng, dtype=dtype)
     x = rng.standard_normal((T, B, M)).astype(dtype)
     dy = rng.standard_normal((T, B, D)).astype(dtype)
-    runners = {"compiled": _runner(compiled, params, x, dy),
-               "loops": _runner(_Forced(compiled, float("inf")), params, x, dy),
-               "stepped": _runner(_Forced(compiled, 0), params, x, dy),
-               "numpy": _runner(numpy_module, params, x, dy)}
+    runners = {"compiled": contract_runner(compiled, params, x, dy),
+               "loops": contract_runner(WithSetting(compiled, "STEPPED_FROM", float("inf")),
+                                        params, x, dy),
+               "stepped": contract_runner(WithSetting(compiled, "STEPPED_FROM", 0), params, x, dy),
+               "numpy": contract_runner(numpy_module, params, x, dy)}
     torch_runs = _torch_runners(M, D, dtype) if cell == "lstm" else None
     if torch_runs is not None:
         runners["pytorch"] = lambda: torch_runs[0](x, dy)
