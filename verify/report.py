@@ -108,7 +108,7 @@ def _detail(extra: dict) -> dict:
     return {k: clean(v) for k, v in extra.items()}
 
 
-NOTES = ("non_finite", "error", "escalated", "romberg")  # a row's explanations, printed after it
+NOTES = ("non_finite", "error", "escalated", "romberg", "within_spread")  # a row's explanations, printed after it
 
 
 def table(results: list[CheckResult]) -> str:
